@@ -1,0 +1,81 @@
+// config.hpp — vigild's configuration: TOML file, then environment, then flags (flags win).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vigil {
+
+using Seconds = std::chrono::duration<double>;
+
+// A configuration error; the message names the file, line and key.
+class ConfigError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct DatabaseConfig {
+    std::string dsn; // empty: libpq defaults (PG* environment variables)
+};
+
+struct LogConfig {
+    std::string level = "info"; // trace, debug, info, warn, error, critical, off
+};
+
+struct PoolConfig {
+    int max_size = 10;
+    int min_idle = 0;
+    Seconds acquire_timeout{30};
+    Seconds idle_timeout{600};
+    Seconds max_lifetime{1800};
+    Seconds validation_interval{30};
+    Seconds statement_timeout{0}; // 0: the server's default
+    Seconds leak_detection_threshold{0}; // 0: off
+    std::string application_name = "vigild";
+    bool named_statements = true; // false for PgBouncer in transaction mode
+    Seconds max_replica_lag{10};
+    std::vector<std::string> replicas; // DSNs of read replicas
+};
+
+struct MetricsConfig {
+    std::string listen = "127.0.0.1:9188";
+};
+
+struct HealthConfig {
+    Seconds interval{15};
+};
+
+struct BackupConfig {
+    std::string directory;
+    int retention_count = 7;
+    int retention_days = 0; // 0: keep by count only
+    Seconds max_age{25 * 3600};
+    Seconds verify_interval{0}; // 0: no periodic verification in serve
+};
+
+struct Config {
+    std::string source; // the file it was read from, empty for built-in defaults
+    DatabaseConfig database;
+    LogConfig log;
+    PoolConfig pool;
+    MetricsConfig metrics;
+    HealthConfig health;
+    BackupConfig backup;
+};
+
+// Reads and validates a TOML file; unknown keys and bad values throw ConfigError.
+Config load_config_file(const std::string &path);
+
+// Parses TOML text; `source` names it in error messages.
+Config parse_config(const std::string &toml_text, const std::string &source);
+
+// Parses a duration: a number of seconds, or a string such as "250ms", "30s", "5min", "2h", "7d".
+std::optional<Seconds> parse_duration(const std::string &text);
+
+// Picks the connection string: --dsn, else VIGIL_DSN, else database.dsn, else "" (libpq defaults).
+std::string resolve_dsn(const std::optional<std::string> &flag_dsn, const Config &config);
+
+} // namespace vigil

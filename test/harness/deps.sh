@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every Debian package pgvigil's build, tests and demo need. Idempotent: returns at
+# once when everything is present. `deps.sh --bench` adds what the benchmarks compare against.
+set -euo pipefail
+
+packages=(
+  postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib
+  libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libssl-dev
+  cmake g++ make pkg-config systemd util-linux procps iproute2
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(prometheus-postgres-exporter curl)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "installed" ]] || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+
+# Installing a server package must not start a server: pgvigil starts its own clusters and
+# leaves nothing running. policy-rc.d (exit 101) tells invoke-rc.d not to start services.
+policy=/usr/sbin/policy-rc.d
+placed_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+  "${SUDO[@]}" chmod 755 "$policy"
+  placed_policy=1
+fi
+cleanup() { [[ $placed_policy -eq 1 ]] && "${SUDO[@]}" rm -f "$policy"; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

@@ -1,0 +1,74 @@
+// Against the harness's real cluster: the RAII connection wrapper and `vigild info`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "db.hpp"
+#include "exit_codes.hpp"
+#include "test_support.hpp"
+
+using namespace vigil;
+using ::testing::HasSubstr;
+
+TEST(Connection, ConnectsAndQueries) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    EXPECT_TRUE(conn.healthy());
+    EXPECT_GE(conn.server_version(), 150000);
+    EXPECT_LT(conn.server_version(), 160000);
+    EXPECT_EQ(conn.scalar("SELECT $1::int + 1", {"41"}), "42");
+    EXPECT_EQ(conn.scalar("SELECT current_setting('application_name')"), "vigild");
+}
+
+TEST(Connection, NullParametersAreSqlNull) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    db::Result r = conn.exec_params("SELECT $1::text IS NULL", {std::nullopt});
+    EXPECT_EQ(r.value(0, 0), "t");
+}
+
+TEST(Connection, ServerErrorCarriesSqlstateAndConnectionSurvives) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    try {
+        conn.exec("SELECT 1/0");
+        FAIL() << "division by zero did not raise";
+    } catch (const db::DbError &e) {
+        EXPECT_EQ(e.sqlstate(), "22012");
+        EXPECT_THAT(e.what(), HasSubstr("division by zero"));
+    }
+    EXPECT_EQ(conn.scalar("SELECT 'still here'"), "still here");
+}
+
+TEST(Connection, GuardedExtensionErrorKeepsSqlstate) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    conn.exec("CREATE EXTENSION IF NOT EXISTS pgvigil");
+    try {
+        conn.exec("SELECT vigil.pool_size_formula(0)");
+        FAIL() << "pool_size_formula(0) did not raise";
+    } catch (const db::DbError &e) {
+        EXPECT_EQ(e.sqlstate(), "22023");
+        EXPECT_THAT(e.what(), HasSubstr("cpu_cores must be at least 1"));
+    }
+    EXPECT_EQ(conn.scalar("SELECT vigil.pool_size_formula(4, 1)"), "9");
+}
+
+TEST(Connection, BadDsnIsAConnectionError) {
+    try {
+        db::Connection::open("host=127.0.0.1 port=1 connect_timeout=2");
+        FAIL() << "connected to nothing";
+    } catch (const db::DbError &e) {
+        EXPECT_EQ(e.sqlstate(), "08006");
+    }
+}
+
+TEST(VigildInfo, PrintsServerAndExtensionVersions) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    conn.exec("CREATE EXTENSION IF NOT EXISTS pgvigil");
+    auto r = test::run_vigild("info --dsn '" + test::test_dsn() + "'");
+    EXPECT_EQ(r.exit_code, exit_code::ok) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("PostgreSQL 15."));
+    EXPECT_THAT(r.output, HasSubstr("vigil.version(): 0."));
+}
+
+TEST(VigildInfo, JsonOutputUsesVigilDsnFromEnvironment) {
+    auto r = test::run_vigild("info --json", "VIGIL_DSN='" + test::test_dsn() + "'");
+    EXPECT_EQ(r.exit_code, exit_code::ok) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("\"server_version\": \"15."));
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# run_all.sh — every suite, one after another, then one closing line "N passed, N failed".
+# Expects the build and build/tmp_install to be current (`make test` does both first).
+# Each suite's full output is in build/test-logs/<suite>.log.
+set -uo pipefail
+source "$(dirname "$0")/harness/lib.sh"
+
+logs=$VIGIL_ROOT/build/test-logs
+rm -rf "$logs"; mkdir -p "$logs"
+total_passed=0
+total_failed=0
+
+# count SUITE PASSED FAILED STATUS: adds a suite's cases to the totals. A suite that
+# failed without reporting a failed case (a crash, a harness error) counts one failure.
+count() {
+  local suite=$1 passed=$2 failed=$3 status=$4
+  if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+  printf '%-12s %4d passed, %d failed\n' "$suite" "$passed" "$failed"
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+}
+
+# pg_regress-style output: "test name ... ok" / "... FAILED".
+run_pg_regress_suite() {
+  local suite=$1 log=$logs/$1.log status=0
+  "$VIGIL_ROOT/test/run_regress.sh" "$suite" >"$log" 2>&1 || status=$?
+  local passed failed
+  passed=$(grep -cE '\.\.\. ok' "$log")
+  failed=$(grep -cE '\.\.\. (FAILED|failed)' "$log")
+  count "$suite" "$passed" "$failed" "$status"
+  if [[ $status -ne 0 ]]; then
+    sed -n '1,200p' "$VIGIL_ROOT/build/$suite/regression.diffs" 2>/dev/null || tail -50 "$log"
+  fi
+}
+
+# CTest: "N% tests passed, F tests failed out of T". Integration tests get a real cluster.
+run_ctest_suite() {
+  local suite=$1 label=$2 log=$logs/$1.log status=0
+  local cmd=(ctest --test-dir "$VIGIL_ROOT/build/sidecar" -L "^$label\$" --output-on-failure --timeout 300)
+  if [[ $label == integration ]]; then
+    "$VIGIL_ROOT/test/harness/with_cluster.sh" --preload -- "${cmd[@]}" >"$log" 2>&1 || status=$?
+  else
+    "${cmd[@]}" >"$log" 2>&1 || status=$?
+  fi
+  local line failed=0 all=0
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+  if [[ -n $line ]]; then
+    failed=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$line")
+    all=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  fi
+  count "$suite" "$((all - failed))" "$failed" "$status"
+  if [[ $status -ne 0 ]]; then
+    grep -E '^\s*[0-9]+ - |Failure|Expected|Which is|actual|error' "$log" | head -80
+  fi
+}
+
+run_pg_regress_suite regress
+run_pg_regress_suite isolation
+run_ctest_suite unit unit
+run_ctest_suite integration integration
+
+# Anything a suite left running is a harness bug: fail loudly rather than leak servers.
+leftover=$(pgrep -u postgres -f "$VIGIL_ROOT/build" || true)
+if [[ -n $leftover ]]; then
+  echo "servers left running by the suites: $leftover" >&2
+  pkill -u postgres -f "$VIGIL_ROOT/build" || true
+  total_failed=$((total_failed + 1))
+fi
+
+echo "logs: build/test-logs/"
+echo "$total_passed passed, $total_failed failed"
+[[ $total_failed -eq 0 ]]

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# run_regress.sh regress|isolation [TEST...]
+# Runs pg_regress over sql/*.sql (against expected/*.out) or pg_isolation_regress over
+# test/isolation/specs/*.spec (against test/isolation/expected/*.out), each on a temporary
+# instance of build/tmp_install with test/harness/regress.conf. Output: build/<suite>/.
+set -euo pipefail
+source "$(dirname "$0")/harness/lib.sh"
+
+suite=${1:?usage: run_regress.sh regress|isolation [TEST...]}
+shift
+case $suite in
+  regress)
+    runner=$PG_PGXS_DIR/src/test/regress/pg_regress
+    inputdir=$VIGIL_ROOT
+    pattern=$VIGIL_ROOT/sql/*.sql ;;
+  isolation)
+    runner=$PG_PGXS_DIR/src/test/isolation/pg_isolation_regress
+    inputdir=$VIGIL_ROOT/test/isolation
+    pattern=$VIGIL_ROOT/test/isolation/specs/*.spec ;;
+  *) echo "unknown suite $suite" >&2; exit 64 ;;
+esac
+
+tests=("$@")
+if [[ ${#tests[@]} -eq 0 ]]; then
+  for f in $pattern; do [[ -e $f ]] && tests+=("$(basename "${f%.*}")"); done
+fi
+[[ ${#tests[@]} -gt 0 ]] || { echo "$suite: no tests found"; exit 0; }
+
+out=$VIGIL_ROOT/build/$suite
+rm -rf "$out"
+make_pg_dir "$out"
+# pg_regress writes results/ and output files relative to --outputdir; the expected files
+# are read from --inputdir.
+cd "$out"
+as_pg "$runner" \
+  --bindir="$PG_BINDIR" \
+  --inputdir="$inputdir" \
+  --outputdir="$out" \
+  --temp-instance="$out/tmp_check" \
+  --temp-config="$VIGIL_ROOT/test/harness/regress.conf" \
+  --load-extension=pgvigil \
+  --dbname=contrib_regression \
+  "${tests[@]}"
