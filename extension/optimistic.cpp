@@ -58,6 +58,12 @@ std::string qualified_name(Relation rel) {
     });
 }
 
+/* A table as error messages name it: "schema.table". */
+std::string table_label(Relation rel) {
+    const char *nsp = vigil::pg_call([&] { return get_namespace_name(RelationGetNamespace(rel)); });
+    return "\"" + std::string(nsp) + "." + RelationGetRelationName(rel) + "\"";
+}
+
 /* A relation opened for the rest of the transaction (its lock is kept). */
 class OpenRelation {
   public:
@@ -78,7 +84,7 @@ void require_table(Relation rel) {
     const char kind = rel->rd_rel->relkind;
     if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
         throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
-                           "\"" + std::string(RelationGetRelationName(rel)) + "\" is not a table", "",
+                           table_label(rel) + " is not a table", "",
                            "Versioning and optimistic updates work on tables and partitioned tables.");
 }
 
@@ -102,8 +108,7 @@ std::optional<Column> find_column(Relation rel, const std::string &name) {
 
 vigil::Error unknown_column(Relation rel, const std::string &name, const char *what) {
     return vigil::Error(ERRCODE_UNDEFINED_COLUMN,
-                        std::string(what) + " column \"" + name + "\" does not exist in table \"" +
-                            RelationGetRelationName(rel) + "\"",
+                        std::string(what) + " column \"" + name + "\" does not exist in table " + table_label(rel),
                         "", "Column names are case-sensitive and must match exactly.");
 }
 
@@ -114,8 +119,8 @@ Column version_column(Relation rel, const std::string &name) {
         throw unknown_column(rel, name, "version");
     if (!is_integer_type(col->type))
         throw vigil::Error(ERRCODE_DATATYPE_MISMATCH,
-                           "version column \"" + name + "\" of table \"" + RelationGetRelationName(rel) +
-                               "\" must be smallint, integer or bigint",
+                           "version column \"" + name + "\" of table " + table_label(rel) +
+                               " must be smallint, integer or bigint",
                            "", "Use a bigint column, or let vigil.enable_versioning add one.");
     return *col;
 }
@@ -288,8 +293,7 @@ Datum column_value(Relation rel, const Column &col, const JsonField &f, bool &is
     }
     if (f.is_container && !json_column)
         throw vigil::Error(ERRCODE_INVALID_TEXT_REPRESENTATION,
-                           "invalid value for column \"" + col.name + "\" of table \"" +
-                               RelationGetRelationName(rel) + "\": a JSON object or array",
+                           "invalid value for column \"" + col.name + "\" of table " + table_label(rel) + ": a JSON object or array",
                            "Only json and jsonb columns take JSON objects and arrays.",
                            "Pass the value as a string in the column type's text form, such as \"{1,2}\" for an array.");
     try {
@@ -301,8 +305,7 @@ Datum column_value(Relation rel, const Column &col, const JsonField &f, bool &is
         });
     } catch (const vigil::PgError &e) {
         throw vigil::Error(e.sqlstate(),
-                           "invalid value for column \"" + col.name + "\" of table \"" +
-                               RelationGetRelationName(rel) + "\"",
+                           "invalid value for column \"" + col.name + "\" of table " + table_label(rel),
                            std::string(e.what()) + ".", "Pass a value of the column's type.");
     }
 }
@@ -321,7 +324,7 @@ std::vector<KeyColumn> primary_key(Relation rel) {
     const Oid index_oid = vigil::pg_call([&] { return RelationGetPrimaryKeyIndex(rel); });
     if (!OidIsValid(index_oid))
         throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                           "table \"" + std::string(RelationGetRelationName(rel)) + "\" has no primary key",
+                           "table " + table_label(rel) + " has no primary key",
                            "", "Optimistic updates address one row by its primary key; add one.");
     OpenRelation index(index_oid);
     const Relation irel = index.get();
@@ -360,8 +363,7 @@ std::string key_condition(Relation rel, const std::vector<KeyColumn> &pk, Jsonb 
         if (!find_column(rel, f.column))
             throw unknown_column(rel, f.column, "key");
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                           "key column \"" + f.column + "\" is not part of the primary key of table \"" +
-                               RelationGetRelationName(rel) + "\"",
+                           "key column \"" + f.column + "\" is not part of the primary key of table " + table_label(rel),
                            "", "The key must name exactly the primary-key columns.");
     }
     std::string where;
@@ -369,8 +371,7 @@ std::string key_condition(Relation rel, const std::vector<KeyColumn> &pk, Jsonb 
         const auto f = std::find_if(fields.begin(), fields.end(), [&](const JsonField &jf) { return jf.column == k.column.name; });
         if (f == fields.end())
             throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                               "key is missing primary-key column \"" + k.column.name + "\" of table \"" +
-                                   RelationGetRelationName(rel) + "\"",
+                               "key is missing primary-key column \"" + k.column.name + "\" of table " + table_label(rel),
                                "", "The key must name exactly the primary-key columns.");
         bool isnull = false;
         const Datum d = column_value(rel, k.column, *f, isnull);
@@ -473,17 +474,17 @@ VIGIL_FUNCTION(vigil_versioning_trigger) {
     if (new_null && !old_null)
         throw vigil::Error(ERRCODE_NOT_NULL_VIOLATION,
                            "version column \"" + std::string(td->tg_trigger->tgargs[0]) + "\" of table " +
-                               qualified_name(rel) + " must not be set to null");
+                               table_label(rel) + " must not be set to null");
     if (new_null != old_null || new_v != old_v)
         throw vigil::Error(ERRCODE_T_R_SERIALIZATION_FAILURE,
-                           "version conflict on table " + qualified_name(rel),
+                           "version conflict on table " + table_label(rel),
                            "The statement expected version " + (new_null ? std::string("NULL") : std::to_string(new_v)) +
                                " but the row is at version " + (old_null ? std::string("NULL") : std::to_string(old_v)) + ".",
                            "Another transaction changed the row since it was read: read it again and retry.");
     if (old_v >= integer_type_max(cached->type))
         throw vigil::Error(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
                            "version column \"" + std::string(td->tg_trigger->tgargs[0]) + "\" of table " +
-                               qualified_name(rel) + " is out of range");
+                               table_label(rel) + " is out of range");
 
     int column = cached->attnum;
     Datum bumped = integer_datum(old_v + 1, cached->type);
@@ -509,7 +510,7 @@ VIGIL_FUNCTION(vigil_enable_versioning) {
             const Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel.get()), col->attnum - 1);
             if (!att->attnotnull)
                 throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                                   "version column \"" + ver + "\" of table " + table + " must be NOT NULL", "",
+                                   "version column \"" + ver + "\" of table " + table_label(rel.get()) + " must be NOT NULL", "",
                                    "Fill it and run ALTER TABLE " + table + " ALTER COLUMN " + quote_ident(ver) +
                                        " SET NOT NULL first.");
         } else {
