@@ -427,6 +427,44 @@ std::string target(Relation rel) {
     return (rel->rd_rel->relkind == RELKIND_RELATION ? "ONLY " : "") + qualified_name(rel);
 }
 
+/*
+ * A copy of tuple whose integer column attnum (not null in tuple) holds value. The copy is
+ * patched in place, which costs a memcpy instead of deforming and re-forming the row; a tuple
+ * stored before the column existed (fewer attributes) is rebuilt the general way.
+ */
+HeapTuple with_version(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, Oid type, int64 value) {
+    return vigil::pg_call([&] {
+        Datum d = integer_datum(value, type);
+        bool isnull = false;
+        int column = attnum;
+        if (HeapTupleHeaderGetNatts(tuple->t_data) < attnum)
+            return heap_modify_tuple_by_cols(tuple, desc, 1, &column, &d, &isnull);
+        HeapTuple copy = heap_copytuple(tuple);
+        char *data = reinterpret_cast<char *>(copy->t_data) + copy->t_data->t_hoff;
+        const bool hasnulls = HeapTupleHasNulls(copy);
+        const bits8 *bits = copy->t_data->t_bits;
+        uint32 off = 0;
+        for (int i = 0; i < attnum - 1; i++) {
+            const Form_pg_attribute att = TupleDescAttr(desc, i);
+            if (hasnulls && att_isnull(i, bits))
+                continue;
+            off = att_align_pointer(off, att->attalign, att->attlen, data + off);
+            off = att_addlength_pointer(off, att->attlen, data + off);
+        }
+        off = att_align_nominal(off, TupleDescAttr(desc, attnum - 1)->attalign);
+        if (type == INT2OID) {
+            const int16 v = static_cast<int16>(value);
+            memcpy(data + off, &v, sizeof v);
+        } else if (type == INT4OID) {
+            const int32 v = static_cast<int32>(value);
+            memcpy(data + off, &v, sizeof v);
+        } else {
+            memcpy(data + off, &value, sizeof value);
+        }
+        return copy;
+    });
+}
+
 } // namespace
 
 /*
@@ -486,12 +524,7 @@ VIGIL_FUNCTION(vigil_versioning_trigger) {
                            "version column \"" + std::string(td->tg_trigger->tgargs[0]) + "\" of table " +
                                table_label(rel) + " is out of range");
 
-    int column = cached->attnum;
-    Datum bumped = integer_datum(old_v + 1, cached->type);
-    bool bumped_null = false;
-    return vigil::pg_call([&] {
-        return PointerGetDatum(heap_modify_tuple_by_cols(td->tg_newtuple, desc, 1, &column, &bumped, &bumped_null));
-    });
+    return PointerGetDatum(with_version(td->tg_newtuple, desc, cached->attnum, cached->type, old_v + 1));
 }
 
 /* vigil.enable_versioning(rel regclass, version_column name) → void */

@@ -34,6 +34,22 @@ SELECT id, balance, version FROM accounts WHERE id = 1;
 SELECT vigil.versioning_trigger();
 \echo :LAST_ERROR_SQLSTATE
 
+-- The trigger writes the new version into a copy of the row: columns of every width and NULLs
+-- before and after it are kept, and a version at its type's maximum is an error, not a wrap.
+CREATE TABLE layout (id int PRIMARY KEY, a text, b int2, c numeric, d bool, v smallint NOT NULL DEFAULT 1, e text);
+INSERT INTO layout VALUES (1, 'x', 1, 1.5, true, 1, 'tail'), (2, NULL, NULL, NULL, NULL, 1, NULL),
+                          (3, repeat('long', 100), 7, NULL, false, 1, 'e');
+SELECT vigil.enable_versioning('layout', 'v');
+UPDATE layout SET d = NOT d;
+UPDATE layout SET e = coalesce(e, '') || '!';
+SELECT id, a IS NULL AS a_null, length(a) AS a_len, b, c, d, v, e FROM layout ORDER BY id;
+SELECT vigil.disable_versioning('layout');
+UPDATE layout SET v = 32767 WHERE id = 1;
+SELECT vigil.enable_versioning('layout', 'v');
+UPDATE layout SET d = true WHERE id = 1;
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE layout;
+
 -- optimistic_update: updated, conflict, not_found.
 SELECT * FROM vigil.optimistic_update('accounts', '{"id": 2}', 2, '{"balance": 75.5, "owner": "bob b."}');
 SELECT * FROM vigil.optimistic_update('accounts', '{"id": 2}', 2, '{"balance": 80}');
