@@ -4,43 +4,12 @@
 
 #include "lock_key.hpp"
 
-#include <fstream>
+#include "lock_key_vectors.hpp"
+
 #include <sstream>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-namespace {
-
-struct Vector {
-    std::string name;
-    std::int64_t key;
-    std::string hex;
-};
-
-// Reads test/vectors/lock_key.tsv (header line, then name<TAB>key<TAB>hex).
-std::vector<Vector> read_vectors() {
-    std::ifstream in(std::string(VIGIL_SOURCE_DIR) + "/test/vectors/lock_key.tsv");
-    if (!in)
-        throw std::runtime_error("cannot open test/vectors/lock_key.tsv");
-    std::vector<Vector> out;
-    std::string line;
-    std::getline(in, line); // header
-    while (std::getline(in, line)) {
-        const auto t1 = line.find('\t');
-        const auto t2 = line.find('\t', t1 + 1);
-        if (t1 == std::string::npos || t2 == std::string::npos)
-            throw std::runtime_error("malformed vector line: " + line);
-        out.push_back({line.substr(0, t1), std::stoll(line.substr(t1 + 1, t2 - t1 - 1)),
-                       line.substr(t2 + 1)});
-    }
-    return out;
-}
-
-} // namespace
 
 TEST(LockKey, MatchesEverySharedVector) {
-    const auto vectors = read_vectors();
+    const auto vectors = vigil::test::lock_key_vectors();
     ASSERT_GE(vectors.size(), 20u);
     for (const auto &v : vectors) {
         EXPECT_EQ(vigil::lock_key(v.name), v.key) << "name: " << v.name;
