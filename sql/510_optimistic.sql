@@ -204,6 +204,24 @@ SELECT * FROM vigil.optimistic_delete('accounts', '{"id": "3 OR 1=1"}', 5);
 SELECT * FROM vigil.optimistic_delete('accounts', '{"id": 3, "owner": "cy"}', 5);
 \echo :LAST_ERROR_SQLSTATE
 
+-- Partitioned tables: the trigger is cloned to every partition, whatever its column order
+-- (orders_us has a dropped column and its own layout), and optimistic_update routes by key.
+CREATE TABLE orders (region text, id int, total numeric, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN ('eu');
+CREATE TABLE orders_us (total numeric, junk int, id int NOT NULL, region text NOT NULL);
+ALTER TABLE orders_us DROP COLUMN junk;
+ALTER TABLE orders ATTACH PARTITION orders_us FOR VALUES IN ('us');
+INSERT INTO orders VALUES ('eu', 1, 10), ('us', 1, 20);
+SELECT vigil.enable_versioning('orders');
+UPDATE orders SET total = total + 1;
+SELECT * FROM vigil.optimistic_update('orders', '{"region": "us", "id": 1}', 2, '{"total": 99}');
+SELECT * FROM vigil.optimistic_update('orders', '{"region": "us", "id": 1}', 2, '{"total": 98}');
+UPDATE orders SET total = 0, version = 1 WHERE region = 'eu';
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM vigil.optimistic_delete('orders', '{"region": "eu", "id": 1}', 2);
+SELECT tableoid::regclass AS partition, * FROM orders ORDER BY region;
+DROP TABLE orders;
+
 -- The caller's privileges apply.
 CREATE ROLE regress_vigil_reader;
 GRANT USAGE ON SCHEMA vigil TO regress_vigil_reader;
