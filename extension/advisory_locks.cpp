@@ -150,7 +150,7 @@ Datum lock_with_key(FunctionCallInfo fcinfo, int64 key, Scope scope) {
 
 int64 name_arg(FunctionCallInfo fcinfo) {
     require_not_null(fcinfo, 0, "lock name");
-    return key_of_name(PG_GETARG_TEXT_PP(0));
+    return key_of_name(vigil::pg_call([&] { return PG_GETARG_TEXT_PP(0); }));
 }
 
 int64 key_arg(FunctionCallInfo fcinfo) {
@@ -181,7 +181,7 @@ std::vector<int64> sorted_keys(ArrayType *names) {
         if (nulls[i])
             throw vigil::Error(ERRCODE_NULL_VALUE_NOT_ALLOWED,
                                "names must not contain null (element " + std::to_string(i + 1) + ")");
-        keys.push_back(key_of_name(DatumGetTextPP(elems[i])));
+        keys.push_back(key_of_name(vigil::pg_call([&] { return DatumGetTextPP(elems[i]); })));
     }
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -199,7 +199,9 @@ int remaining_ms(TimestampTz deadline) {
 } // namespace
 
 /* vigil.lock_key(name text) → bigint */
-VIGIL_FUNCTION(vigil_lock_key) { PG_RETURN_INT64(key_of_name(PG_GETARG_TEXT_PP(0))); }
+VIGIL_FUNCTION(vigil_lock_key) {
+    PG_RETURN_INT64(key_of_name(vigil::pg_call([&] { return PG_GETARG_TEXT_PP(0); })));
+}
 
 /* vigil.advisory_lock(name text, timeout interval, shared bool) → bool */
 VIGIL_FUNCTION(vigil_advisory_lock_name) {
@@ -236,7 +238,7 @@ VIGIL_FUNCTION(vigil_advisory_unlock_key) { return unlock_with_key(fcinfo, key_a
 VIGIL_FUNCTION(vigil_advisory_lock_all) {
     require_not_null(fcinfo, 0, "names");
     require_not_null(fcinfo, 2, "xact");
-    const std::vector<int64> keys = sorted_keys(PG_GETARG_ARRAYTYPE_P(0));
+    const std::vector<int64> keys = sorted_keys(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(0); }));
     const int timeout = timeout_ms(fcinfo, 1);
     const Scope scope = PG_GETARG_BOOL(2) ? Scope::transaction : Scope::session;
     const TimestampTz deadline =

@@ -353,6 +353,13 @@ std::vector<KeyColumn> primary_key(Relation rel) {
     return key;
 }
 
+/* The primary key, or nothing for a table without one. */
+std::vector<KeyColumn> primary_key_if_any(Relation rel) {
+    if (!OidIsValid(vigil::pg_call([&] { return RelationGetPrimaryKeyIndex(rel); })))
+        return {};
+    return primary_key(rel);
+}
+
 /* The WHERE clause "k1" = $1 AND ... for the key argument, which must name exactly the key. */
 std::string key_condition(Relation rel, const std::vector<KeyColumn> &pk, Jsonb *key_arg, Params &params) {
     const std::vector<JsonField> fields = object_fields(key_arg, "key");
@@ -389,6 +396,16 @@ std::string key_condition(Relation rel, const std::vector<KeyColumn> &pk, Jsonb 
 void require_not_null(FunctionCallInfo fcinfo, int argno, const char *what) {
     if (PG_ARGISNULL(argno))
         throw vigil::Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(what) + " must not be null");
+}
+
+/* Refuses a version column that is part of the primary key: bumping it would move the row. */
+void require_not_key(Relation rel, const std::vector<KeyColumn> &pk, const Column &ver) {
+    for (const KeyColumn &k : pk)
+        if (k.column.attnum == ver.attnum)
+            throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                               "version column \"" + ver.name + "\" of table " + table_label(rel) +
+                                   " is part of its primary key",
+                               "", "Use a separate version column, such as the one vigil.enable_versioning adds.");
 }
 
 std::string name_arg(FunctionCallInfo fcinfo, int argno) { return NameStr(*PG_GETARG_NAME(argno)); }
@@ -539,7 +556,7 @@ VIGIL_FUNCTION(vigil_enable_versioning) {
         require_table(rel.get());
         table = qualified_name(rel.get());
         if (const auto col = find_column(rel.get(), ver)) {
-            version_column(rel.get(), ver); /* type check */
+            require_not_key(rel.get(), primary_key_if_any(rel.get()), version_column(rel.get(), ver));
             const Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel.get()), col->attnum - 1);
             if (!att->attnotnull)
                 throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -590,8 +607,8 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
     require_not_null(fcinfo, 4, "version_column");
     const int64 expected = PG_GETARG_INT64(2);
     const std::string ver_name = name_arg(fcinfo, 4);
-    Jsonb *key_arg = PG_GETARG_JSONB_P(1);
-    Jsonb *changes_arg = PG_GETARG_JSONB_P(3);
+    Jsonb *key_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); });
+    Jsonb *changes_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(3); });
 
     Spi spi;
     OpenRelation open(PG_GETARG_OID(0));
@@ -600,6 +617,7 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
     const std::string table = target(rel);
     const Column ver = version_column(rel, ver_name);
     const std::vector<KeyColumn> pk = primary_key(rel);
+    require_not_key(rel, pk, ver);
 
     Params params;
     std::string set;
@@ -652,7 +670,7 @@ VIGIL_FUNCTION(vigil_optimistic_delete) {
     require_not_null(fcinfo, 3, "version_column");
     const int64 expected = PG_GETARG_INT64(2);
     const std::string ver_name = name_arg(fcinfo, 3);
-    Jsonb *key_arg = PG_GETARG_JSONB_P(1);
+    Jsonb *key_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); });
 
     Spi spi;
     OpenRelation open(PG_GETARG_OID(0));
@@ -661,6 +679,7 @@ VIGIL_FUNCTION(vigil_optimistic_delete) {
     const std::string table = target(rel);
     const Column ver = version_column(rel, ver_name);
     const std::vector<KeyColumn> pk = primary_key(rel);
+    require_not_key(rel, pk, ver);
 
     Params params;
     const std::string where = key_condition(rel, pk, key_arg, params);

@@ -162,6 +162,10 @@ CREATE TABLE int_versioned (id int PRIMARY KEY, v int NOT NULL DEFAULT 1, note t
 INSERT INTO int_versioned VALUES (1, 5, 'x');
 SELECT vigil.enable_versioning('int_versioned', 'v');
 SELECT * FROM vigil.optimistic_update('int_versioned', '{"id": 1}', 5, '{"note": "y"}', 'v');
+SELECT vigil.enable_versioning('int_versioned', 'id');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM vigil.optimistic_update('int_versioned', '{"id": 1}', 1, '{"note": "z"}', 'id');
+\echo :LAST_ERROR_SQLSTATE
 CREATE TABLE text_versioned (id int PRIMARY KEY, version text);
 SELECT vigil.enable_versioning('text_versioned');
 \echo :LAST_ERROR_SQLSTATE
