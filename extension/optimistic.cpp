@@ -13,6 +13,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -410,13 +411,25 @@ void require_not_key(Relation rel, const std::vector<KeyColumn> &pk, const Colum
 
 std::string name_arg(FunctionCallInfo fcinfo, int argno) { return NameStr(*PG_GETARG_NAME(argno)); }
 
+/* The function's blessed result descriptor, built once per call site (kept in fn_extra). */
+TupleDesc result_desc(FunctionCallInfo fcinfo) {
+    if (fcinfo->flinfo->fn_extra == nullptr) {
+        vigil::pg_call([&] {
+            TupleDesc desc = nullptr;
+            if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+                elog(ERROR, "return type must be a row type");
+            const MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+            fcinfo->flinfo->fn_extra = BlessTupleDesc(CreateTupleDescCopy(desc));
+            MemoryContextSwitchTo(old);
+        });
+    }
+    return static_cast<TupleDesc>(fcinfo->flinfo->fn_extra);
+}
+
 /* The (status, new_version, current_version) or (status, current_version) result row. */
 Datum result_row(FunctionCallInfo fcinfo, const char *status, std::vector<std::optional<int64>> versions) {
+    const TupleDesc desc = result_desc(fcinfo);
     return vigil::pg_call([&] {
-        TupleDesc desc = nullptr;
-        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-            elog(ERROR, "return type must be a row type");
-        desc = BlessTupleDesc(desc);
         Datum values[3];
         bool nulls[3] = {false, false, false};
         values[0] = CStringGetTextDatum(status);
@@ -442,6 +455,47 @@ std::optional<int64> current_version(Relation rel, const std::string &table, con
 /* ONLY for plain tables (a key is unique in the table itself, not in inheritance children). */
 std::string target(Relation rel) {
     return (rel->rd_rel->relkind == RELKIND_RELATION ? "ONLY " : "") + qualified_name(rel);
+}
+
+/* What optimistic_update and optimistic_delete need to know about a table. */
+struct TableInfo {
+    std::string target;
+    std::vector<KeyColumn> pk;
+};
+
+/* Per-session cache of TableInfo, emptied for a table when its relcache entry is invalidated
+ * (DDL on it or its indexes) and entirely when any schema changes (a rename changes names). */
+std::unordered_map<Oid, TableInfo> &table_cache() {
+    static std::unordered_map<Oid, TableInfo> cache;
+    return cache;
+}
+
+void forget_table(Datum, Oid relid) {
+    if (OidIsValid(relid))
+        table_cache().erase(relid);
+    else
+        table_cache().clear();
+}
+
+void forget_all_tables(Datum, int, uint32) { table_cache().clear(); }
+
+/* The table's target and primary key, from the cache when possible. Returned by value: an
+ * invalidation may empty the cache while the caller still uses it. */
+TableInfo table_info(Relation rel) {
+    static bool callbacks_registered = false;
+    if (!callbacks_registered) {
+        vigil::pg_call([] {
+            CacheRegisterRelcacheCallback(forget_table, Datum(0));
+            CacheRegisterSyscacheCallback(NAMESPACEOID, forget_all_tables, Datum(0));
+        });
+        callbacks_registered = true;
+    }
+    auto &cache = table_cache();
+    if (const auto it = cache.find(RelationGetRelid(rel)); it != cache.end())
+        return it->second;
+    TableInfo info{target(rel), primary_key(rel)};
+    cache.emplace(RelationGetRelid(rel), info);
+    return info;
 }
 
 /*
@@ -614,9 +668,10 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
     OpenRelation open(PG_GETARG_OID(0));
     const Relation rel = open.get();
     require_table(rel);
-    const std::string table = target(rel);
+    const TableInfo info = table_info(rel);
+    const std::string &table = info.target;
+    const std::vector<KeyColumn> &pk = info.pk;
     const Column ver = version_column(rel, ver_name);
-    const std::vector<KeyColumn> pk = primary_key(rel);
     require_not_key(rel, pk, ver);
 
     Params params;
@@ -676,9 +731,10 @@ VIGIL_FUNCTION(vigil_optimistic_delete) {
     OpenRelation open(PG_GETARG_OID(0));
     const Relation rel = open.get();
     require_table(rel);
-    const std::string table = target(rel);
+    const TableInfo info = table_info(rel);
+    const std::string &table = info.target;
+    const std::vector<KeyColumn> &pk = info.pk;
     const Column ver = version_column(rel, ver_name);
-    const std::vector<KeyColumn> pk = primary_key(rel);
     require_not_key(rel, pk, ver);
 
     Params params;

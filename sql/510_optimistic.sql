@@ -226,6 +226,21 @@ SELECT * FROM vigil.optimistic_delete('orders', '{"region": "eu", "id": 1}', 2);
 SELECT tableoid::regclass AS partition, * FROM orders ORDER BY region;
 DROP TABLE orders;
 
+-- What optimistic_update caches about a table follows DDL: renamed table and schema, a new key.
+CREATE SCHEMA cache_s;
+CREATE TABLE cache_s.t (a int PRIMARY KEY, b int NOT NULL, version bigint NOT NULL DEFAULT 1);
+INSERT INTO cache_s.t VALUES (1, 1);
+SELECT status FROM vigil.optimistic_update('cache_s.t', '{"a": 1}', 1, '{"b": 2}');
+ALTER TABLE cache_s.t RENAME TO t2;
+ALTER SCHEMA cache_s RENAME TO cache_s2;
+SELECT status FROM vigil.optimistic_update('cache_s2.t2', '{"a": 1}', 2, '{"b": 3}');
+ALTER TABLE cache_s2.t2 DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (b);
+SELECT status FROM vigil.optimistic_update('cache_s2.t2', '{"a": 1}', 3, '{"b": 4}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM vigil.optimistic_update('cache_s2.t2', '{"b": 3}', 3, '{"a": 5}');
+SELECT * FROM cache_s2.t2;
+DROP SCHEMA cache_s2 CASCADE;
+
 -- The caller's privileges apply.
 CREATE ROLE regress_vigil_reader;
 GRANT USAGE ON SCHEMA vigil TO regress_vigil_reader;
