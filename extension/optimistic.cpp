@@ -227,12 +227,12 @@ int64 first_int8() {
  * JSON arguments
  */
 
-/* One "column": value pair of a JSON object; value is nullopt for JSON null. */
+/* One "column": value pair of a JSON object; text is nullopt for JSON null. */
 struct JsonField {
     std::string column;
     std::optional<std::string> text; /* the value as the column type's text input */
     bool is_container;               /* an object or array */
-    std::string json;                /* the value as JSON text (for json/jsonb columns) */
+    JsonbValue value;                /* points into the argument, which outlives the call */
 };
 
 std::string jsonb_value_as_json(JsonbValue *v) {
@@ -255,10 +255,10 @@ std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
         if (tok == WJB_DONE)
             break;
         if (tok == WJB_KEY) {
-            fields.push_back({std::string(v.val.string.val, v.val.string.len), std::nullopt, false, {}});
+            fields.push_back({std::string(v.val.string.val, v.val.string.len), std::nullopt, false, JsonbValue{}});
         } else if (tok == WJB_VALUE) {
             JsonField &f = fields.back();
-            f.json = jsonb_value_as_json(&v);
+            f.value = v;
             switch (v.type) {
             case jbvNull:
                 break;
@@ -275,7 +275,7 @@ std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
                 break;
             default: /* jbvBinary: a nested object or array */
                 f.is_container = true;
-                f.text = f.json;
+                f.text = jsonb_value_as_json(&v);
                 break;
             }
         }
@@ -287,7 +287,9 @@ std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
 Datum column_value(Relation rel, const Column &col, const JsonField &f, bool &isnull) {
     isnull = false;
     const bool json_column = col.type == JSONOID || col.type == JSONBOID;
-    std::optional<std::string> text = json_column && f.text ? std::optional<std::string>(f.json) : f.text;
+    /* A json or jsonb column takes the value as JSON text, strings included. */
+    JsonbValue value = f.value;
+    std::optional<std::string> text = json_column && f.text ? std::optional<std::string>(jsonb_value_as_json(&value)) : f.text;
     if (!text) {
         isnull = true;
         return Datum(0);
@@ -411,19 +413,24 @@ void require_not_key(Relation rel, const std::vector<KeyColumn> &pk, const Colum
 
 std::string name_arg(FunctionCallInfo fcinfo, int argno) { return NameStr(*PG_GETARG_NAME(argno)); }
 
-/* The function's blessed result descriptor, built once per call site (kept in fn_extra). */
+/* The function's blessed result descriptor, built once per session (a statement's fn_extra
+ * would not outlive the statement, and each call is usually a statement of its own). */
 TupleDesc result_desc(FunctionCallInfo fcinfo) {
-    if (fcinfo->flinfo->fn_extra == nullptr) {
-        vigil::pg_call([&] {
-            TupleDesc desc = nullptr;
-            if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-                elog(ERROR, "return type must be a row type");
-            const MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-            fcinfo->flinfo->fn_extra = BlessTupleDesc(CreateTupleDescCopy(desc));
-            MemoryContextSwitchTo(old);
-        });
-    }
-    return static_cast<TupleDesc>(fcinfo->flinfo->fn_extra);
+    static std::unordered_map<Oid, TupleDesc> descs;
+    const Oid fn = fcinfo->flinfo->fn_oid;
+    if (const auto it = descs.find(fn); it != descs.end())
+        return it->second;
+    const TupleDesc blessed = vigil::pg_call([&] {
+        TupleDesc desc = nullptr;
+        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+            elog(ERROR, "return type must be a row type");
+        const MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        TupleDesc copy = BlessTupleDesc(CreateTupleDescCopy(desc));
+        MemoryContextSwitchTo(old);
+        return copy;
+    });
+    descs.emplace(fn, blessed);
+    return blessed;
 }
 
 /* The (status, new_version, current_version) or (status, current_version) result row. */
