@@ -31,6 +31,7 @@ namespace {
 /* The trigger enable_versioning installs; optimistic_update looks for it by this name. */
 constexpr const char *versioning_trigger_name = "vigil_versioning";
 
+/* Whether a version column of this type is supported: smallint, integer, bigint. */
 bool is_integer_type(Oid type) { return type == INT2OID || type == INT4OID || type == INT8OID; }
 
 /* The largest value a version column of this integer type holds. */
@@ -38,16 +39,19 @@ int64 integer_type_max(Oid type) {
     return type == INT2OID ? PG_INT16_MAX : type == INT4OID ? PG_INT32_MAX : PG_INT64_MAX;
 }
 
+/* The value of an integer datum of one of those types. */
 int64 integer_datum_value(Datum d, Oid type) {
     return type == INT2OID ? DatumGetInt16(d) : type == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
 }
 
+/* An integer datum of one of those types (v is known to fit). */
 Datum integer_datum(int64 v, Oid type) {
     return type == INT2OID ? Int16GetDatum(static_cast<int16>(v))
            : type == INT4OID ? Int32GetDatum(static_cast<int32>(v))
                              : Int64GetDatum(v);
 }
 
+/* An identifier quoted for SQL when it needs to be. */
 std::string quote_ident(const std::string &name) {
     return vigil::pg_call([&] { return quote_identifier(name.c_str()); });
 }
@@ -107,6 +111,7 @@ std::optional<Column> find_column(Relation rel, const std::string &name) {
     return std::nullopt;
 }
 
+/* The 42703 error for a column name that the table lacks; what says which argument named it. */
 vigil::Error unknown_column(Relation rel, const std::string &name, const char *what) {
     return vigil::Error(ERRCODE_UNDEFINED_COLUMN,
                         std::string(what) + " column \"" + name + "\" does not exist in table " + table_label(rel),
@@ -235,6 +240,7 @@ struct JsonField {
     JsonbValue value;                /* points into the argument, which outlives the call */
 };
 
+/* A JSON value as JSON text. */
 std::string jsonb_value_as_json(JsonbValue *v) {
     return vigil::pg_call([&] {
         Jsonb *jb = JsonbValueToJsonb(v);
@@ -411,6 +417,7 @@ void require_not_key(Relation rel, const std::vector<KeyColumn> &pk, const Colum
                                "", "Use a separate version column, such as the one vigil.enable_versioning adds.");
 }
 
+/* A name argument as a string. */
 std::string name_arg(FunctionCallInfo fcinfo, int argno) { return NameStr(*PG_GETARG_NAME(argno)); }
 
 /* The function's blessed result descriptor, built once per session (a statement's fn_extra
@@ -477,6 +484,7 @@ std::unordered_map<Oid, TableInfo> &table_cache() {
     return cache;
 }
 
+/* Relcache invalidation callback: forgets one table, or all of them. */
 void forget_table(Datum, Oid relid) {
     if (OidIsValid(relid))
         table_cache().erase(relid);
@@ -484,6 +492,7 @@ void forget_table(Datum, Oid relid) {
         table_cache().clear();
 }
 
+/* Schema (pg_namespace) invalidation callback: forgets every table. */
 void forget_all_tables(Datum, int, uint32) { table_cache().clear(); }
 
 /* The table's target and primary key, from the cache when possible. Returned by value: an
