@@ -98,20 +98,24 @@ CREATE FUNCTION vigil.lock_waits(
         SELECT DISTINCT ON (l.pid) l.* FROM locks l WHERE NOT l.granted ORDER BY l.pid
     ), row_held AS (
         -- a session waiting for a row's transaction holds that row's tuple lock
-        SELECT DISTINCT ON (l.pid) l.pid, l.relation, format('(%s,%s)', l.page, l.tuple) AS tid
+        SELECT DISTINCT ON (l.pid) l.pid, l.database, l.relation, format('(%s,%s)', l.page, l.tuple) AS tid
           FROM locks l WHERE l.granted AND l.locktype = 'tuple' ORDER BY l.pid
     )
     SELECT e.waiting_pid, e.blocking_pid, e.ord,
            fw.root_blocker_pid, fw.depth, fw.path, fw.waiting_behind,
            w.locktype, w.mode,
-           vigil.describe_lock(w.locktype, w.database, w.relation, w.page, w.tuple, w.virtualxid,
+           vigil.describe_lock(w.locktype, coalesce(w.database, rh.database), w.relation, w.page, w.tuple, w.virtualxid,
                                w.transactionid, w.classid, w.objid, w.objsubid,
                                rh.relation, rh.tid),
            w.waitstart,
            CASE WHEN e.blocking_pid = 0 THEN
                (SELECT string_agg(px.gid, ', ' ORDER BY px.gid)
-                  FROM locks h JOIN pg_prepared_xacts px
-                       ON h.virtualtransaction = '-1/' || px.transaction::text
+                  FROM locks h
+                  -- a prepared transaction's locks share a virtual transaction id with
+                  -- the lock on its own transaction id, which names it
+                  JOIN locks hx ON hx.pid IS NULL AND hx.locktype = 'transactionid'
+                               AND hx.virtualtransaction = h.virtualtransaction
+                  JOIN pg_prepared_xacts px ON px.transaction = hx.transactionid
                  WHERE h.pid IS NULL AND h.granted
                    AND h.locktype = w.locktype
                    AND h.database IS NOT DISTINCT FROM w.database
@@ -184,14 +188,16 @@ CREATE FUNCTION vigil.lock_tree(
                         CASE WHEN NOT EXISTS (SELECT 1 FROM lw x WHERE x.waiting_pid = s.pid)
                              THEN s.pid END) AS root_blocker_pid,
                coalesce(w.waiting_behind, (SELECT count(DISTINCT x.waiting_pid)::int
-                                             FROM lw x WHERE x.root_blocker_pid = s.pid)) AS waiting_behind,
+                                             FROM lw x WHERE x.root_blocker_pid = s.pid
+                                                          OR x.blocking_pid = s.pid)) AS waiting_behind,
                w.wait_started, w.locked_object
           FROM sessions s
           LEFT JOIN LATERAL (SELECT * FROM lw x WHERE x.waiting_pid = s.pid LIMIT 1) w ON true
     )
     SELECT n.pid, n.depth, n.path, n.root_blocker_pid, n.waiting_behind,
-           (SELECT max(now() - x.wait_started) FROM lw x WHERE x.path @> ARRAY[n.pid]
-                                                           AND x.waiting_pid <> n.pid),
+           -- the longest wait among sessions below it in the tree or waiting for it directly
+           (SELECT max(now() - x.wait_started) FROM lw x
+             WHERE (x.path @> ARRAY[n.pid] OR x.blocking_pid = n.pid) AND x.waiting_pid <> n.pid),
            CASE WHEN n.pid = 0 THEN 'prepared transaction' ELSE a.state END,
            CASE WHEN n.pid = 0 THEN NULL ELSE a.usename::text END,
            a.application_name,
