@@ -232,7 +232,7 @@ BEGIN
                   HINT = 'Leave an argument out to use its default.';
     END IF;
     IF min_blocking < interval '0' THEN
-        RAISE EXCEPTION 'min_blocking must not be negative, not %', min_blocking
+        RAISE EXCEPTION 'min_blocking must not be negative'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass how long a root blocker must have kept others waiting, e.g. ''5 minutes''.';
     END IF;

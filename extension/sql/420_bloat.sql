@@ -72,8 +72,9 @@ WITH tables AS (
      GROUP BY t.oid
 ), est AS (
     SELECT t.*, c.ncols, c.ncols_with_stats,
-           CASE WHEN t.n_live > 0 OR t.reltuples < 0 THEN t.n_live ELSE t.reltuples::bigint END
-               AS live_tuples,
+           -- reltuples (set by VACUUM and ANALYZE) rather than n_live_tup, which a late
+           -- flush of counters from before a VACUUM can double
+           greatest(t.reltuples, 0)::bigint AS live_tuples,
            -- tuple header (23 bytes, plus the null bitmap on rows with NULLs) padded to 8
            (1 - c.rows_with_nulls) * 24
              + c.rows_with_nulls * (ceil((23 + ceil(coalesce(c.ncols, 0) / 8.0)) / 8) * 8)
@@ -81,9 +82,11 @@ WITH tables AS (
       FROM tables t LEFT JOIN cols c ON c.oid = t.oid
 ), quality AS (
     SELECT e.*,
-           CASE WHEN e.ncols_with_stats IS NULL OR e.ncols_with_stats = 0 THEN 'no statistics'
+           CASE WHEN e.ncols_with_stats IS NULL OR e.ncols_with_stats = 0 OR e.reltuples < 0
+                    THEN 'no statistics'
                 WHEN e.ncols_with_stats < e.ncols THEN 'columns without statistics'
                 WHEN e.real_bytes < 10 * current_setting('block_size')::int THEN 'too small'
+                -- more rows changed since ANALYZE than the table holds
                 WHEN e.n_mod > greatest(e.live_tuples, 1000) THEN 'stale statistics'
                 WHEN e.toast_bytes > e.real_bytes THEN 'mostly toast'
                 ELSE 'good' END AS estimate_quality
@@ -183,9 +186,9 @@ WITH indexes AS (
            CASE WHEN e.reltuples < 0 OR e.ncols_with_stats IS NULL OR e.ncols_with_stats = 0
                     THEN 'no statistics'
                 WHEN e.ncols_with_stats < e.ncols THEN 'columns without statistics'
-                WHEN e.real_bytes < 10 * current_setting('block_size')::int THEN 'too small'
                 WHEN NOT e.indisunique AND e.ncols = 1 AND coalesce(e.distinct_frac, 0) < 0.5
                     THEN 'many duplicates'
+                WHEN e.real_bytes < 10 * current_setting('block_size')::int THEN 'too small'
                 ELSE 'good' END AS estimate_quality
       FROM est e
 ), sized AS (
