@@ -21,7 +21,10 @@ CREATE FUNCTION vigil.measure_index_bloat(idx regclass, sample_pages int DEFAULT
     AS 'MODULE_PATHNAME', 'vigil_measure_index_bloat';
 
 -- Average stored bytes of a row's data: the columns in order, each aligned, weighted by how
--- often it is not NULL. Short varlenas (avg under 127 bytes) are stored unaligned.
+-- often it is not NULL. Short varlenas (avg under 127 bytes) are stored unaligned. pg_stats
+-- truncates avg_width to an integer, so half a byte is added back to variable-width columns;
+-- once a variable-width or nullable column has come, the offset is uncertain and a column
+-- aligned to a bytes pays (a - 1) / 2 bytes of padding on average.
 CREATE FUNCTION vigil.estimated_data_width(widths float8[], aligns "char"[], lens int[],
                                            null_fracs float8[])
     RETURNS float8
@@ -30,11 +33,18 @@ CREATE FUNCTION vigil.estimated_data_width(widths float8[], aligns "char"[], len
 DECLARE
     off float8 := 0;
     a int;
+    w float8;
+    offset_known boolean := true;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(widths, 1), 0) LOOP
-        a := CASE WHEN lens[i] = -1 AND widths[i] < 127 THEN 1
+        w := widths[i] + CASE WHEN lens[i] < 0 THEN 0.5 ELSE 0 END;
+        a := CASE WHEN lens[i] = -1 AND w < 127 THEN 1
                   ELSE CASE aligns[i] WHEN 'd' THEN 8 WHEN 'i' THEN 4 WHEN 's' THEN 2 ELSE 1 END END;
-        off := off + (1 - null_fracs[i]) * ((ceil(off / a) * a - off) + widths[i]);
+        off := off + (1 - null_fracs[i]) *
+               (CASE WHEN offset_known THEN ceil(off / a) * a - off ELSE (a - 1) / 2.0 END + w);
+        IF lens[i] < 0 OR null_fracs[i] > 0 THEN
+            offset_known := false;
+        END IF;
     END LOOP;
     RETURN off;
 END
