@@ -10,7 +10,8 @@
  * free space is what the page could still take for a new heap tuple. Unlike a
  * sequential scan it never prunes a page: a measurement changes nothing it measures
  * (pgstattuple's scan may prune, so run it first when comparing the two). The
- * sampled mode reads a random set of pages and scales the totals up.
+ * sampled mode reads one random page from each of sample_pages equal slices of the
+ * relation and scales the totals up.
  *
  * vigil.measure_index_bloat() does the same for a btree through its leaf pages.
  */
@@ -31,7 +32,6 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/sampling.h"
 #include "utils/snapmgr.h"
 }
 
@@ -150,8 +150,8 @@ void count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy stra
 using PageCounter = void (*)(Relation, BlockNumber, BufferAccessStrategy, PageTotals *);
 
 /*
- * Reads pages first_block..nblocks-1 of rel (all of them, or a random sample of
- * sample_pages of them when that is smaller) with a bulk-read ring. Returns the
+ * Reads pages first_block..nblocks-1 of rel (all of them, or a stratified random sample
+ * of sample_pages of them when that is fewer) with a bulk-read ring. Returns the
  * totals scaled to the whole range and sets *sampled.
  */
 PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks, int32 sample_pages,
@@ -163,11 +163,18 @@ PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks
     vigil::pg_call([&] {
         BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
         if (use_sample) {
-            BlockSamplerData sampler;
-            BlockSampler_Init(&sampler, range, sample_pages, pg_prng_uint32(&pg_global_prng_state));
-            while (BlockSampler_HasMore(&sampler)) {
+            /*
+             * Stratified: one random page from each of sample_pages equal slices. Bloat is
+             * rarely spread evenly (updated rows move to the end, deletes hit ranges), and a
+             * page from every region keeps the error far below a plain random sample's.
+             */
+            const uint64 n = static_cast<uint64>(sample_pages);
+            for (uint64 i = 0; i < n; i++) {
                 CHECK_FOR_INTERRUPTS();
-                count_page(rel, first_block + BlockSampler_Next(&sampler), strategy, &totals);
+                const uint64 lo = i * range / n;
+                const uint64 hi = (i + 1) * range / n; /* > lo, since range > n */
+                const uint64 pick = lo + pg_prng_uint64_range(&pg_global_prng_state, 0, hi - lo - 1);
+                count_page(rel, first_block + static_cast<BlockNumber>(pick), strategy, &totals);
             }
         } else {
             for (BlockNumber blkno = first_block; blkno < nblocks; blkno++) {
