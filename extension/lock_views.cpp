@@ -1,8 +1,9 @@
 /*
  * lock_views.cpp — the wait forest behind vigil.blocking_locks and vigil.lock_tree().
  *
- * The SQL side takes one snapshot of pg_blocking_pids() for every waiting session
- * and passes it here as two parallel arrays (waiter, blocker). A queue of sessions
+ * For every waiting session, pg_blocking_pids() names the sessions it waits for
+ * (vigil.wait_pairs() and vigil.wait_sessions() call it once per waiter; the pure
+ * vigil.wait_forest() takes the edges as two parallel arrays). A queue of sessions
  * on one row gives every waiter several blockers (the holder, the tuple-lock
  * holder, everyone ahead in the queue), so walking chains with a recursive CTE
  * enumerates every path and grows exponentially. Instead this does one
@@ -122,16 +123,88 @@ Forest build_forest(const std::vector<int32> &waiting, const std::vector<int32> 
     return f;
 }
 
+/* The edges of the wait graph: blockers of each waiting pid, from pg_blocking_pids(). */
+void collect_edges(const std::vector<int32> &waiting_pids, std::vector<int32> *waiting,
+                   std::vector<int32> *blocking) {
+    for (int32 pid : waiting_pids) {
+        vigil::check_for_interrupts();
+        ArrayType *blockers = vigil::pg_call([&] {
+            return DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(pid)));
+        });
+        std::vector<int32> pids = int4_array(blockers, "pg_blocking_pids()");
+        /* parallel workers can make a blocker appear twice */
+        std::sort(pids.begin(), pids.end());
+        pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+        for (int32 b : pids) {
+            waiting->push_back(pid);
+            blocking->push_back(b);
+        }
+    }
+}
+
+/* Puts one row into the materialized result set of the function being called. */
+void put_row(ReturnSetInfo *rsinfo, Datum *values, bool *nulls) {
+    vigil::pg_call([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+}
+
+ReturnSetInfo *begin_result_set(FunctionCallInfo fcinfo) {
+    vigil::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
+    return reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+}
+
+/* One row per session: pid, root_blocker_pid, depth, path, waiting_behind, and (with_direct) the pids waiting for it directly. */
+void emit_sessions(FunctionCallInfo fcinfo, const Forest &f, bool with_direct) {
+    ReturnSetInfo *rsinfo = begin_result_set(fcinfo);
+    std::vector<Datum> path;
+    std::vector<Datum> direct;
+    for (size_t i = 0; i < f.nodes.size(); i++) {
+        const WaitNode &n = f.nodes[i];
+        Datum values[6];
+        bool nulls[6] = {false, n.root < 0, n.root < 0, n.root < 0, false, false};
+        values[0] = Int32GetDatum(f.pids[i]);
+        values[1] = n.root < 0 ? 0 : Int32GetDatum(f.pids[n.root]);
+        values[2] = Int32GetDatum(n.depth);
+        /* below in the tree, or at least everyone waiting for it directly */
+        values[4] = Int32GetDatum(std::max(n.below, static_cast<int>(n.waiters.size())));
+        path.clear();
+        if (n.root >= 0) {
+            for (int at = static_cast<int>(i); at >= 0; at = f.nodes[at].parent)
+                path.push_back(Int32GetDatum(f.pids[at]));
+            std::reverse(path.begin(), path.end());
+        }
+        direct.clear();
+        for (int w : n.waiters)
+            direct.push_back(Int32GetDatum(f.pids[w]));
+        vigil::pg_call([&] {
+            values[3] = n.root < 0 ? 0
+                                   : PointerGetDatum(construct_array(path.data(),
+                                                                     static_cast<int>(path.size()),
+                                                                     INT4OID, sizeof(int32), true,
+                                                                     TYPALIGN_INT));
+            if (with_direct)
+                values[5] = PointerGetDatum(construct_array(direct.data(),
+                                                            static_cast<int>(direct.size()),
+                                                            INT4OID, sizeof(int32), true,
+                                                            TYPALIGN_INT));
+        });
+        put_row(rsinfo, values, nulls);
+    }
+}
+
+std::vector<int32> int4_arg(FunctionCallInfo fcinfo, int argno, const char *what) {
+    return int4_array(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(argno); }), what);
+}
+
 } // namespace
 
 /*
  * vigil.wait_forest(waiting_pids int[], blocking_pids int[])
  *   → SETOF (pid, root_blocker_pid, depth, path int[], waiting_behind)
- * One row per session in the graph; root, depth and path are NULL in a cycle.
+ * The forest of the given edges, one row per session; root, depth and path are NULL in a cycle.
  */
 VIGIL_FUNCTION(vigil_wait_forest) {
-    const std::vector<int32> waiting = int4_array(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(0); }), "waiting_pids");
-    const std::vector<int32> blocking = int4_array(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(1); }), "blocking_pids");
+    const std::vector<int32> waiting = int4_arg(fcinfo, 0, "waiting_pids");
+    const std::vector<int32> blocking = int4_arg(fcinfo, 1, "blocking_pids");
     if (waiting.size() != blocking.size())
         throw vigil::Error(ERRCODE_ARRAY_SUBSCRIPT_ERROR,
                            "waiting_pids and blocking_pids must have the same length",
@@ -139,33 +212,42 @@ VIGIL_FUNCTION(vigil_wait_forest) {
                                " elements and blocking_pids has " +
                                std::to_string(blocking.size()) + ".",
                            "Pass one (waiter, blocker) pair per array position.");
-    const Forest f = build_forest(waiting, blocking);
+    emit_sessions(fcinfo, build_forest(waiting, blocking), false);
+    return (Datum)0;
+}
 
-    vigil::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
-    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-    std::vector<Datum> path;
-    for (size_t i = 0; i < f.nodes.size(); i++) {
-        const WaitNode &n = f.nodes[i];
-        Datum values[5];
-        bool nulls[5] = {false, n.root < 0, n.root < 0, n.root < 0, false};
-        values[0] = Int32GetDatum(f.pids[i]);
-        values[1] = n.root < 0 ? 0 : Int32GetDatum(f.pids[n.root]);
-        values[2] = Int32GetDatum(n.depth);
-        values[4] = Int32GetDatum(n.below);
-        path.clear();
-        if (n.root >= 0) {
-            for (int at = static_cast<int>(i); at >= 0; at = f.nodes[at].parent)
-                path.push_back(Int32GetDatum(f.pids[at]));
-            std::reverse(path.begin(), path.end());
-        }
-        vigil::pg_call([&] {
-            values[3] = n.root < 0 ? 0
-                                   : PointerGetDatum(construct_array(path.data(),
-                                                                     static_cast<int>(path.size()),
-                                                                     INT4OID, sizeof(int32), true,
-                                                                     TYPALIGN_INT));
-            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-        });
+/*
+ * vigil.wait_sessions(waiting_pids int[])
+ *   → SETOF (pid, root_blocker_pid, depth, path int[], waiting_behind, direct_waiters int[])
+ * The forest of the live wait graph of the given waiting sessions, one row per session.
+ */
+VIGIL_FUNCTION(vigil_wait_sessions) {
+    std::vector<int32> waiting, blocking;
+    collect_edges(int4_arg(fcinfo, 0, "waiting_pids"), &waiting, &blocking);
+    emit_sessions(fcinfo, build_forest(waiting, blocking), true);
+    return (Datum)0;
+}
+
+/*
+ * vigil.wait_pairs(waiting_pids int[])
+ *   → SETOF (waiting_pid, blocking_pid, blocker_order, root_blocker_pid, chain_depth)
+ * One row per (waiter, blocker) edge of the live wait graph, with the waiter's root and depth.
+ */
+VIGIL_FUNCTION(vigil_wait_pairs) {
+    std::vector<int32> waiting, blocking;
+    collect_edges(int4_arg(fcinfo, 0, "waiting_pids"), &waiting, &blocking);
+    const Forest f = build_forest(waiting, blocking);
+    ReturnSetInfo *rsinfo = begin_result_set(fcinfo);
+    int32 order = 0;
+    for (size_t i = 0; i < waiting.size(); i++) {
+        order = (i > 0 && waiting[i] == waiting[i - 1]) ? order + 1 : 1;
+        const auto at = std::lower_bound(f.pids.begin(), f.pids.end(), waiting[i]) - f.pids.begin();
+        const WaitNode &n = f.nodes[at];
+        Datum values[5] = {Int32GetDatum(waiting[i]), Int32GetDatum(blocking[i]),
+                           Int32GetDatum(order),
+                           n.root < 0 ? 0 : Int32GetDatum(f.pids[n.root]), Int32GetDatum(n.depth)};
+        bool nulls[5] = {false, false, false, n.root < 0, n.root < 0};
+        put_row(rsinfo, values, nulls);
     }
     return (Datum)0;
 }

@@ -7,8 +7,25 @@
 CREATE FUNCTION vigil.wait_forest(waiting_pids int[], blocking_pids int[],
     OUT pid int, OUT root_blocker_pid int, OUT depth int, OUT path int[], OUT waiting_behind int)
     RETURNS SETOF record
-    LANGUAGE c STRICT VOLATILE
+    LANGUAGE c STRICT VOLATILE ROWS 100
     AS 'MODULE_PATHNAME', 'vigil_wait_forest';
+
+-- The same over the live wait graph: pg_blocking_pids() of each of waiting_pids, called
+-- once each. wait_sessions: one row per session, with the pids waiting for it directly.
+CREATE FUNCTION vigil.wait_sessions(waiting_pids int[],
+    OUT pid int, OUT root_blocker_pid int, OUT depth int, OUT path int[], OUT waiting_behind int,
+    OUT direct_waiters int[])
+    RETURNS SETOF record
+    LANGUAGE c STRICT VOLATILE ROWS 100
+    AS 'MODULE_PATHNAME', 'vigil_wait_sessions';
+
+-- wait_pairs: one row per (waiter, blocker) edge, with the waiter's root blocker and depth.
+CREATE FUNCTION vigil.wait_pairs(waiting_pids int[],
+    OUT waiting_pid int, OUT blocking_pid int, OUT blocker_order int, OUT root_blocker_pid int,
+    OUT chain_depth int)
+    RETURNS SETOF record
+    LANGUAGE c STRICT VOLATILE ROWS 1000
+    AS 'MODULE_PATHNAME', 'vigil_wait_pairs';
 
 -- "schema.name" of a relation of this database, or "OID n in database d" for another one.
 CREATE FUNCTION vigil.lock_relation_name(database oid, relation oid) RETURNS text
@@ -69,97 +86,111 @@ CREATE FUNCTION vigil.describe_lock(locktype text, database oid, relation oid, p
     END
     $$;
 
--- One snapshot of the server's waits: who waits (pg_stat_activity, wait_event_type 'Lock'),
--- for which lock (pg_locks, not granted) and behind whom (pg_blocking_pids()), with the wait
--- forest over it. Internal building block of blocking_locks and lock_tree().
-CREATE FUNCTION vigil.lock_waits(
-    OUT waiting_pid int, OUT blocking_pid int, OUT blocker_order bigint,
-    OUT root_blocker_pid int, OUT chain_depth int, OUT path int[], OUT waiting_behind int,
-    OUT lock_type text, OUT lock_mode text, OUT locked_object text, OUT wait_started timestamptz,
-    OUT prepared_gid text)
+-- The server's waiting sessions (wait_event_type 'Lock'): the lock each waits for (its
+-- ungranted pg_locks row) described in words, since when, and the GIDs of prepared
+-- transactions holding that lock. Internal building block of blocking_locks and lock_tree():
+-- everything per waiter is computed once here, each distinct lock described once.
+CREATE FUNCTION vigil.lock_waiters(
+    OUT pid int, OUT lock_type text, OUT lock_mode text, OUT locked_object text,
+    OUT wait_started timestamptz, OUT prepared_gids text)
     RETURNS SETOF record
-    LANGUAGE sql VOLATILE
+    LANGUAGE sql VOLATILE ROWS 100
     AS $$
-    WITH waiting AS MATERIALIZED (
-        SELECT a.pid, pg_blocking_pids(a.pid) AS blockers
-          FROM pg_stat_activity a
-         WHERE a.wait_event_type = 'Lock'
-    ), edges AS MATERIALIZED (
-        SELECT w.pid AS waiting_pid, b.pid AS blocking_pid, b.ord
-          FROM waiting w, unnest(w.blockers) WITH ORDINALITY AS b(pid, ord)
-    ), forest AS MATERIALIZED (
-        SELECT f.*
-          FROM vigil.wait_forest(ARRAY(SELECT waiting_pid FROM edges ORDER BY waiting_pid, ord),
-                                 ARRAY(SELECT blocking_pid FROM edges ORDER BY waiting_pid, ord)) f
-    ), locks AS MATERIALIZED (
+    WITH locks AS MATERIALIZED (
         SELECT l.* FROM pg_locks l
-         WHERE l.pid IN (SELECT waiting_pid FROM edges) OR l.pid IS NULL
-    ), waited AS (
-        SELECT DISTINCT ON (l.pid) l.* FROM locks l WHERE NOT l.granted ORDER BY l.pid
-    ), row_held AS (
-        -- a session waiting for a row's transaction holds that row's tuple lock
-        SELECT DISTINCT ON (l.pid) l.pid, l.database, l.relation, format('(%s,%s)', l.page, l.tuple) AS tid
-          FROM locks l WHERE l.granted AND l.locktype = 'tuple' ORDER BY l.pid
+    ), waiting AS MATERIALIZED (
+        SELECT DISTINCT ON (l.pid) l.*, rh.database AS row_database, rh.relation AS row_relation,
+               rh.tid AS row_tid
+          FROM locks l
+          JOIN pg_stat_get_activity(NULL) a ON a.pid = l.pid AND a.wait_event_type = 'Lock'
+          -- a session waiting for a row's transaction holds that row's tuple lock
+          LEFT JOIN LATERAL (
+              SELECT t.database, t.relation, format('(%s,%s)', t.page, t.tuple) AS tid
+                FROM locks t
+               WHERE t.pid = l.pid AND t.granted AND t.locktype = 'tuple'
+               LIMIT 1) rh ON l.locktype = 'transactionid'
+         WHERE NOT l.granted
+         ORDER BY l.pid
+    ), described AS (
+        SELECT k.*,
+               vigil.describe_lock(k.locktype, coalesce(k.database, k.row_database), k.relation,
+                                   k.page, k.tuple, k.virtualxid, k.transactionid, k.classid,
+                                   k.objid, k.objsubid, k.row_relation, k.row_tid) AS text
+          FROM (SELECT DISTINCT locktype, database, relation, page, tuple, virtualxid,
+                       transactionid::text::xid AS transactionid, classid, objid, objsubid,
+                       row_database, row_relation, row_tid
+                  FROM waiting) k
+    ), prepared AS (
+        -- a prepared transaction's locks share a virtual transaction id with the lock on its
+        -- own transaction id, which names it
+        SELECT hx.virtualtransaction, px.gid
+          FROM locks hx JOIN pg_prepared_xacts px ON px.transaction = hx.transactionid
+         WHERE hx.pid IS NULL AND hx.locktype = 'transactionid'
     )
-    SELECT e.waiting_pid, e.blocking_pid, e.ord,
-           fw.root_blocker_pid, fw.depth, fw.path, fw.waiting_behind,
-           w.locktype, w.mode,
-           vigil.describe_lock(w.locktype, coalesce(w.database, rh.database), w.relation, w.page, w.tuple, w.virtualxid,
-                               w.transactionid, w.classid, w.objid, w.objsubid,
-                               rh.relation, rh.tid),
-           w.waitstart,
-           CASE WHEN e.blocking_pid = 0 THEN
-               (SELECT string_agg(px.gid, ', ' ORDER BY px.gid)
-                  FROM locks h
-                  -- a prepared transaction's locks share a virtual transaction id with
-                  -- the lock on its own transaction id, which names it
-                  JOIN locks hx ON hx.pid IS NULL AND hx.locktype = 'transactionid'
-                               AND hx.virtualtransaction = h.virtualtransaction
-                  JOIN pg_prepared_xacts px ON px.transaction = hx.transactionid
-                 WHERE h.pid IS NULL AND h.granted
-                   AND h.locktype = w.locktype
-                   AND h.database IS NOT DISTINCT FROM w.database
-                   AND h.relation IS NOT DISTINCT FROM w.relation
-                   AND h.page IS NOT DISTINCT FROM w.page
-                   AND h.tuple IS NOT DISTINCT FROM w.tuple
-                   AND h.virtualxid IS NOT DISTINCT FROM w.virtualxid
-                   AND h.transactionid IS NOT DISTINCT FROM w.transactionid
-                   AND h.classid IS NOT DISTINCT FROM w.classid
-                   AND h.objid IS NOT DISTINCT FROM w.objid
-                   AND h.objsubid IS NOT DISTINCT FROM w.objsubid) END
-      FROM edges e
-      JOIN forest fw ON fw.pid = e.waiting_pid
-      LEFT JOIN waited w ON w.pid = e.waiting_pid
-      LEFT JOIN row_held rh ON rh.pid = e.waiting_pid AND w.locktype = 'transactionid'
+    SELECT w.pid, w.locktype, w.mode, d.text, w.waitstart,
+           (SELECT string_agg(DISTINCT p.gid, ', ')
+              FROM locks h JOIN prepared p ON p.virtualtransaction = h.virtualtransaction
+             WHERE h.pid IS NULL AND h.granted
+               AND h.locktype = w.locktype
+               AND h.database IS NOT DISTINCT FROM w.database
+               AND h.relation IS NOT DISTINCT FROM w.relation
+               AND h.page IS NOT DISTINCT FROM w.page
+               AND h.tuple IS NOT DISTINCT FROM w.tuple
+               AND h.virtualxid IS NOT DISTINCT FROM w.virtualxid
+               AND h.transactionid IS NOT DISTINCT FROM w.transactionid
+               AND h.classid IS NOT DISTINCT FROM w.classid
+               AND h.objid IS NOT DISTINCT FROM w.objid
+               AND h.objsubid IS NOT DISTINCT FROM w.objsubid)
+      FROM waiting w
+      JOIN described d
+        ON d.locktype = w.locktype
+       AND d.database IS NOT DISTINCT FROM w.database
+       AND d.relation IS NOT DISTINCT FROM w.relation
+       AND d.page IS NOT DISTINCT FROM w.page
+       AND d.tuple IS NOT DISTINCT FROM w.tuple
+       AND d.virtualxid IS NOT DISTINCT FROM w.virtualxid
+       AND d.transactionid::text IS NOT DISTINCT FROM w.transactionid::text
+       AND d.classid IS NOT DISTINCT FROM w.classid
+       AND d.objid IS NOT DISTINCT FROM w.objid
+       AND d.objsubid IS NOT DISTINCT FROM w.objsubid
+       AND d.row_relation IS NOT DISTINCT FROM w.row_relation
+       AND d.row_tid IS NOT DISTINCT FROM w.row_tid
     $$;
 
 -- One row per (waiting session, blocking session) pair, with the root blocker of the chain.
 CREATE VIEW vigil.blocking_locks AS
-SELECT lw.waiting_pid,
+WITH w AS MATERIALIZED (
+    SELECT * FROM vigil.lock_waiters()
+), act AS MATERIALIZED (
+    SELECT a.pid, a.usename, a.application_name, a.query, a.state, a.xact_start, a.wait_event_type
+      FROM pg_stat_activity a
+)
+SELECT e.waiting_pid,
        wa.usename AS waiting_user,
        wa.application_name AS waiting_application,
        wa.query AS waiting_query,
-       lw.wait_started,
-       now() - lw.wait_started AS wait_duration,
-       lw.lock_type,
-       lw.lock_mode,
-       lw.locked_object,
-       lw.blocking_pid,
-       CASE WHEN lw.blocking_pid = 0 THEN px.owner::text ELSE ba.usename::text END AS blocking_user,
+       w.wait_started,
+       now() - w.wait_started AS wait_duration,
+       w.lock_type,
+       w.lock_mode,
+       w.locked_object,
+       e.blocking_pid,
+       CASE WHEN e.blocking_pid = 0 THEN px.owner::text ELSE ba.usename::text END AS blocking_user,
        ba.application_name AS blocking_application,
-       CASE WHEN lw.blocking_pid = 0 THEN 'prepared transaction' ELSE ba.state END AS blocking_state,
-       CASE WHEN lw.blocking_pid = 0 THEN 'prepared transaction ' || coalesce(lw.prepared_gid, '?')
+       CASE WHEN e.blocking_pid = 0 THEN 'prepared transaction' ELSE ba.state END AS blocking_state,
+       CASE WHEN e.blocking_pid = 0 THEN 'prepared transaction ' || coalesce(w.prepared_gids, '?')
             ELSE ba.query END AS blocking_query,
-       CASE WHEN lw.blocking_pid = 0 THEN now() - px.prepared
+       CASE WHEN e.blocking_pid = 0 THEN now() - px.prepared
             ELSE now() - ba.xact_start END AS blocking_xact_age,
-       (lw.blocking_pid <> 0 AND ba.wait_event_type = 'Lock') AS blocker_is_waiting,
-       lw.root_blocker_pid,
-       lw.chain_depth
-  FROM vigil.lock_waits() lw
-  LEFT JOIN pg_stat_activity wa ON wa.pid = lw.waiting_pid
-  LEFT JOIN pg_stat_activity ba ON ba.pid = lw.blocking_pid AND lw.blocking_pid <> 0
-  LEFT JOIN LATERAL (SELECT p.owner, p.prepared FROM pg_prepared_xacts p
-                      WHERE p.gid = split_part(lw.prepared_gid, ', ', 1)) px ON lw.blocking_pid = 0;
+       (e.blocking_pid <> 0 AND ba.wait_event_type IS NOT DISTINCT FROM 'Lock') AS blocker_is_waiting,
+       e.root_blocker_pid,
+       e.chain_depth
+  FROM vigil.wait_pairs(ARRAY(SELECT w.pid FROM w)) e
+  JOIN w ON w.pid = e.waiting_pid
+  LEFT JOIN act wa ON wa.pid = e.waiting_pid
+  LEFT JOIN act ba ON ba.pid = e.blocking_pid AND e.blocking_pid <> 0
+  LEFT JOIN pg_prepared_xacts px ON e.blocking_pid = 0
+                                AND px.gid = split_part(w.prepared_gids, ', ', 1);
 
 COMMENT ON VIEW vigil.blocking_locks IS
     'One row per (waiting, blocking) session pair from pg_blocking_pids(), with the root blocker';
@@ -171,47 +202,41 @@ CREATE FUNCTION vigil.lock_tree(
     OUT application_name text, OUT xact_age interval, OUT wait_duration interval,
     OUT locked_object text, OUT query text)
     RETURNS SETOF record
-    LANGUAGE sql VOLATILE
+    LANGUAGE sql VOLATILE ROWS 100
     AS $$
-    WITH lw AS MATERIALIZED (SELECT * FROM vigil.lock_waits()),
-    sessions AS (
-        SELECT DISTINCT waiting_pid AS pid FROM lw
-        UNION
-        SELECT blocking_pid FROM lw
-    ), node AS (
-        SELECT s.pid,
-               coalesce(w.chain_depth, CASE WHEN NOT EXISTS (SELECT 1 FROM lw x WHERE x.waiting_pid = s.pid)
-                                             THEN 0 END) AS depth,
-               coalesce(w.path, CASE WHEN NOT EXISTS (SELECT 1 FROM lw x WHERE x.waiting_pid = s.pid)
-                                      THEN ARRAY[s.pid] END) AS path,
-               coalesce(w.root_blocker_pid,
-                        CASE WHEN NOT EXISTS (SELECT 1 FROM lw x WHERE x.waiting_pid = s.pid)
-                             THEN s.pid END) AS root_blocker_pid,
-               coalesce(w.waiting_behind, (SELECT count(DISTINCT x.waiting_pid)::int
-                                             FROM lw x WHERE x.root_blocker_pid = s.pid
-                                                          OR x.blocking_pid = s.pid)) AS waiting_behind,
-               w.wait_started, w.locked_object
-          FROM sessions s
-          LEFT JOIN LATERAL (SELECT * FROM lw x WHERE x.waiting_pid = s.pid LIMIT 1) w ON true
+    WITH w AS MATERIALIZED (
+        SELECT * FROM vigil.lock_waiters()
+    ), f AS MATERIALIZED (
+        SELECT * FROM vigil.wait_sessions(ARRAY(SELECT w.pid FROM w))
+    ), longest AS (
+        -- the longest wait among the sessions below each one in the tree or waiting for it
+        -- directly, from every session's path and direct waiters
+        SELECT a.pid, max(now() - w.wait_started) AS longest
+          FROM f,
+               LATERAL (SELECT unnest(f.path[1:array_length(f.path, 1) - 1]) AS pid, f.pid AS waiter
+                        UNION ALL
+                        SELECT f.pid, unnest(f.direct_waiters)) a
+          JOIN w ON w.pid = a.waiter
+         GROUP BY a.pid
     )
-    SELECT n.pid, n.depth, n.path, n.root_blocker_pid, n.waiting_behind,
-           -- the longest wait among sessions below it in the tree or waiting for it directly
-           (SELECT max(now() - x.wait_started) FROM lw x
-             WHERE (x.path @> ARRAY[n.pid] OR x.blocking_pid = n.pid) AND x.waiting_pid <> n.pid),
-           CASE WHEN n.pid = 0 THEN 'prepared transaction' ELSE a.state END,
-           CASE WHEN n.pid = 0 THEN NULL ELSE a.usename::text END,
+    SELECT f.pid, f.depth, f.path, f.root_blocker_pid, f.waiting_behind,
+           l.longest,
+           CASE WHEN f.pid = 0 THEN 'prepared transaction' ELSE a.state END,
+           CASE WHEN f.pid = 0 THEN NULL ELSE a.usename::text END,
            a.application_name,
            now() - a.xact_start,
-           now() - n.wait_started,
-           n.locked_object,
-           CASE WHEN n.pid = 0
+           now() - w.wait_started,
+           w.locked_object,
+           CASE WHEN f.pid = 0
                 THEN 'prepared transaction ' ||
-                     coalesce((SELECT string_agg(DISTINCT x.prepared_gid, ', ') FROM lw x
-                                WHERE x.blocking_pid = 0), '?')
+                     coalesce((SELECT string_agg(DISTINCT x.prepared_gids, ', ') FROM w x
+                                WHERE x.pid = ANY (f.direct_waiters)), '?')
                 ELSE a.query END
-      FROM node n
-      LEFT JOIN pg_stat_activity a ON a.pid = n.pid AND n.pid <> 0
-     ORDER BY n.root_blocker_pid NULLS LAST, n.path NULLS LAST, n.pid
+      FROM f
+      LEFT JOIN w ON w.pid = f.pid
+      LEFT JOIN pg_stat_activity a ON a.pid = f.pid AND f.pid <> 0
+      LEFT JOIN longest l ON l.pid = f.pid
+     ORDER BY f.root_blocker_pid NULLS LAST, f.path NULLS LAST, f.pid
     $$;
 
 -- Root blockers that have kept others waiting for longer than min_blocking: what

@@ -88,10 +88,11 @@ naive="WITH RECURSIVE w AS (
    SELECT w.waiter, b, w.depth + 1 FROM w, unnest(pg_blocking_pids(w.blocker)) b
  ) SELECT waiter, max(depth) FROM w GROUP BY waiter"
 naive_result=$(sql -c "SET statement_timeout = '$naive_timeout'; SET temp_file_limit = '200MB';" \
-                   -c "SELECT round(bench_ms(\$q\$$naive\$q\$, 1)::numeric, 1)" 2>&1 | tail -1 || true)
+                   -c "SELECT round(bench_ms(\$q\$$naive\$q\$, 1)::numeric, 1)" 2>&1 || true)
 case $naive_result in
   *timeout*|*cancel*) naive_cell="did not finish: cancelled after $naive_timeout" ;;
   *temp_file_limit*|*temporary*) naive_cell="did not finish: exceeded temp_file_limit 200MB" ;;
+  *ERROR*) naive_cell="failed: $(grep -m1 ERROR <<<"$naive_result")" ;;
   *) naive_cell="$naive_result ms" ;;
 esac
 
