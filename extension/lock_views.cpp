@@ -27,7 +27,7 @@ extern "C" {
 
 #include <algorithm>
 #include <deque>
-#include <map>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -69,17 +69,20 @@ struct Forest {
 
 Forest build_forest(const std::vector<int32> &waiting, const std::vector<int32> &blocking) {
     Forest f;
-    f.pids = waiting;
-    f.pids.insert(f.pids.end(), blocking.begin(), blocking.end());
+    /* Number the distinct pids in ascending order (a hash map, not a sort of every edge). */
+    std::unordered_map<int32, int> index;
+    index.reserve(waiting.size() / 4 + 16);
+    for (const auto *list : {&waiting, &blocking})
+        for (int32 pid : *list)
+            if (index.emplace(pid, 0).second)
+                f.pids.push_back(pid);
     std::sort(f.pids.begin(), f.pids.end());
-    f.pids.erase(std::unique(f.pids.begin(), f.pids.end()), f.pids.end());
+    for (size_t i = 0; i < f.pids.size(); i++)
+        index[f.pids[i]] = static_cast<int>(i);
     f.nodes.resize(f.pids.size());
-    auto index_of = [&f](int32 pid) {
-        return static_cast<int>(std::lower_bound(f.pids.begin(), f.pids.end(), pid) - f.pids.begin());
-    };
     for (size_t i = 0; i < waiting.size(); i++) {
-        const int w = index_of(waiting[i]);
-        const int b = index_of(blocking[i]);
+        const int w = index[waiting[i]];
+        const int b = index[blocking[i]];
         if (w == b)
             continue; /* a session never blocks itself; ignore a malformed edge */
         f.nodes[w].blockers.push_back(b);
