@@ -73,6 +73,7 @@ void check_read_permission(Oid table_relid, Oid checked_relid) {
                            "Grant SELECT on the table or membership in pg_stat_scan_tables.");
 }
 
+/* Refuses a negative sample size. */
 void check_sample_pages(int32 sample_pages) {
     if (sample_pages < 0)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
@@ -212,6 +213,7 @@ class OpenRelation {
     Relation rel_;
 };
 
+/* Refuses another session's temporary table: its pages are not in shared buffers. */
 void check_not_other_temp(Relation rel) {
     if (RELATION_IS_OTHER_TEMP(rel))
         throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -219,6 +221,7 @@ void check_not_other_temp(Relation rel) {
                            "Their pages live in the owning session's local buffers.");
 }
 
+/* The share of the relation not holding live data, 0 for an empty relation. */
 double bloat_ratio(uint64 relation_bytes, uint64 live_bytes) {
     if (relation_bytes == 0)
         return 0.0;
@@ -226,6 +229,7 @@ double bloat_ratio(uint64 relation_bytes, uint64 live_bytes) {
     return ratio < 0.0 ? 0.0 : ratio;
 }
 
+/* A byte or row count as a bigint Datum. */
 Datum int8_datum(uint64 v) { return Int64GetDatum(static_cast<int64>(v)); }
 
 /* Builds the composite result of the function being called from values[]. */
@@ -239,6 +243,7 @@ Datum make_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls) {
     });
 }
 
+/* The method column: "sampled" or "exact". */
 Datum method_datum(bool sampled) {
     return vigil::pg_call([&] { return CStringGetTextDatum(sampled ? "sampled" : "exact"); });
 }

@@ -52,6 +52,7 @@ std::vector<int32> int4_array(ArrayType *array, const char *what) {
     return out;
 }
 
+/* One session of the wait graph and its place in the forest (-1: not reached from a root). */
 struct WaitNode {
     std::vector<int> blockers; /* indexes of the sessions this one waits for */
     std::vector<int> waiters;  /* indexes of the sessions waiting for this one */
@@ -67,6 +68,10 @@ struct Forest {
     std::vector<WaitNode> nodes;
 };
 
+/*
+ * Builds the wait forest of the edges waiting[i] → blocking[i]: every session's nearest root,
+ * depth, parent and the number of sessions below it.
+ */
 Forest build_forest(const std::vector<int32> &waiting, const std::vector<int32> &blocking) {
     Forest f;
     /* Number the distinct pids in ascending order (a hash map, not a sort of every edge). */
@@ -150,12 +155,16 @@ void put_row(ReturnSetInfo *rsinfo, Datum *values, bool *nulls) {
     vigil::pg_call([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
 }
 
+/* Sets the function being called up to return a materialized set. */
 ReturnSetInfo *begin_result_set(FunctionCallInfo fcinfo) {
     vigil::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
     return reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
 }
 
-/* One row per session: pid, root_blocker_pid, depth, path, waiting_behind, and (with_direct) the pids waiting for it directly. */
+/*
+ * Returns one row per session: pid, root_blocker_pid, depth, path, waiting_behind and, with
+ * with_direct, the pids waiting for it directly.
+ */
 void emit_sessions(FunctionCallInfo fcinfo, const Forest &f, bool with_direct) {
     ReturnSetInfo *rsinfo = begin_result_set(fcinfo);
     std::vector<Datum> path;
@@ -194,6 +203,7 @@ void emit_sessions(FunctionCallInfo fcinfo, const Forest &f, bool with_direct) {
     }
 }
 
+/* Argument argno, an int[], as a vector. */
 std::vector<int32> int4_arg(FunctionCallInfo fcinfo, int argno, const char *what) {
     return int4_array(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(argno); }), what);
 }

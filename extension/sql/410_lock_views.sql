@@ -166,11 +166,12 @@ CREATE FUNCTION vigil.lock_waiters(
 -- lookups: 200 sessions queued on one row make about 20,000 pairs.
 CREATE VIEW vigil.blocking_locks AS
 WITH act AS MATERIALIZED (
-    SELECT a.pid, a.usename, a.application_name, a.query, a.state, a.xact_start, a.wait_event_type
+    SELECT a.pid, a.usename, a.application_name, a.query, a.state,
+           now() - a.xact_start AS xact_age, a.wait_event_type = 'Lock' AS is_waiting
       FROM pg_stat_activity a
 ), w AS MATERIALIZED (
-    SELECT lw.*, a.usename, a.application_name, a.query, px.owner AS prepared_owner,
-           px.prepared AS prepared_at
+    SELECT lw.*, now() - lw.wait_started AS wait_duration, a.usename, a.application_name,
+           a.query, px.owner::text AS prepared_owner, now() - px.prepared AS prepared_age
       FROM vigil.lock_waiters() lw
       LEFT JOIN act a ON a.pid = lw.pid
       LEFT JOIN pg_prepared_xacts px ON px.gid = split_part(lw.prepared_gids, ', ', 1)
@@ -180,19 +181,18 @@ SELECT e.waiting_pid,
        w.application_name AS waiting_application,
        w.query AS waiting_query,
        w.wait_started,
-       now() - w.wait_started AS wait_duration,
+       w.wait_duration,
        w.lock_type,
        w.lock_mode,
        w.locked_object,
        e.blocking_pid,
-       CASE WHEN e.blocking_pid = 0 THEN w.prepared_owner::text ELSE ba.usename::text END AS blocking_user,
+       CASE WHEN e.blocking_pid = 0 THEN w.prepared_owner ELSE ba.usename::text END AS blocking_user,
        ba.application_name AS blocking_application,
        CASE WHEN e.blocking_pid = 0 THEN 'prepared transaction' ELSE ba.state END AS blocking_state,
        CASE WHEN e.blocking_pid = 0 THEN 'prepared transaction ' || coalesce(w.prepared_gids, '?')
             ELSE ba.query END AS blocking_query,
-       CASE WHEN e.blocking_pid = 0 THEN now() - w.prepared_at
-            ELSE now() - ba.xact_start END AS blocking_xact_age,
-       (e.blocking_pid <> 0 AND ba.wait_event_type IS NOT DISTINCT FROM 'Lock') AS blocker_is_waiting,
+       CASE WHEN e.blocking_pid = 0 THEN w.prepared_age ELSE ba.xact_age END AS blocking_xact_age,
+       coalesce(ba.is_waiting, false) AS blocker_is_waiting,
        e.root_blocker_pid,
        e.chain_depth
   FROM vigil.wait_pairs(ARRAY(SELECT w.pid FROM w)) e
