@@ -40,6 +40,13 @@ SELECT * FROM vigil.wait_forest('{1,NULL}', '{3,4}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS null_in_no_rows FROM vigil.wait_forest(NULL, '{1}');
 
+-- The live-graph variants call pg_blocking_pids() themselves: a pid that is not waiting (or
+-- does not exist) has no blockers and adds nothing.
+SELECT count(*) AS pairs FROM vigil.wait_pairs(ARRAY[pg_backend_pid(), 999999]);
+SELECT count(*) AS sessions FROM vigil.wait_sessions(ARRAY[pg_backend_pid(), 999999]);
+SELECT * FROM vigil.wait_pairs('{1,NULL}');
+\echo :LAST_ERROR_SQLSTATE
+
 -- Nothing waits in this quiet database.
 SELECT count(*) AS pairs FROM vigil.blocking_locks;
 SELECT count(*) AS sessions FROM vigil.lock_tree();
