@@ -125,6 +125,7 @@ struct Slot {
     Clock::time_point created, expires, last_used, borrowed_at;
     std::string borrower;
     bool leak_reported = false;
+    bool suspect = false; // another connection broke while this one sat idle: ping before use
 };
 
 // A borrower waiting in line: given a connection directly, or the right to open one.
@@ -252,8 +253,10 @@ struct Core : std::enable_shared_from_this<Core> {
         const auto now = Clock::now();
         if (now >= slot.expires)
             return false;
-        if (Seconds(now - slot.last_used) > settings.validation_interval)
+        if (slot.suspect || Seconds(now - slot.last_used) > settings.validation_interval) {
+            slot.suspect = false;
             return slot.session->ping();
+        }
         return slot.session->state() == Session::State::idle;
     }
 
@@ -430,6 +433,12 @@ void Core::release(std::unique_ptr<Slot> slot, bool broken) {
         lk.unlock();
         spdlog::info("{}", msg);
         lk.lock();
+    }
+    if (broken) {
+        // A server restart or a terminated backend usually takes its siblings too: make every
+        // idle connection prove itself before the next borrower gets it.
+        for (auto &idle_slot : idle)
+            idle_slot->suspect = true;
     }
     if (discard || closed) {
         lk.unlock();
