@@ -119,13 +119,21 @@ Report Runner::run() {
         threads.emplace_back([&, worker = w.get()] {
             auto next = Clock::now();
             while (!stop.load(std::memory_order_relaxed) && Clock::now() < deadline) {
-                if (options_.transactions && remaining_.fetch_sub(1) <= 0)
-                    break;
+                // --transactions: reserve up to one pipeline batch of the remaining budget, give back the rest.
+                int grant = std::max(1, options_.pipeline);
+                if (options_.transactions) {
+                    const long long before = remaining_.fetch_sub(grant);
+                    if (before <= 0)
+                        break;
+                    grant = static_cast<int>(std::min<long long>(grant, before));
+                }
                 if (interval > 0) {
                     std::this_thread::sleep_until(next);
                     next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
                 }
-                const int n = workload->step(*worker);
+                const int n = workload->step(*worker, grant);
+                if (options_.transactions && n < std::max(1, options_.pipeline))
+                    remaining_.fetch_add(std::max(1, options_.pipeline) - n);
                 done_.fetch_add(n, std::memory_order_relaxed);
             }
         });

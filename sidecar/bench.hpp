@@ -95,8 +95,9 @@ class Workload {
   public:
     virtual ~Workload() = default;
     virtual void prepare(db::Connection &conn) = 0;
-    // One unit of work; returns how many operations it performed (a pipeline batch is several).
-    virtual int step(Worker &worker) = 0;
+    // One unit of work of at most `max_ops` operations (a pipeline batch is several); returns
+    // how many it performed.
+    virtual int step(Worker &worker, int max_ops) = 0;
     // After the run: an invariant check (transfer) or null. Sets `ok` false when violated.
     virtual nlohmann::json finish(db::Connection &) { return nullptr; }
 };

@@ -203,14 +203,19 @@ std::string server_reason(const db::Result &r, const std::function<long long(lon
     std::string where;
     static const std::regex copy_line(R"(COPY [^,]+, line (\d+)(, column ([^:]+))?)");
     std::smatch m;
-    if (std::regex_search(context, m, copy_line)) {
-        const long long n = std::stoll(m[1]);
-        const long long line = line_of ? line_of(n) : -1;
-        where = line > 0 ? "line " + std::to_string(line) : "row " + std::to_string(n);
-        if (m[3].matched)
-            where += ", column " + m[3].str();
+    const bool has_line = std::regex_search(context, m, copy_line);
+    // Without a COPY line (a foreign key checked at the end of the statement) the caller may
+    // still know the line: skip mode sends a bad row alone.
+    const long long n = has_line ? std::stoll(m[1]) : -1;
+    const long long line = line_of ? line_of(n) : -1;
+    if (line > 0)
+        where = "line " + std::to_string(line);
+    else if (has_line)
+        where = "row " + std::to_string(n);
+    if (has_line && m[3].matched)
+        where += ", column " + m[3].str();
+    if (!where.empty())
         where += ": ";
-    }
     std::string message = field(r, PG_DIAG_MESSAGE_PRIMARY);
     if (message.empty())
         message = r.error_message();
@@ -246,22 +251,30 @@ void append_row(std::string &out, const Record &r) {
         out += '\n';
 }
 
-// The physical line of the n-th data record of a file (rescanned only to explain an error).
-long long physical_line(const std::string &path, bool header, long long n) {
+// COPY counts physical lines of the data (a quoted newline starts a new one) and reports the
+// line where the failing row ends; returns the file line where that row starts, rescanning the
+// file only to explain an error.
+long long physical_line(const std::string &path, bool header, long long copy_line) {
+    if (copy_line <= 0)
+        return -1;
     const int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0)
         return -1;
+    const long long target = copy_line + (header ? 1 : 0);
     Reader reader(fd);
     Record r;
-    long long seen = header ? -1 : 0;
-    long long line = -1;
-    while (reader.next(r))
-        if (++seen == n) {
-            line = r.line;
+    long long found = -1;
+    while (reader.next(r)) {
+        long long last = r.line;
+        for (std::size_t k = 0; k < r.content_size(); ++k)
+            last += r.raw[k] == '\n';
+        if (target >= r.line && target <= last) {
+            found = r.line;
             break;
         }
+    }
     ::close(fd);
-    return line;
+    return found;
 }
 
 std::string csv_quote(const std::string &s) {

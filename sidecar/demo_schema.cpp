@@ -7,6 +7,7 @@ namespace {
 
 // Tables, indexes and the updated_at trigger; every statement is safe to run again.
 constexpr const char *kDdl = R"sql(
+SET LOCAL client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgvigil;
 
 CREATE TABLE IF NOT EXISTS users (
@@ -51,8 +52,7 @@ BEGIN
     NEW.updated_at := now();
     RETURN NEW;
 END $$;
-DROP TRIGGER IF EXISTS users_touch_updated_at ON users;
-CREATE TRIGGER users_touch_updated_at BEFORE UPDATE ON users
+CREATE OR REPLACE TRIGGER users_touch_updated_at BEFORE UPDATE ON users
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 )sql";
 
@@ -88,7 +88,7 @@ SchemaReport init_schema(db::Connection &conn, const SchemaOptions &o) {
             conn.exec_params(
                 "INSERT INTO users (email, username, full_name, bio, age)"
                 " SELECT 'user' || i || '@example.com', 'user' || i, 'User Number ' || i,"
-                "        repeat('bio ', 1 + i % 20), 13 + i % 100"
+                "        repeat('bio ', 1 + (i % 20)::int), 13 + (i % 100)::int"
                 " FROM generate_series(1, $1::bigint) AS i",
                 {std::to_string(o.users)});
             if (o.posts_per_user > 0)

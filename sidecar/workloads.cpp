@@ -100,25 +100,27 @@ class ReadWorkload : public Workload {
             need_schema("table users is empty");
     }
 
-    int step(Worker &w) override {
-        if (pipeline_ == 1) {
+    int step(Worker &w, int max_ops) override {
+        const int n = std::min(pipeline_, max_ops);
+        if (n <= 1) {
             const std::string &id = ids_[pick_index(w.rng(), ids_.size())];
             w.op("read", [&](PgSession &s) { s.run(kReadUser, {id}); });
             return 1;
         }
         std::vector<const std::string *> batch;
-        for (int i = 0; i < pipeline_; ++i)
+        for (int i = 0; i < n; ++i)
             batch.push_back(&ids_[pick_index(w.rng(), ids_.size())]);
         const auto start = std::chrono::steady_clock::now();
         try {
             Handle h = w.connect();
             read_pipelined(h.session(), batch);
             const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
-            w.record_batch("read", ms.count(), pipeline_);
+            w.record_batch("read", ms.count(), n);
         } catch (const db::DbError &e) {
-            w.record_error("read", e.sqlstate(), 0);
+            for (int i = 0; i < n; ++i)
+                w.record_error("read", e.sqlstate(), 0);
         }
-        return pipeline_;
+        return n;
     }
 
   private:
@@ -152,7 +154,7 @@ class TransferWorkload : public Workload {
         ledger_start_ = conn.scalar("SELECT coalesce(max(id), 0) FROM transfers");
     }
 
-    int step(Worker &w) override {
+    int step(Worker &w, int /*max_ops: always one*/) override {
         std::size_t a = pick_index(w.rng(), ids_.size()), b = pick_index(w.rng(), ids_.size() - 1);
         if (b >= a)
             ++b;
@@ -327,7 +329,7 @@ class CrudWorkload : public Workload {
             need_schema("table users has no active users");
     }
 
-    int step(Worker &w) override {
+    int step(Worker &w, int /*max_ops: always one*/) override {
         const std::string &op = ops_.pick(w.rng());
         const std::string tag = std::to_string(w.id()) + "-" + std::to_string(++sequence_) + "-" +
                                 std::to_string(w.rng()() % 1000000007ULL);
@@ -415,7 +417,7 @@ class MixedWorkload : public Workload {
         for (auto &[name, w] : parts_)
             w->prepare(conn);
     }
-    int step(Worker &w) override { return parts_[choice_.pick(w.rng())]->step(w); }
+    int step(Worker &w, int max_ops) override { return parts_[choice_.pick(w.rng())]->step(w, max_ops); }
     nlohmann::json finish(db::Connection &conn) override {
         auto it = parts_.find("transfer");
         return it == parts_.end() ? nlohmann::json(nullptr) : it->second->finish(conn);
