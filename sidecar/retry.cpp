@@ -2,6 +2,7 @@
 #include "retry.hpp"
 
 #include <algorithm>
+#include <random>
 
 namespace vigil::retry {
 
@@ -16,8 +17,18 @@ bool is_retryable(const std::string &sqlstate) {
     return is_transaction_conflict(sqlstate) || is_connection_lost(sqlstate);
 }
 
-Backoff::Backoff(std::chrono::milliseconds base, std::chrono::milliseconds cap)
-    : base_(base), cap_(cap), rng_(std::random_device{}()) {}
+Backoff::Backoff(std::chrono::milliseconds base, std::chrono::milliseconds cap) : base_(base), cap_(cap) {}
+
+namespace {
+
+// One generator per thread, seeded once: a Backoff is made for every operation, and reading
+// std::random_device each time costs more than the operation (RDRAND traps in some VMs).
+std::minstd_rand &thread_rng() {
+    thread_local std::minstd_rand rng(std::random_device{}());
+    return rng;
+}
+
+} // namespace
 
 std::chrono::milliseconds Backoff::next() {
     // base * 2^attempt, computed without overflow, then capped; full jitter spreads retriers out.
@@ -27,7 +38,7 @@ std::chrono::milliseconds Backoff::next() {
     ceiling = std::max<long long>(1, std::min<long long>(ceiling, cap_.count()));
     ++attempt_;
     std::uniform_int_distribution<long long> pick(ceiling / 2, ceiling);
-    return std::chrono::milliseconds(pick(rng_));
+    return std::chrono::milliseconds(pick(thread_rng()));
 }
 
 } // namespace vigil::retry

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <chrono>
-#include <random>
 #include <string>
 
 namespace vigil::retry {
@@ -31,7 +30,6 @@ class Backoff {
   private:
     std::chrono::milliseconds base_, cap_;
     int attempt_ = 0;
-    std::minstd_rand rng_;
 };
 
 } // namespace vigil::retry
