@@ -62,7 +62,7 @@ Worker::Worker(int id, Runner &runner)
     : id_(id), runner_(runner), rng_(std::random_device{}() ^ (static_cast<std::uint64_t>(id) << 32)),
       borrower_("bench client " + std::to_string(id)) {}
 
-Handle Worker::connect() { return runner_.connect(borrower_); }
+Handle Worker::connect(Access access) { return runner_.connect(borrower_, access); }
 
 void Worker::record_batch(const std::string &name, double ms, int n) {
     auto &s = samples[name];
@@ -80,9 +80,9 @@ void Worker::record_error(const std::string &name, const std::string &sqlstate, 
 
 Runner::Runner(Options options, pool::Settings settings) : options_(std::move(options)), settings_(std::move(settings)) {}
 
-Handle Runner::connect(const std::string &borrower) {
+Handle Runner::connect(const std::string &borrower, Access access) {
     if (pool_)
-        return Handle(pool_->acquire(borrower));
+        return Handle(access == Access::read ? pool_->acquire_read(borrower) : pool_->acquire_write(borrower));
     // --no-pool: what an application without a pool pays on every request.
     auto session = pool::pg_connector(settings_)();
     return Handle(std::unique_ptr<pool::PgSession>(static_cast<pool::PgSession *>(session.release())));
@@ -97,8 +97,14 @@ Report Runner::run() {
     if (!options_.no_pool) {
         pool::Settings s = settings_;
         s.min_idle = std::min(s.max_size, options_.clients); // warm: do not time connection set-up
-        pool_ = std::make_unique<pool::Pool>(s);
-        for (int i = 0; i < 100 && pool_->stats().idle < s.min_idle; ++i)
+        std::vector<pool::Settings> replicas;
+        for (const auto &dsn : options_.replicas) {
+            pool::Settings r = s;
+            r.dsn = dsn;
+            replicas.push_back(r);
+        }
+        pool_ = std::make_unique<pool::RoutedPool>(s, replicas, options_.max_replica_lag);
+        for (int i = 0; i < 100 && pool_->primary().stats().idle < s.min_idle; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } else {
         settings_.named_statements = false; // a statement prepared on a throwaway connection is wasted
@@ -155,7 +161,7 @@ Report Runner::run() {
                 const long long now_done = done_.load();
                 std::string pool_part;
                 if (pool_) {
-                    const auto st = pool_->stats();
+                    const auto st = pool_->primary().stats();
                     pool_part = ", pool " + std::to_string(st.active) + " active / " + std::to_string(st.total) +
                                 " open, " + std::to_string(st.pending) + " waiting";
                 }
@@ -190,7 +196,7 @@ Report Runner::run() {
         report.operations[name] = summarize(s, seconds);
     report.overall = summarize(all, seconds);
     if (pool_)
-        report.pool = pool_->stats();
+        report.pool = pool_->primary().stats();
     {
         db::Connection check = db::Connection::open(settings_.dsn, settings_.application_name);
         report.invariant = workload->finish(check);

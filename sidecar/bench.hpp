@@ -32,7 +32,12 @@ struct Options {
     bool no_pool = false;                 // a new connection for every operation
     std::map<std::string, int> weights;   // mixed: workload -> weight
     int max_retries = 5;
+    std::vector<std::string> replicas;    // read replicas' DSNs (pool.replicas): reads may go there
+    Seconds max_replica_lag{10};
 };
+
+// Whether an operation only reads (and may go to a replica) or writes (always the primary).
+enum class Access { read, write };
 
 // The latency samples and failures of one operation (or of all of them).
 struct OpSamples {
@@ -74,8 +79,8 @@ class Worker {
     Worker(int id, Runner &runner);
     // Runs one operation with retries of 40001/40P01 and lost connections (retry.hpp), timing it
     // from the first attempt; `body` gets a session and may be called again from the start.
-    template <class Body> void op(const std::string &name, Body body);
-    Handle connect();
+    template <class Body> void op(const std::string &name, Body body, Access access = Access::write);
+    Handle connect(Access access = Access::write);
     std::mt19937_64 &rng() { return rng_; }
     int id() const { return id_; }
     std::map<std::string, OpSamples> samples;
@@ -122,25 +127,25 @@ class Runner {
   public:
     Runner(Options options, pool::Settings settings);
     Report run();
-    Handle connect(const std::string &borrower);
+    Handle connect(const std::string &borrower, Access access);
     const Options &options() const { return options_; }
 
   private:
     Options options_;
     pool::Settings settings_;
-    std::unique_ptr<pool::Pool> pool_;
+    std::unique_ptr<pool::RoutedPool> pool_; // the primary's pool, plus replicas' when configured
     std::atomic<long long> done_{0};
     std::atomic<long long> remaining_{0};
     friend class Worker;
 };
 
-template <class Body> void Worker::op(const std::string &name, Body body) {
+template <class Body> void Worker::op(const std::string &name, Body body, Access access) {
     const auto start = std::chrono::steady_clock::now();
     int retries = 0;
     retry::Backoff backoff(std::chrono::milliseconds(2), std::chrono::milliseconds(500));
     for (;;) {
         try {
-            Handle h = connect();
+            Handle h = connect(access);
             body(h.session());
             const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
             auto &s = samples[name];

@@ -69,6 +69,8 @@ void register_bench_command(CommandRegistry &registry) {
             if (!args->pool.max_size)
                 pc.max_size = std::max(pc.max_size, o.clients); // one connection per client unless told otherwise
             pool::Settings settings = pool::Settings::from_config(pc, ctx.dsn());
+            o.replicas = pc.replicas;
+            o.max_replica_lag = pc.max_replica_lag;
             bench::Runner runner(o, settings);
             bench::Report report = runner.run();
             if (args->json)

@@ -20,6 +20,7 @@ void add_pool_flags(CLI::App *cmd, PoolFlags &f) {
                     "Warn when a connection is held longer than this (pool.leak_detection_threshold)");
     cmd->add_option("--application-name", f.application_name, "application_name of pooled connections");
     cmd->add_option("--max-replica-lag", f.max_replica_lag, "Reads avoid replicas further behind (pool.max_replica_lag)");
+    cmd->add_option("--replica", f.replicas, "A read replica's DSN; repeat for several (pool.replicas)");
     cmd->add_flag("--no-named-statements", f.no_named_statements,
                   "Use no named prepared statements (PgBouncer transaction mode; pool.named_statements = false)");
 }
@@ -53,6 +54,8 @@ PoolConfig apply_pool_flags(const PoolConfig &config, const PoolFlags &f) {
     set_duration(c.max_replica_lag, f.max_replica_lag, "--max-replica-lag");
     if (f.application_name)
         c.application_name = *f.application_name;
+    if (!f.replicas.empty())
+        c.replicas = f.replicas;
     if (f.no_named_statements)
         c.named_statements = false;
     if (c.min_idle > c.max_size)

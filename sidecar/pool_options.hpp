@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -18,6 +19,7 @@ struct PoolFlags {
         statement_timeout, leak_detection_threshold, max_replica_lag;
     std::optional<std::string> application_name;
     bool no_named_statements = false;
+    std::vector<std::string> replicas;
 };
 
 // Adds --pool-size, --min-idle, --acquire-timeout, ... to a subcommand.

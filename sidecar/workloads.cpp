@@ -104,7 +104,7 @@ class ReadWorkload : public Workload {
         const int n = std::min(pipeline_, max_ops);
         if (n <= 1) {
             const std::string &id = ids_[pick_index(w.rng(), ids_.size())];
-            w.op("read", [&](PgSession &s) { s.run(kReadUser, {id}); });
+            w.op("read", [&](PgSession &s) { s.run(kReadUser, {id}); }, Access::read);
             return 1;
         }
         std::vector<const std::string *> batch;
@@ -112,7 +112,7 @@ class ReadWorkload : public Workload {
             batch.push_back(&ids_[pick_index(w.rng(), ids_.size())]);
         const auto start = std::chrono::steady_clock::now();
         try {
-            Handle h = w.connect();
+            Handle h = w.connect(Access::read);
             read_pipelined(h.session(), batch);
             const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
             w.record_batch("read", ms.count(), n);
@@ -341,7 +341,7 @@ class CrudWorkload : public Workload {
                 users_.add(r.value(0, 0), email);
             });
         } else if (op == "feed") {
-            w.op(op, [&](PgSession &s) { s.run(kFeed, {}); });
+            w.op(op, [&](PgSession &s) { s.run(kFeed, {}); }, Access::read);
         } else {
             auto user = users_.pick(w.rng());
             if (!user) {
@@ -353,9 +353,9 @@ class CrudWorkload : public Workload {
             }
             const std::string &id = user->first;
             if (op == "read_by_id") {
-                w.op(op, [&](PgSession &s) { s.run(kUserById, {id}); });
+                w.op(op, [&](PgSession &s) { s.run(kUserById, {id}); }, Access::read);
             } else if (op == "read_by_email") {
-                w.op(op, [&](PgSession &s) { s.run(kUserByEmail, {user->second}); });
+                w.op(op, [&](PgSession &s) { s.run(kUserByEmail, {user->second}); }, Access::read);
             } else if (op == "update") {
                 // Read the version, then update only if nobody changed the row since (lost-update
                 // protection); a conflict is a 40001, so the op re-reads and tries again.
@@ -378,11 +378,14 @@ class CrudWorkload : public Workload {
                 w.op(op, [&](PgSession &s) { s.run(kCreatePost, {id, "post " + tag, "body of post " + tag}); });
             } else if (op == "list_users") {
                 // Keyset pagination: two consecutive pages after a random user.
-                w.op(op, [&](PgSession &s) {
-                    db::Result page = s.run(kUserPage, {id});
-                    if (page.rows() > 0)
-                        s.run(kUserPage, {page.value(page.rows() - 1, 0)});
-                });
+                w.op(
+                    op,
+                    [&](PgSession &s) {
+                        db::Result page = s.run(kUserPage, {id});
+                        if (page.rows() > 0)
+                            s.run(kUserPage, {page.value(page.rows() - 1, 0)});
+                    },
+                    Access::read);
             }
         }
         return 1;

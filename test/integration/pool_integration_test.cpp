@@ -222,3 +222,113 @@ TEST(PoolIntegration, ServerRestartMidWorkloadIsSurvived) {
     EXPECT_GE(st.closed, 4u);
     EXPECT_GT(lost, 0); // the restart was felt, and survived
 }
+
+namespace {
+
+// A streaming replica of the test cluster (pg_basebackup -R), stopped and removed on destruction.
+class Replica {
+  public:
+    Replica() {
+        const char *bindir = std::getenv("VIGIL_TEST_PG_BINDIR");
+        const char *cluster = std::getenv("VIGIL_TEST_CLUSTER_DIR");
+        if (!bindir || !cluster)
+            return;
+        bindir_ = bindir;
+        dir_ = std::string(cluster) + "/replica";
+        std::smatch m;
+        const std::string dsn = test::test_dsn();
+        if (!std::regex_search(dsn, m, std::regex(R"(port=(\d+))")))
+            return;
+        const int port = std::stoi(m[1]) + 1; // the next port, retried a few times if taken
+        test::run_command("rm -rf " + dir_);
+        auto backup = test::run_command("runuser -u postgres -- " + bindir_ + "/pg_basebackup -D " + dir_ +
+                                        " -R -X stream -c fast -h 127.0.0.1 -p " + std::string(m[1]) + " -U postgres");
+        if (backup.exit_code != 0) {
+            error = backup.output;
+            return;
+        }
+        for (int p = port; p < port + 20 && !started_; ++p) {
+            auto start = test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ + " -o '-p " +
+                                           std::to_string(p) + "' -l " + dir_ + "/server.log -w -t 30 start");
+            if (start.exit_code == 0) {
+                started_ = true;
+                dsn_ = "host=127.0.0.1 port=" + std::to_string(p) + " user=postgres dbname=postgres";
+            } else {
+                error = start.output;
+            }
+        }
+    }
+    ~Replica() {
+        if (started_)
+            test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ + " -m immediate -w stop");
+        if (!dir_.empty())
+            test::run_command("rm -rf " + dir_);
+    }
+    bool ok() const { return started_; }
+    const std::string &dsn() const { return dsn_; }
+    std::string error;
+
+  private:
+    std::string bindir_, dir_, dsn_;
+    bool started_ = false;
+};
+
+bool served_by_standby(pool::Lease &lease) { return lease.conn().scalar("SELECT pg_is_in_recovery()") == "t"; }
+
+} // namespace
+
+TEST(PoolIntegration, ReadsGoToAStreamingReplicaOnlyWhileItsLagIsSmall) {
+    if (!std::getenv("VIGIL_TEST_PG_BINDIR") || !std::getenv("VIGIL_TEST_CLUSTER_DIR"))
+        GTEST_SKIP() << "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR (test/harness/with_cluster.sh)";
+    db::Connection primary = db::Connection::open(test::test_dsn());
+    primary.exec("DROP TABLE IF EXISTS lag_probe; CREATE TABLE lag_probe (x int)");
+    Replica replica;
+    ASSERT_TRUE(replica.ok()) << replica.error;
+    db::Connection standby = db::Connection::open(replica.dsn());
+    // The primary is not a standby: its "lag" is unknown.
+    {
+        pool::Pool primary_pool(settings(1));
+        EXPECT_FALSE(pool::measure_replica_lag(primary_pool).has_value());
+    }
+    // Wait until the standby has replayed a commit, so its lag can be measured.
+    primary.exec("INSERT INTO lag_probe VALUES (1)");
+    for (int i = 0; i < 100 && standby.scalar("SELECT to_regclass('lag_probe') IS NOT NULL AND"
+                                             " (SELECT count(*) FROM lag_probe) = 1") != "t";
+         ++i)
+        std::this_thread::sleep_for(50ms);
+
+    auto replica_settings = settings(2);
+    replica_settings.dsn = replica.dsn();
+    pool::RoutedPool routed(settings(2), {replica_settings}, Seconds(1.0), {}, {}, {}, std::chrono::hours(1));
+    routed.probe_now();
+    ASSERT_TRUE(routed.replica_lags()[0].has_value());
+    EXPECT_LT(*routed.replica_lags()[0], 1.0);
+    {
+        auto read = routed.acquire_read("reader");
+        EXPECT_TRUE(served_by_standby(read));
+        auto write = routed.acquire_write("writer");
+        EXPECT_FALSE(served_by_standby(write));
+    }
+
+    // Replay paused while the primary keeps committing: the standby falls behind.
+    standby.exec("SELECT pg_wal_replay_pause()");
+    primary.exec("INSERT INTO lag_probe VALUES (2)");
+    std::this_thread::sleep_for(1500ms);
+    primary.exec("INSERT INTO lag_probe VALUES (3)");
+    std::this_thread::sleep_for(200ms);
+    routed.probe_now();
+    ASSERT_TRUE(routed.replica_lags()[0].has_value());
+    EXPECT_GT(*routed.replica_lags()[0], 1.0);
+    {
+        auto read = routed.acquire_read("reader");
+        EXPECT_FALSE(served_by_standby(read)) << "a read went to a replica " << *routed.replica_lags()[0] << " s behind";
+    }
+
+    // Caught up again: reads return to the replica.
+    standby.exec("SELECT pg_wal_replay_resume()");
+    for (int i = 0; i < 100 && standby.scalar("SELECT count(*) FROM lag_probe") != "3"; ++i)
+        std::this_thread::sleep_for(50ms);
+    routed.probe_now();
+    auto read = routed.acquire_read("reader");
+    EXPECT_TRUE(served_by_standby(read));
+}
