@@ -137,7 +137,14 @@ Report Runner::run() {
                     std::this_thread::sleep_until(next);
                     next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
                 }
-                const int n = workload->step(*worker, grant);
+                int n = grant;
+                try {
+                    n = workload->step(*worker, grant);
+                } catch (const std::exception &e) {
+                    // A bug or an unexpected answer must not take the whole run down with it.
+                    spdlog::error("bench client {}: {}", worker->id(), e.what());
+                    worker->record_error("internal", "XX000", 0);
+                }
                 if (options_.transactions && n < std::max(1, options_.pipeline))
                     remaining_.fetch_add(std::max(1, options_.pipeline) - n);
                 done_.fetch_add(n, std::memory_order_relaxed);

@@ -189,8 +189,9 @@ struct Core : std::enable_shared_from_this<Core> {
     }
 
     // Opens one connection, retrying with jittered backoff until the deadline. The caller holds
-    // a reservation (opening); throws PoolTimeout when the deadline passes.
-    std::unique_ptr<Slot> open_slot(Clock::time_point deadline) {
+    // a reservation (opening); throws PoolTimeout when the deadline passes (counted as an acquire
+    // timeout only when a borrower was waiting for it).
+    std::unique_ptr<Slot> open_slot(Clock::time_point deadline, bool for_borrower = true) {
         retry::Backoff backoff(settings.connect_backoff_base, settings.connect_backoff_cap);
         for (;;) {
             try {
@@ -210,7 +211,8 @@ struct Core : std::enable_shared_from_this<Core> {
                 last_connect_error = e.what();
                 const auto delay = backoff.next();
                 if (closed || Clock::now() + delay >= deadline) {
-                    ++stats.timeouts;
+                    if (for_borrower)
+                        ++stats.timeouts;
                     throw PoolTimeout("cannot open a connection within acquire_timeout: " + std::string(e.what()) +
                                           " (" + describe(snapshot()) + ")",
                                       snapshot());
@@ -499,7 +501,7 @@ void Core::housekeep() {
         std::unique_ptr<Slot> slot;
         try {
             // One short attempt per pass; the next pass tries again, so failures back off by the interval.
-            slot = open_slot(Clock::now());
+            slot = open_slot(Clock::now(), /*for_borrower=*/false);
         } catch (const db::DbError &) {
         }
         std::lock_guard lk(mutex);

@@ -1,5 +1,6 @@
 // `vigild import` against a real server: CSV edge cases import or fail as docs/sidecar.md says.
 #include <fcntl.h>
+#include <iostream>
 #include <sys/stat.h>
 #include <thread>
 
@@ -201,6 +202,8 @@ TEST_F(Import, LargeStreamedFileUsesConstantMemory) {
     EXPECT_EQ(j["imported"].get<long long>(), written_rows);
     EXPECT_GE(j["bytes"].get<long long>(), target);
     EXPECT_LT(j["peak_memory_mb"].get<double>(), 100.0);
+    std::cout << "imported " << written_rows << " rows, " << j["bytes"] << " bytes in " << j["seconds"]
+              << " s; vigild peak memory " << j["peak_memory_mb"] << " MB\n";
     EXPECT_EQ(conn.scalar("SELECT count(*) FROM imp_big"), std::to_string(written_rows));
     conn.exec("DROP TABLE imp_big");
 }
