@@ -44,6 +44,7 @@ LOCKTAG advisory_tag(int64 key) {
     return tag;
 }
 
+/* The lock mode pg_advisory_lock uses: ShareLock for shared, ExclusiveLock otherwise. */
 LOCKMODE lock_mode(bool shared) { return shared ? ShareLock : ExclusiveLock; }
 
 /* The key of a name: the FNV-1a 64 hash of its UTF-8 bytes. Empty names are refused. */
@@ -148,11 +149,13 @@ Datum lock_with_key(FunctionCallInfo fcinfo, int64 key, Scope scope) {
     PG_RETURN_BOOL(acquire(advisory_tag(key), lock_mode(PG_GETARG_BOOL(2)), scope, timeout));
 }
 
+/* The key of the name in argument 0. */
 int64 name_arg(FunctionCallInfo fcinfo) {
     require_not_null(fcinfo, 0, "lock name");
     return key_of_name(vigil::pg_call([&] { return PG_GETARG_TEXT_PP(0); }));
 }
 
+/* The bigint key in argument 0. */
 int64 key_arg(FunctionCallInfo fcinfo) {
     require_not_null(fcinfo, 0, "lock key");
     return PG_GETARG_INT64(0);

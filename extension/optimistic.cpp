@@ -13,6 +13,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -30,6 +31,7 @@ namespace {
 /* The trigger enable_versioning installs; optimistic_update looks for it by this name. */
 constexpr const char *versioning_trigger_name = "vigil_versioning";
 
+/* Whether a version column of this type is supported: smallint, integer, bigint. */
 bool is_integer_type(Oid type) { return type == INT2OID || type == INT4OID || type == INT8OID; }
 
 /* The largest value a version column of this integer type holds. */
@@ -37,16 +39,19 @@ int64 integer_type_max(Oid type) {
     return type == INT2OID ? PG_INT16_MAX : type == INT4OID ? PG_INT32_MAX : PG_INT64_MAX;
 }
 
+/* The value of an integer datum of one of those types. */
 int64 integer_datum_value(Datum d, Oid type) {
     return type == INT2OID ? DatumGetInt16(d) : type == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
 }
 
+/* An integer datum of one of those types (v is known to fit). */
 Datum integer_datum(int64 v, Oid type) {
     return type == INT2OID ? Int16GetDatum(static_cast<int16>(v))
            : type == INT4OID ? Int32GetDatum(static_cast<int32>(v))
                              : Int64GetDatum(v);
 }
 
+/* An identifier quoted for SQL when it needs to be. */
 std::string quote_ident(const std::string &name) {
     return vigil::pg_call([&] { return quote_identifier(name.c_str()); });
 }
@@ -106,6 +111,7 @@ std::optional<Column> find_column(Relation rel, const std::string &name) {
     return std::nullopt;
 }
 
+/* The 42703 error for a column name that the table lacks; what says which argument named it. */
 vigil::Error unknown_column(Relation rel, const std::string &name, const char *what) {
     return vigil::Error(ERRCODE_UNDEFINED_COLUMN,
                         std::string(what) + " column \"" + name + "\" does not exist in table " + table_label(rel),
@@ -226,14 +232,15 @@ int64 first_int8() {
  * JSON arguments
  */
 
-/* One "column": value pair of a JSON object; value is nullopt for JSON null. */
+/* One "column": value pair of a JSON object; text is nullopt for JSON null. */
 struct JsonField {
     std::string column;
     std::optional<std::string> text; /* the value as the column type's text input */
     bool is_container;               /* an object or array */
-    std::string json;                /* the value as JSON text (for json/jsonb columns) */
+    JsonbValue value;                /* points into the argument, which outlives the call */
 };
 
+/* A JSON value as JSON text. */
 std::string jsonb_value_as_json(JsonbValue *v) {
     return vigil::pg_call([&] {
         Jsonb *jb = JsonbValueToJsonb(v);
@@ -254,10 +261,10 @@ std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
         if (tok == WJB_DONE)
             break;
         if (tok == WJB_KEY) {
-            fields.push_back({std::string(v.val.string.val, v.val.string.len), std::nullopt, false, {}});
+            fields.push_back({std::string(v.val.string.val, v.val.string.len), std::nullopt, false, JsonbValue{}});
         } else if (tok == WJB_VALUE) {
             JsonField &f = fields.back();
-            f.json = jsonb_value_as_json(&v);
+            f.value = v;
             switch (v.type) {
             case jbvNull:
                 break;
@@ -274,7 +281,7 @@ std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
                 break;
             default: /* jbvBinary: a nested object or array */
                 f.is_container = true;
-                f.text = f.json;
+                f.text = jsonb_value_as_json(&v);
                 break;
             }
         }
@@ -286,7 +293,9 @@ std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
 Datum column_value(Relation rel, const Column &col, const JsonField &f, bool &isnull) {
     isnull = false;
     const bool json_column = col.type == JSONOID || col.type == JSONBOID;
-    std::optional<std::string> text = json_column && f.text ? std::optional<std::string>(f.json) : f.text;
+    /* A json or jsonb column takes the value as JSON text, strings included. */
+    JsonbValue value = f.value;
+    std::optional<std::string> text = json_column && f.text ? std::optional<std::string>(jsonb_value_as_json(&value)) : f.text;
     if (!text) {
         isnull = true;
         return Datum(0);
@@ -408,15 +417,33 @@ void require_not_key(Relation rel, const std::vector<KeyColumn> &pk, const Colum
                                "", "Use a separate version column, such as the one vigil.enable_versioning adds.");
 }
 
+/* A name argument as a string. */
 std::string name_arg(FunctionCallInfo fcinfo, int argno) { return NameStr(*PG_GETARG_NAME(argno)); }
 
-/* The (status, new_version, current_version) or (status, current_version) result row. */
-Datum result_row(FunctionCallInfo fcinfo, const char *status, std::vector<std::optional<int64>> versions) {
-    return vigil::pg_call([&] {
+/* The function's blessed result descriptor, built once per session (a statement's fn_extra
+ * would not outlive the statement, and each call is usually a statement of its own). */
+TupleDesc result_desc(FunctionCallInfo fcinfo) {
+    static std::unordered_map<Oid, TupleDesc> descs;
+    const Oid fn = fcinfo->flinfo->fn_oid;
+    if (const auto it = descs.find(fn); it != descs.end())
+        return it->second;
+    const TupleDesc blessed = vigil::pg_call([&] {
         TupleDesc desc = nullptr;
         if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
             elog(ERROR, "return type must be a row type");
-        desc = BlessTupleDesc(desc);
+        const MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        TupleDesc copy = BlessTupleDesc(CreateTupleDescCopy(desc));
+        MemoryContextSwitchTo(old);
+        return copy;
+    });
+    descs.emplace(fn, blessed);
+    return blessed;
+}
+
+/* The (status, new_version, current_version) or (status, current_version) result row. */
+Datum result_row(FunctionCallInfo fcinfo, const char *status, std::vector<std::optional<int64>> versions) {
+    const TupleDesc desc = result_desc(fcinfo);
+    return vigil::pg_call([&] {
         Datum values[3];
         bool nulls[3] = {false, false, false};
         values[0] = CStringGetTextDatum(status);
@@ -442,6 +469,49 @@ std::optional<int64> current_version(Relation rel, const std::string &table, con
 /* ONLY for plain tables (a key is unique in the table itself, not in inheritance children). */
 std::string target(Relation rel) {
     return (rel->rd_rel->relkind == RELKIND_RELATION ? "ONLY " : "") + qualified_name(rel);
+}
+
+/* What optimistic_update and optimistic_delete need to know about a table. */
+struct TableInfo {
+    std::string target;
+    std::vector<KeyColumn> pk;
+};
+
+/* Per-session cache of TableInfo, emptied for a table when its relcache entry is invalidated
+ * (DDL on it or its indexes) and entirely when any schema changes (a rename changes names). */
+std::unordered_map<Oid, TableInfo> &table_cache() {
+    static std::unordered_map<Oid, TableInfo> cache;
+    return cache;
+}
+
+/* Relcache invalidation callback: forgets one table, or all of them. */
+void forget_table(Datum, Oid relid) {
+    if (OidIsValid(relid))
+        table_cache().erase(relid);
+    else
+        table_cache().clear();
+}
+
+/* Schema (pg_namespace) invalidation callback: forgets every table. */
+void forget_all_tables(Datum, int, uint32) { table_cache().clear(); }
+
+/* The table's target and primary key, from the cache when possible. Returned by value: an
+ * invalidation may empty the cache while the caller still uses it. */
+TableInfo table_info(Relation rel) {
+    static bool callbacks_registered = false;
+    if (!callbacks_registered) {
+        vigil::pg_call([] {
+            CacheRegisterRelcacheCallback(forget_table, Datum(0));
+            CacheRegisterSyscacheCallback(NAMESPACEOID, forget_all_tables, Datum(0));
+        });
+        callbacks_registered = true;
+    }
+    auto &cache = table_cache();
+    if (const auto it = cache.find(RelationGetRelid(rel)); it != cache.end())
+        return it->second;
+    TableInfo info{target(rel), primary_key(rel)};
+    cache.emplace(RelationGetRelid(rel), info);
+    return info;
 }
 
 /*
@@ -614,9 +684,10 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
     OpenRelation open(PG_GETARG_OID(0));
     const Relation rel = open.get();
     require_table(rel);
-    const std::string table = target(rel);
+    const TableInfo info = table_info(rel);
+    const std::string &table = info.target;
+    const std::vector<KeyColumn> &pk = info.pk;
     const Column ver = version_column(rel, ver_name);
-    const std::vector<KeyColumn> pk = primary_key(rel);
     require_not_key(rel, pk, ver);
 
     Params params;
@@ -676,9 +747,10 @@ VIGIL_FUNCTION(vigil_optimistic_delete) {
     OpenRelation open(PG_GETARG_OID(0));
     const Relation rel = open.get();
     require_table(rel);
-    const std::string table = target(rel);
+    const TableInfo info = table_info(rel);
+    const std::string &table = info.target;
+    const std::vector<KeyColumn> &pk = info.pk;
     const Column ver = version_column(rel, ver_name);
-    const std::vector<KeyColumn> pk = primary_key(rel);
     require_not_key(rel, pk, ver);
 
     Params params;
