@@ -126,6 +126,35 @@ struct Slot {
     std::string borrower;
     bool leak_reported = false;
     bool suspect = false; // another connection broke while this one sat idle: ping before use
+    std::size_t active_index = kNotActive; // position in Core::active
+    static constexpr std::size_t kNotActive = static_cast<std::size_t>(-1);
+};
+
+// The borrowed connections, for counting and leak detection: O(1) insert and erase without
+// allocating, since every acquire and release passes through here under the pool's lock.
+class ActiveSet {
+  public:
+    void insert(Slot *slot) {
+        if (slot->active_index != Slot::kNotActive)
+            return;
+        slot->active_index = slots_.size();
+        slots_.push_back(slot);
+    }
+    void erase(Slot *slot) {
+        const std::size_t i = slot->active_index;
+        if (i == Slot::kNotActive)
+            return;
+        slots_[i] = slots_.back();
+        slots_[i]->active_index = i;
+        slots_.pop_back();
+        slot->active_index = Slot::kNotActive;
+    }
+    std::size_t size() const { return slots_.size(); }
+    std::vector<Slot *>::const_iterator begin() const { return slots_.begin(); }
+    std::vector<Slot *>::const_iterator end() const { return slots_.end(); }
+
+  private:
+    std::vector<Slot *> slots_;
 };
 
 // A borrower waiting in line: given a connection directly, or the right to open one.
@@ -142,7 +171,7 @@ struct Core : std::enable_shared_from_this<Core> {
 
     mutable std::mutex mutex;
     std::vector<std::unique_ptr<Slot>> idle; // back: most recently returned
-    std::unordered_set<Slot *> active;
+    ActiveSet active;
     std::deque<Waiter *> waiters;
     int opening = 0; // connections being opened, counted against max_size
     bool closed = false;
