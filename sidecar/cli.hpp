@@ -54,5 +54,8 @@ class CommandRegistry {
 };
 
 void register_info_command(CommandRegistry &registry);
+void register_init_schema_command(CommandRegistry &registry);
+void register_bench_command(CommandRegistry &registry);
+void register_import_command(CommandRegistry &registry);
 
 } // namespace vigil

@@ -35,6 +35,9 @@ int run(int argc, char **argv) {
 
     CommandRegistry registry(app);
     register_info_command(registry);
+    register_init_schema_command(registry);
+    register_bench_command(registry);
+    register_import_command(registry);
 
     try {
         app.parse(argc, argv);
