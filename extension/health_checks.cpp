@@ -22,6 +22,7 @@ extern "C" {
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -487,16 +488,16 @@ struct QueryRow {
     std::string forced_status;
 };
 
-/* Runs a check's query through SPI: it must return exactly one row of 2 or 3 columns. */
+/* Runs a check's query through SPI: it must return exactly one row of 2 or 3 columns,
+ * the first numeric (float8, numeric or an integer type), the others text. */
 QueryRow run_check_query(const std::string &sql) {
     struct Raw {
-        bool isnull;
-        double value;
+        char *value;
         char *detail;
         char *forced;
         int natts;
         uint64 processed;
-    } raw{true, 0, nullptr, nullptr, 0, 0};
+    } raw{nullptr, nullptr, nullptr, 0, 0};
     vigil::pg_call([&] {
         if (SPI_connect() != SPI_OK_CONNECT)
             elog(ERROR, "SPI_connect failed");
@@ -507,28 +508,30 @@ QueryRow run_check_query(const std::string &sql) {
             TupleDesc desc = SPI_tuptable->tupdesc;
             HeapTuple tuple = SPI_tuptable->vals[0];
             raw.natts = desc->natts;
-            if (raw.natts >= 2 && SPI_gettypeid(desc, 1) == FLOAT8OID) {
-                Datum d = SPI_getbinval(tuple, desc, 1, &raw.isnull);
-                if (!raw.isnull)
-                    raw.value = DatumGetFloat8(d);
+            if (raw.natts >= 2) {
+                raw.value = SPI_getvalue(tuple, desc, 1);
                 raw.detail = SPI_getvalue(tuple, desc, 2);
-                if (raw.natts >= 3)
-                    raw.forced = SPI_getvalue(tuple, desc, 3);
             }
+            if (raw.natts >= 3)
+                raw.forced = SPI_getvalue(tuple, desc, 3);
         }
     });
     QueryRow row;
-    const bool shape_ok = raw.processed == 1 && raw.natts >= 2 && raw.natts <= 3;
+    bool shape_ok = raw.processed == 1 && raw.natts >= 2 && raw.natts <= 3;
     if (shape_ok) {
-        row.value_null = raw.isnull;
-        row.value = raw.value;
+        row.value_null = raw.value == nullptr;
+        if (raw.value) {
+            char *end = nullptr;
+            row.value = std::strtod(raw.value, &end);
+            shape_ok = end != raw.value && *end == '\0';
+        }
         row.detail = raw.detail ? raw.detail : "";
         row.forced_status = raw.forced ? raw.forced : "";
     }
     vigil::pg_call([] { SPI_finish(); });
     if (!shape_ok)
         throw vigil::Error(ERRCODE_INTERNAL_ERROR, "health check query returned an unexpected result",
-                           "It must return one row of (float8, text[, text]).");
+                           "It must return one row of (number, text[, text]).");
     return row;
 }
 
