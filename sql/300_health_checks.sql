@@ -28,11 +28,12 @@ SELECT bool_and(rank >= prev) AS attention_order
 
 -- The summary counts what health_check reports and the worst status wins.
 SELECT s.critical + s.warning + s.ok + s.unknown AS total,
-       (s.critical, s.warning, s.ok, s.unknown) =
-       (SELECT (count(*) FILTER (WHERE status = 'critical'), count(*) FILTER (WHERE status = 'warning'),
-                count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'unknown'))
-          FROM vigil.health_check()) AS counts_match
-  FROM vigil.health_summary() s;
+       s.critical = c.critical AND s.warning = c.warning AND s.ok = c.ok AND s.unknown = c.unknown AS counts_match
+  FROM vigil.health_summary() s,
+       (SELECT count(*) FILTER (WHERE status = 'critical') AS critical,
+               count(*) FILTER (WHERE status = 'warning') AS warning,
+               count(*) FILTER (WHERE status = 'ok') AS ok,
+               count(*) FILTER (WHERE status = 'unknown') AS unknown FROM vigil.health_check()) c;
 SET vigil.connections_warning = 0.0001;
 SET vigil.connections_critical = 0.0001;
 SELECT status, exit_code, critical >= 1 AS counted FROM vigil.health_summary();
