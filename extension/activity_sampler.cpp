@@ -173,12 +173,16 @@ void activity_sampler_init() {
         DefineCustomIntVariable("vigil.sample_interval", "Time between two activity samples.", nullptr,
                                 &g_sample_interval_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
                                 nullptr, nullptr, nullptr);
+    });
+    /* Without preloading there is no worker, and PostgreSQL refuses to define a
+     * PGC_POSTMASTER setting after startup: the ring size exists only when preloaded. */
+    if (!process_shared_preload_libraries_in_progress)
+        return;
+    pg_call([] {
         DefineCustomIntVariable("vigil.sample_history", "Number of activity samples kept in shared memory.",
                                 nullptr, &g_sample_history, 3600, 10, 1000000, PGC_POSTMASTER, 0, nullptr,
                                 nullptr, nullptr);
     });
-    if (!process_shared_preload_libraries_in_progress)
-        return;
 
     g_prev_shmem_request = shmem_request_hook;
     shmem_request_hook = sampler_shmem_request;

@@ -62,22 +62,20 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A longer sample (10 seconds or more) smooths the statistics flush delay.';
     END IF;
+    -- pg_stat_statements counts only when its library is loaded (its settings then exist).
     SELECT n.nspname INTO pss_schema
       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-     WHERE e.extname = 'pg_stat_statements';
+     WHERE e.extname = 'pg_stat_statements' AND current_setting('pg_stat_statements.max', true) IS NOT NULL;
 
     -- With stats_fetch_consistency = cache or snapshot, the second read would see the first
-    -- read's values: clear the snapshot before each read.
+    -- read's values: clear the snapshot before each read. No subtransaction (EXCEPTION
+    -- block) may run between the reads: with a snapshot, it keeps the first one alive.
     PERFORM pg_stat_clear_snapshot();
     SELECT xact_commit + xact_rollback INTO xacts_before FROM pg_stat_database WHERE datname = current_database();
     IF pss_schema IS NOT NULL THEN
-        BEGIN
-            EXECUTE format('SELECT coalesce(sum(total_exec_time), 0) FROM %I.pg_stat_statements
-                             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
-                           pss_schema) INTO exec_before;
-        EXCEPTION WHEN OTHERS THEN
-            pss_schema := NULL;  -- installed but not preloaded
-        END;
+        EXECUTE format('SELECT coalesce(sum(total_exec_time), 0) FROM %I.pg_stat_statements
+                         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
+                       pss_schema) INTO exec_before;
     END IF;
     started := clock_timestamp();
     PERFORM pg_sleep(seconds);
