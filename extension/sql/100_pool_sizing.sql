@@ -33,6 +33,8 @@ CREATE FUNCTION vigil.pool_advice(sample interval DEFAULT '5 seconds')
     RETURNS TABLE (metric text, value float8, explanation text)
     LANGUAGE plpgsql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
+    -- Each read must see the counters of the moment, whatever the caller's setting.
+    SET stats_fetch_consistency = none
 AS $$
 DECLARE
     seconds      float8 := extract(epoch FROM sample);
@@ -43,9 +45,12 @@ DECLARE
     pss_schema   text;
     exec_before  float8;
     exec_after   float8;
+    calls_before float8;
+    calls_after  float8;
     rate         float8;
     service_ms   float8;
     service_src  text;
+    rate_src     text;
     mean_active  float8;
     active_p95   float8;
     sampler      boolean := true;
@@ -73,9 +78,9 @@ BEGIN
     PERFORM pg_stat_clear_snapshot();
     SELECT xact_commit + xact_rollback INTO xacts_before FROM pg_stat_database WHERE datname = current_database();
     IF pss_schema IS NOT NULL THEN
-        EXECUTE format('SELECT coalesce(sum(total_exec_time), 0) FROM %I.pg_stat_statements
+        EXECUTE format('SELECT coalesce(sum(total_exec_time), 0), coalesce(sum(calls), 0) FROM %I.pg_stat_statements
                          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
-                       pss_schema) INTO exec_before;
+                       pss_schema) INTO exec_before, calls_before;
     END IF;
     started := clock_timestamp();
     PERFORM pg_sleep(seconds);
@@ -83,11 +88,22 @@ BEGIN
     PERFORM pg_stat_clear_snapshot();
     SELECT xact_commit + xact_rollback INTO xacts_after FROM pg_stat_database WHERE datname = current_database();
     IF pss_schema IS NOT NULL THEN
-        EXECUTE format('SELECT coalesce(sum(total_exec_time), 0) FROM %I.pg_stat_statements
+        EXECUTE format('SELECT coalesce(sum(total_exec_time), 0), coalesce(sum(calls), 0) FROM %I.pg_stat_statements
                          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
-                       pss_schema) INTO exec_after;
+                       pss_schema) INTO exec_after, calls_after;
     END IF;
-    rate := greatest(xacts_after - xacts_before, 0) / elapsed;
+    -- pg_stat_statements counts each statement as it ends; pg_stat_database's transaction
+    -- counters reach shared memory only when a backend flushes them (at most once a second,
+    -- later under contention), so the statement rate is preferred when it is available.
+    IF pss_schema IS NOT NULL AND calls_after > calls_before THEN
+        rate := (calls_after - calls_before) / elapsed;
+        rate_src := format('statements per second in database %s over %s s (pg_stat_statements)',
+                           current_database(), round(elapsed::numeric, 1));
+    ELSE
+        rate := greatest(xacts_after - xacts_before, 0) / elapsed;
+        rate_src := format('commits and rollbacks per second in database %s over %s s (pg_stat_database)',
+                           current_database(), round(elapsed::numeric, 1));
+    END IF;
 
     BEGIN
         SELECT avg(h.active) INTO mean_active FROM vigil.activity_history() h WHERE h.sampled_at >= started;
@@ -96,9 +112,9 @@ BEGIN
         sampler := false;
     END;
 
-    IF pss_schema IS NOT NULL AND xacts_after > xacts_before AND exec_after > exec_before THEN
-        service_ms := (exec_after - exec_before) / (xacts_after - xacts_before);
-        service_src := 'pg_stat_statements: execution time per transaction during the sample';
+    IF pss_schema IS NOT NULL AND calls_after > calls_before THEN
+        service_ms := (exec_after - exec_before) / (calls_after - calls_before);
+        service_src := 'pg_stat_statements: mean execution time of the statements run during the sample';
     ELSIF sampler AND rate > 0 AND mean_active > 0 THEN
         service_ms := mean_active / rate * 1000;
         service_src := 'Little''s law: mean active sessions from the sampler / transaction rate';
@@ -127,9 +143,8 @@ BEGIN
         verdict := format('ok: a pool of %s keeps the p99 wait under 10 ms within %s cores', recommended, cores);
     END IF;
 
-    metric := 'transaction_rate'; value := rate;
-    explanation := format('commits and rollbacks per second in database %s over %s s', current_database(),
-                          round(elapsed::numeric, 1));
+    metric := 'request_rate'; value := rate;
+    explanation := rate_src;
     RETURN NEXT;
     metric := 'mean_service_time_ms'; value := service_ms;
     explanation := coalesce(service_src, 'unknown: install pg_stat_statements or preload pgvigil');

@@ -176,10 +176,10 @@ TEST(PoolAdvice, MeasuresTheLoadOfConcurrentSessions) {
     auto m = metrics(r);
     for (int i = 0; i < r.rows(); i++)
         std::printf("pool_advice %s = %s (%s)\n", r.value(i, 0).c_str(), r.value(i, 1).c_str(), r.value(i, 2).c_str());
-    for (const char *name : {"transaction_rate", "mean_service_time_ms", "offered_load", "observed_active_p95",
+    for (const char *name : {"request_rate", "mean_service_time_ms", "offered_load", "observed_active_p95",
                              "queueing_pool_size", "recommended_pool_size"})
         ASSERT_FALSE(m[name].empty()) << name << " is NULL";
-    const double rate = std::stod(m.at("transaction_rate"));
+    const double rate = std::stod(m.at("request_rate"));
     const double service = std::stod(m.at("mean_service_time_ms"));
     const double load_connections = std::stod(m.at("offered_load"));
     EXPECT_GT(rate, 150) << "transactions per second";
@@ -219,18 +219,18 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
     // A replayed transaction gives the standby a replay timestamp; then pause replay and
     // commit again on the primary: the standby falls behind.
     primary.exec("INSERT INTO standby_probe DEFAULT VALUES");
-    const std::string lsn = primary.scalar("SELECT pg_current_wal_lsn()::text");
+    const std::string lsn = primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
     ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'", 30));
     replica.exec("SET vigil.replication_lag_warning = '200ms'");
     EXPECT_EQ(replica.scalar("SELECT status FROM vigil.health_check() WHERE check_name = 'replication_lag'"), "ok");
     replica.exec("SELECT pg_wal_replay_pause()");
     primary.exec("INSERT INTO standby_probe DEFAULT VALUES");
-    const std::string lsn2 = primary.scalar("SELECT pg_current_wal_lsn()::text");
+    const std::string lsn2 = primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
     ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_receive_lsn() >= '" + lsn2 + "'", 30));
     replica.exec("SELECT pg_sleep(0.5)");
     EXPECT_EQ(replica.scalar("SELECT status FROM vigil.health_check() WHERE check_name = 'replication_lag'"),
               "warning")
-        << replica.scalar("SELECT current_value || ' ' || detail FROM vigil.health_check() "
+        << replica.scalar("SELECT coalesce(current_value, 'NULL') || ' ' || detail FROM vigil.health_check() "
                           "WHERE check_name = 'replication_lag'");
     EXPECT_THAT(replica.scalar("SELECT detail FROM vigil.health_check() WHERE check_name = 'replication_lag'"),
                 HasSubstr("standby: received up to"));
