@@ -617,6 +617,10 @@ struct CheckTimer {
     void disarm() {
         vigil::pg_call([&] {
             disable_timeout(STATEMENT_TIMEOUT, false);
+            /* Our timer fired after the check finished: drop its cancel so that it does
+             * not end the next check (or the caller's statement). */
+            if (get_timeout_indicator(STATEMENT_TIMEOUT, true) && !(outer_active && GetCurrentTimestamp() >= outer_finish))
+                QueryCancelPending = false;
             if (outer_active)
                 enable_timeout_at(STATEMENT_TIMEOUT, outer_finish);
         });
@@ -702,15 +706,17 @@ void define_threshold(int i, bool critical) {
                              def.name + " health check: " + def.measures + ".";
     const double boot = critical ? def.critical : def.warning;
     vigil::pg_call([&] {
+        /* PostgreSQL keeps the description pointer: it must live as long as the process. */
+        const char *long_lived_desc = MemoryContextStrdup(TopMemoryContext, desc.c_str());
         if (is_real(def.kind)) {
             double *var = critical ? &t.critical_real : &t.warning_real;
-            DefineCustomRealVariable(name.c_str(), desc.c_str(), nullptr, var, boot, 0.0,
+            DefineCustomRealVariable(name.c_str(), long_lived_desc, nullptr, var, boot, 0.0,
                                      def.kind == Kind::Ratio ? 1.0 : 100.0, PGC_USERSET, 0, nullptr,
                                      nullptr, nullptr);
         } else {
             int *var = critical ? &t.critical_int : &t.warning_int;
             const int flags = def.kind == Kind::Duration ? GUC_UNIT_MS : def.kind == Kind::Bytes ? GUC_UNIT_MB : 0;
-            DefineCustomIntVariable(name.c_str(), desc.c_str(), nullptr, var, static_cast<int>(boot), 0,
+            DefineCustomIntVariable(name.c_str(), long_lived_desc, nullptr, var, static_cast<int>(boot), 0,
                                     INT_MAX, PGC_USERSET, flags, nullptr, nullptr, nullptr);
         }
     });

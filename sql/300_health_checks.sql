@@ -57,6 +57,9 @@ SELECT name, setting, unit, boot_val FROM pg_settings
                 'vigil.inactive_replication_slots_critical', 'vigil.health_check_timeout')
  ORDER BY name;
 
+SELECT short_desc FROM pg_settings WHERE name IN ('vigil.connections_warning', 'vigil.dead_tuples_critical')
+ ORDER BY name;
+
 -- connections: provoked by thresholds below the current use.
 SET vigil.connections_warning = 0.0001;
 SELECT hc_status('connections') AS provoked_warning;

@@ -210,13 +210,13 @@ BEGIN
                   E'reserve_pool_timeout = 3\n' ||
                   E'max_db_connections = %s\n' ||
                   E'max_client_conn = %s\n' ||
-                  E'server_reset_query = %s\n' ||
+                  '%s' ||
                   '%s',
                   db, CASE WHEN db ~ '^[A-Za-z0-9_]+$' THEN db ELSE '"' || replace(db, '"', '""') || '"' END,
                   host, current_setting('port'),
                   CASE WHEN db ~ '^[A-Za-z0-9_]+$' THEN db ELSE '''' || replace(db, '''', '\''') || '''' END,
                   pool_mode, size, reserve, size + reserve, max_client_conn,
-                  CASE WHEN pool_mode = 'session' THEN 'DISCARD ALL' ELSE '' END,
+                  CASE WHEN pool_mode = 'session' THEN E'server_reset_query = DISCARD ALL\n' ELSE '' END,
                   CASE WHEN size + reserve > available
                        THEN format(E'; warning: %s server connections exceed the %s available on this server\n',
                                    size + reserve, available)
