@@ -209,16 +209,18 @@ SELECT count(*)::float8,
      R"sql(
 SELECT count(*)::float8,
        CASE WHEN count(*) = 0 THEN 'no unused index above vigil.unused_indexes_min_size'
-            ELSE format('never scanned: %s', string_agg(format('%s (%s)', s.indexrelid::regclass,
+            ELSE format('never scanned: %s', string_agg(format('%s (%s)', i.indexrelid::regclass,
                         pg_size_pretty(c.relpages::bigint * current_setting('block_size')::int)),
                         ', ' ORDER BY c.relpages DESC)) END
-  FROM pg_stat_user_indexes s
-  JOIN pg_index i ON i.indexrelid = s.indexrelid
-  JOIN pg_class c ON c.oid = s.indexrelid
- WHERE s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
-   AND c.relpages::bigint * current_setting('block_size')::int
-       >= pg_size_bytes(current_setting('vigil.unused_indexes_min_size')))sql",
+  FROM pg_index i
+  JOIN pg_class c ON c.oid = i.indexrelid
+  JOIN pg_class t ON t.oid = i.indrelid
+ WHERE c.relpages::bigint * current_setting('block_size')::int
+       >= pg_size_bytes(current_setting('vigil.unused_indexes_min_size'))
+   AND NOT i.indisunique AND NOT i.indisprimary
+   AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+   AND pg_stat_get_numscans(i.indexrelid) = 0
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid))sql",
      "Confirm on every replica (statistics are per server), then DROP INDEX CONCURRENTLY."},
 
     {"duplicate_indexes", Kind::Count, false, 0, 10,
@@ -227,13 +229,14 @@ SELECT count(*)::float8,
 WITH idx AS (
   SELECT i.indexrelid, i.indrelid, c.relam, i.indisunique, i.indkey::text AS keys,
          i.indclass::text AS classes, i.indcollation::text AS collations,
-         coalesce(pg_get_expr(i.indexprs, i.indrelid), '') AS exprs,
-         coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS pred
+         CASE WHEN i.indexprs IS NULL THEN '' ELSE pg_get_expr(i.indexprs, i.indrelid) END AS exprs,
+         CASE WHEN i.indpred IS NULL THEN '' ELSE pg_get_expr(i.indpred, i.indrelid) END AS pred
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-     AND n.nspname NOT LIKE 'pg\_toast%'),
+     AND n.nspname NOT LIKE 'pg\_toast%'
+     AND i.indrelid IN (SELECT indrelid FROM pg_index GROUP BY indrelid HAVING count(*) > 1)),
 dup AS (
   SELECT DISTINCT ON (a.indexrelid) a.indexrelid AS redundant, b.indexrelid AS covered_by
     FROM idx a JOIN idx b
@@ -275,11 +278,16 @@ SELECT count(*)::float8,
 SELECT count(*)::float8,
        CASE WHEN count(*) = 0 THEN 'no large table is read mostly by sequential scans'
             ELSE format('mostly sequential scans: %s', string_agg(format('%s (%s seq, %s idx scans)',
-                        s.relid::regclass, s.seq_scan, coalesce(s.idx_scan, 0)), ', ' ORDER BY s.seq_tup_read DESC)) END
-  FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
- WHERE s.seq_scan > coalesce(s.idx_scan, 0)
-   AND c.relpages::bigint * current_setting('block_size')::int
-       >= pg_size_bytes(current_setting('vigil.seq_scan_min_size')))sql",
+                        s.relid::regclass, s.seq_scan, s.idx_scan), ', ' ORDER BY s.seq_scan DESC)) END
+  FROM (SELECT c.oid AS relid, pg_stat_get_numscans(c.oid) AS seq_scan,
+               coalesce((SELECT sum(pg_stat_get_numscans(i.indexrelid)) FROM pg_index i
+                          WHERE i.indrelid = c.oid), 0) AS idx_scan
+          FROM pg_class c
+         WHERE c.relkind IN ('r', 'm')
+           AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+           AND c.relpages::bigint * current_setting('block_size')::int
+               >= pg_size_bytes(current_setting('vigil.seq_scan_min_size'))) s
+ WHERE s.seq_scan > s.idx_scan)sql",
      "Find the queries that scan the table (pg_stat_statements, EXPLAIN) and index their WHERE "
      "and JOIN columns."},
 
@@ -319,10 +327,13 @@ SELECT count(*)::float8,
        CASE WHEN count(*) = 0 THEN 'planner statistics are current'
             ELSE format('stale: %s', string_agg(format('%s (%s changes since analyze)', s.relid::regclass,
                         s.n_mod_since_analyze), ', ' ORDER BY s.n_mod_since_analyze DESC)) END
-  FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+  FROM (SELECT c.oid AS relid, c.reltuples, pg_stat_get_mod_since_analyze(c.oid) AS n_mod_since_analyze
+          FROM pg_class c
+         WHERE c.relkind IN ('r', 'm')
+           AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)) s
  WHERE s.n_mod_since_analyze >= current_setting('vigil.stale_statistics_min_rows')::bigint
    AND s.n_mod_since_analyze > 2 * (current_setting('autovacuum_analyze_threshold')::float8
-       + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)))sql",
+       + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(s.reltuples, 0)))sql",
      "ANALYZE the tables; check that autovacuum keeps up (autovacuum_max_workers, "
      "autovacuum_naptime) and is not disabled for them."},
 
@@ -335,7 +346,7 @@ SELECT count(*)::float8,
             ELSE format('autovacuum disabled: %s', string_agg(c.oid::regclass::text, ', ' ORDER BY c.oid::regclass::text)) END,
        CASE WHEN NOT current_setting('autovacuum')::bool THEN 'critical' END
   FROM pg_class c
- WHERE c.relkind IN ('r', 'm', 't') AND c.relpersistence <> 't'
+ WHERE c.reloptions IS NOT NULL AND c.relkind IN ('r', 'm', 't') AND c.relpersistence <> 't'
    AND EXISTS (SELECT 1 FROM unnest(c.reloptions) o
                 WHERE o ~* '^autovacuum_enabled=(false|off|no|n|f|0)$'))sql",
      "ALTER TABLE ... RESET (autovacuum_enabled) and set autovacuum = on; without vacuum, tables "
