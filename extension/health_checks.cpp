@@ -182,7 +182,7 @@ WITH t AS (
   SELECT format('%I.%I', schemaname, relname) AS name, n_dead_tup,
          n_dead_tup::float8 / (n_live_tup + n_dead_tup) AS ratio
     FROM pg_stat_all_tables
-   WHERE n_live_tup + n_dead_tup >= current_setting('vigil.dead_tuples_min_rows')::bigint
+   WHERE n_live_tup + n_dead_tup >= (SELECT current_setting('vigil.dead_tuples_min_rows')::bigint)
      AND n_live_tup + n_dead_tup > 0)
 SELECT coalesce(max(ratio), 0),
        CASE WHEN count(*) = 0 THEN 'no table reaches vigil.dead_tuples_min_rows'
@@ -212,14 +212,17 @@ SELECT count(*)::float8,
             ELSE format('never scanned: %s', string_agg(format('%s (%s)', i.indexrelid::regclass,
                         pg_size_pretty(c.relpages::bigint * current_setting('block_size')::int)),
                         ', ' ORDER BY c.relpages DESC)) END
-  FROM pg_index i
+  FROM (SELECT i.indexrelid, c.relpages  -- the size filter first: OFFSET 0 keeps it below the statistics lookups
+          FROM pg_index i
+          JOIN pg_class c ON c.oid = i.indexrelid
+          JOIN pg_class t ON t.oid = i.indrelid
+         WHERE c.relpages::bigint >= (SELECT pg_size_bytes(current_setting('vigil.unused_indexes_min_size'))
+                                             / current_setting('block_size')::int)
+           AND NOT i.indisunique AND NOT i.indisprimary
+           AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+        OFFSET 0) i
   JOIN pg_class c ON c.oid = i.indexrelid
-  JOIN pg_class t ON t.oid = i.indrelid
- WHERE c.relpages::bigint * current_setting('block_size')::int
-       >= pg_size_bytes(current_setting('vigil.unused_indexes_min_size'))
-   AND NOT i.indisunique AND NOT i.indisprimary
-   AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-   AND pg_stat_get_numscans(i.indexrelid) = 0
+ WHERE pg_stat_get_numscans(i.indexrelid) = 0
    AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid))sql",
      "Confirm on every replica (statistics are per server), then DROP INDEX CONCURRENTLY."},
 
@@ -282,11 +285,13 @@ SELECT count(*)::float8,
   FROM (SELECT c.oid AS relid, pg_stat_get_numscans(c.oid) AS seq_scan,
                coalesce((SELECT sum(pg_stat_get_numscans(i.indexrelid)) FROM pg_index i
                           WHERE i.indrelid = c.oid), 0) AS idx_scan
-          FROM pg_class c
-         WHERE c.relkind IN ('r', 'm')
-           AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-           AND c.relpages::bigint * current_setting('block_size')::int
-               >= pg_size_bytes(current_setting('vigil.seq_scan_min_size'))) s
+          FROM (SELECT c.oid  -- the size filter first: OFFSET 0 keeps it below the statistics lookups
+                  FROM pg_class c
+                 WHERE c.relkind IN ('r', 'm')
+                   AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+                   AND c.relpages::bigint >= (SELECT pg_size_bytes(current_setting('vigil.seq_scan_min_size'))
+                                                     / current_setting('block_size')::int)
+                OFFSET 0) c) s
  WHERE s.seq_scan > s.idx_scan)sql",
      "Find the queries that scan the table (pg_stat_statements, EXPLAIN) and index their WHERE "
      "and JOIN columns."},
@@ -295,14 +300,21 @@ SELECT count(*)::float8,
      "fraction of its range the fullest sequence has used",
      R"sql(
 WITH s AS (
-  SELECT format('%I.%I', schemaname, sequencename) AS name, data_type,
-         CASE WHEN increment_by > 0 THEN (last_value::float8 - min_value) / (max_value::float8 - min_value)
-              ELSE (max_value::float8 - last_value) / (max_value::float8 - min_value) END AS used
-    FROM pg_sequences WHERE last_value IS NOT NULL AND NOT cycle)
+  SELECT seqrelid, seqtypid,
+         CASE WHEN seqincrement > 0 THEN (last_value::float8 - seqmin) / (seqmax::float8 - seqmin)
+              ELSE (seqmax::float8 - last_value) / (seqmax::float8 - seqmin) END AS used
+    FROM (SELECT q.seqrelid, q.seqtypid, q.seqincrement, q.seqmin, q.seqmax,
+                 CASE WHEN has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')
+                      THEN pg_sequence_last_value(q.seqrelid) END AS last_value
+            FROM pg_sequence q JOIN pg_class c ON c.oid = q.seqrelid
+           WHERE NOT q.seqcycle AND NOT pg_is_other_temp_schema(c.relnamespace)
+          OFFSET 0) v
+   WHERE last_value IS NOT NULL)
 SELECT coalesce(max(used), 0),
-       CASE WHEN count(*) = 0 THEN 'no used sequence (sequences the current role cannot read are skipped)'
-            ELSE format('fullest: %s (%s) at %s%% of its range', (array_agg(name ORDER BY used DESC))[1],
-                        (array_agg(data_type ORDER BY used DESC))[1], round(max(used)::numeric * 100, 1)) END
+       coalesce((SELECT format('fullest: %s (%s) at %s%% of its range', seqrelid::regclass,
+                               format_type(seqtypid, NULL), round(used::numeric * 100, 1))
+                   FROM s ORDER BY used DESC LIMIT 1),
+                'no used sequence (sequences the current role cannot read are skipped)')
   FROM s)sql",
      "ALTER SEQUENCE ... AS bigint and change the column to bigint before the sequence runs out."},
 
@@ -331,7 +343,7 @@ SELECT count(*)::float8,
           FROM pg_class c
          WHERE c.relkind IN ('r', 'm')
            AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)) s
- WHERE s.n_mod_since_analyze >= current_setting('vigil.stale_statistics_min_rows')::bigint
+ WHERE s.n_mod_since_analyze >= (SELECT current_setting('vigil.stale_statistics_min_rows')::bigint)
    AND s.n_mod_since_analyze > 2 * (current_setting('autovacuum_analyze_threshold')::float8
        + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(s.reltuples, 0)))sql",
      "ANALYZE the tables; check that autovacuum keeps up (autovacuum_max_workers, "

@@ -132,12 +132,20 @@ echo 'SELECT * FROM vigil.health_summary();' >"$work/summary.sql"
 # connection is long-lived too).
 for f in vigil summary pghero_style sequences; do time_statements "$work/$f.sql" >/dev/null; done
 vigil=() summary=() pghero=() sequences=()
+# The activity sampler's CPU time over the timed rounds (it samples the 200 connections every second).
+postmaster=$(head -1 "$VIGIL_TEST_CLUSTER_DIR/data/postmaster.pid")
+sampler=$(pgrep -P "$postmaster" -f 'pgvigil activity sampler' | head -1)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$sampler/stat"; }
+ticks0=$(cpu_ticks); wall0=$(date +%s.%N)
 for ((r = 0; r < rounds; r++)); do
   vigil+=("$(time_statements "$work/vigil.sql")")
   summary+=("$(time_statements "$work/summary.sql")")
   pghero+=("$(time_statements "$work/pghero_style.sql")")
   sequences+=("$(time_statements "$work/sequences.sql")")
 done
+ticks1=$(cpu_ticks); wall1=$(date +%s.%N)
+sampler_pct=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v w0="$wall0" -v w1="$wall1" 'BEGIN { printf "%.3f", 100 * t / hz / (w1 - w0) }')
+sampler_secs=$(awk -v w0="$wall0" -v w1="$wall1" 'BEGIN { printf "%.0f", w1 - w0 }')
 m_vigil=$(printf '%s\n' "${vigil[@]}" | median)
 m_summary=$(printf '%s\n' "${summary[@]}" | median)
 m_pghero=$(printf '%s\n' "${pghero[@]}" | median)
@@ -163,6 +171,9 @@ verdict=$(awk -v v="$m_vigil" 'BEGIN { print (v < 200) ? "met" : "NOT met" }')
   echo "| PgHero-style health queries, one by one | $n_statements | $m_pghero | $(awk -v a="$m_pghero" -v b="$m_vigil" 'BEGIN { printf "%.2f", a / b }') |"
   echo "| PgHero-style sequence reads (\`SELECT last_value FROM\` each sequence, 500 per statement) | $n_seq_statements | $m_sequences | $(awk -v a="$m_sequences" -v b="$m_vigil" 'BEGIN { printf "%.2f", a / b }') |"
   echo "| PgHero-style total | $((n_statements + n_seq_statements)) | $m_pghero_all | $(awk -v a="$m_pghero_all" -v b="$m_vigil" 'BEGIN { printf "%.2f", a / b }') |"
+  echo
+  echo "Activity sampler: $sampler_pct% of one core over ${sampler_secs} s (1 sample/s of $n connections; clock ticks of its process)."
+  echo "Load average when done: $(cut -d' ' -f1-3 /proc/loadavg) (the host is shared)."
   echo
   echo "Target: vigil.health_check() under 200 ms: **$verdict** ($m_vigil ms)."
   echo "Rounds (ms): health_check ${vigil[*]}; PgHero-style ${pghero[*]}; sequences ${sequences[*]}."
