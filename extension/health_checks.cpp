@@ -179,15 +179,14 @@ SELECT coalesce(max(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_w
      "dead-tuple ratio of the worst table with at least vigil.dead_tuples_min_rows rows",
      R"sql(
 WITH t AS (
-  SELECT format('%I.%I', schemaname, relname) AS name, n_dead_tup,
-         n_dead_tup::float8 / (n_live_tup + n_dead_tup) AS ratio
-    FROM pg_stat_all_tables
-   WHERE n_live_tup + n_dead_tup >= (SELECT current_setting('vigil.dead_tuples_min_rows')::bigint)
-     AND n_live_tup + n_dead_tup > 0)
+  SELECT oid, dead, dead::float8 / (live + dead) AS ratio
+    FROM (SELECT c.oid, pg_stat_get_live_tuples(c.oid) AS live, pg_stat_get_dead_tuples(c.oid) AS dead
+            FROM pg_class c WHERE c.relkind IN ('r', 'm', 't') OFFSET 0) s
+   WHERE live + dead >= (SELECT current_setting('vigil.dead_tuples_min_rows')::bigint) AND live + dead > 0)
 SELECT coalesce(max(ratio), 0),
-       CASE WHEN count(*) = 0 THEN 'no table reaches vigil.dead_tuples_min_rows'
-            ELSE format('worst: %s with %s dead tuples (%s%%)', (array_agg(name ORDER BY ratio DESC))[1],
-                        (array_agg(n_dead_tup ORDER BY ratio DESC))[1], round(max(ratio)::numeric * 100, 1)) END
+       coalesce((SELECT format('worst: %s with %s dead tuples (%s%%)', oid::regclass, dead, round(ratio::numeric * 100, 1))
+                   FROM t ORDER BY ratio DESC LIMIT 1),
+                'no table reaches vigil.dead_tuples_min_rows')
   FROM t)sql",
      "VACUUM the table; make autovacuum more aggressive for it (autovacuum_vacuum_scale_factor); "
      "look for long transactions that keep dead tuples alive."},
