@@ -135,9 +135,10 @@ BEGIN
                           queueing, available);
     ELSIF queueing > 2 * cores THEN
         recommended := greatest(formula, least(queueing, available));
-        verdict := format('bottleneck: CPU; the load keeps %s connections busy on %s cores: more connections '
-                          'add contention, not throughput; shorten the transactions or add cores',
-                          round((rate * service_ms / 1000)::numeric, 1), cores);
+        verdict := format('bottleneck: CPU if the statements are CPU-bound; the load keeps %s connections busy '
+                          'on %s cores and needs %s for the wait target: more than cores × 2 only helps while '
+                          'statements wait on I/O or locks; otherwise shorten them or add cores',
+                          round((rate * service_ms / 1000)::numeric, 1), cores, queueing);
     ELSE
         recommended := greatest(queueing, least(ceil(coalesce(active_p95, 0))::int, formula));
         verdict := format('ok: a pool of %s keeps the p99 wait under 10 ms within %s cores', recommended, cores);

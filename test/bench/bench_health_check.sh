@@ -26,12 +26,15 @@ fi
 psql=("$VIGIL_TEST_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1)
 work=$(mktemp -d)
 clients=()
+# kill_tree PID: ends PID and every process below it (psql's \! runs sh, which runs sleep).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 cleanup() {
-  # Only the psql clients this script started, and their `sleep` children.
-  for pid in "${clients[@]}"; do
-    pkill -P "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
-  done
+  # Only the psql clients this script started, and what they started.
+  for pid in "${clients[@]}"; do kill_tree "$pid"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -144,7 +147,9 @@ for ((r = 0; r < rounds; r++)); do
   sequences+=("$(time_statements "$work/sequences.sql")")
 done
 ticks1=$(cpu_ticks); wall1=$(date +%s.%N)
-sampler_pct=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v w0="$wall0" -v w1="$wall1" 'BEGIN { printf "%.3f", 100 * t / hz / (w1 - w0) }')
+# A clock tick is 1/CLK_TCK s: with no tick used, report the bound one tick would give.
+sampler_pct=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v w0="$wall0" -v w1="$wall1" \
+  'BEGIN { if (t > 0) printf "%.3f%%", 100 * t / hz / (w1 - w0); else printf "less than %.3f%% (no clock tick used)", 100 / hz / (w1 - w0) }')
 sampler_secs=$(awk -v w0="$wall0" -v w1="$wall1" 'BEGIN { printf "%.0f", w1 - w0 }')
 m_vigil=$(printf '%s\n' "${vigil[@]}" | median)
 m_summary=$(printf '%s\n' "${summary[@]}" | median)
@@ -172,7 +177,7 @@ verdict=$(awk -v v="$m_vigil" 'BEGIN { print (v < 200) ? "met" : "NOT met" }')
   echo "| PgHero-style sequence reads (\`SELECT last_value FROM\` each sequence, 500 per statement) | $n_seq_statements | $m_sequences | $(awk -v a="$m_sequences" -v b="$m_vigil" 'BEGIN { printf "%.2f", a / b }') |"
   echo "| PgHero-style total | $((n_statements + n_seq_statements)) | $m_pghero_all | $(awk -v a="$m_pghero_all" -v b="$m_vigil" 'BEGIN { printf "%.2f", a / b }') |"
   echo
-  echo "Activity sampler: $sampler_pct% of one core over ${sampler_secs} s (1 sample/s of $n connections; clock ticks of its process)."
+  echo "Activity sampler: $sampler_pct of one core over ${sampler_secs} s (1 sample/s of $n connections; clock ticks of its process)."
   echo "Load average when done: $(cut -d' ' -f1-3 /proc/loadavg) (the host is shared)."
   echo
   echo "Target: vigil.health_check() under 200 ms: **$verdict** ($m_vigil ms)."
