@@ -182,10 +182,12 @@ TEST(PoolAdvice, MeasuresTheLoadOfConcurrentSessions) {
     const double rate = std::stod(m.at("request_rate"));
     const double service = std::stod(m.at("mean_service_time_ms"));
     const double load_connections = std::stod(m.at("offered_load"));
-    EXPECT_GT(rate, 150) << "transactions per second";
-    EXPECT_LT(rate, 500);
-    EXPECT_GT(service, 9) << "ms per transaction";
-    EXPECT_LT(service, 20);
+    // pg_sleep(0.01) takes at least 10 ms, longer on a loaded host; the four sessions are
+    // busy nearly all the time whatever the host's speed, so the offered load is the tight bound.
+    EXPECT_GT(rate, 60) << "statements per second";
+    EXPECT_LT(rate, 450);
+    EXPECT_GT(service, 9.5) << "ms per statement";
+    EXPECT_LT(service, 60);
     EXPECT_GT(load_connections, 2.5);
     EXPECT_LT(load_connections, 4.5);
     EXPECT_GE(std::stod(m.at("observed_active_p95")), 3) << "the sampler saw the four sessions";
@@ -222,7 +224,9 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
     const std::string lsn = primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
     ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'", 30));
     replica.exec("SET vigil.replication_lag_warning = '200ms'");
-    EXPECT_EQ(replica.scalar("SELECT status FROM vigil.health_check() WHERE check_name = 'replication_lag'"), "ok");
+    // Caught up (other WAL, e.g. from autovacuum, may be in flight for a moment).
+    EXPECT_TRUE(wait_until(replica,
+                           "SELECT status = 'ok' FROM vigil.health_check() WHERE check_name = 'replication_lag'", 15));
     replica.exec("SELECT pg_wal_replay_pause()");
     primary.exec("INSERT INTO standby_probe DEFAULT VALUES");
     const std::string lsn2 = primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
@@ -238,6 +242,7 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
     // Resume: the standby catches up and the check clears.
     replica.exec("SELECT pg_wal_replay_resume()");
     ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_replay_lsn() >= '" + lsn2 + "'", 30));
-    EXPECT_EQ(replica.scalar("SELECT status FROM vigil.health_check() WHERE check_name = 'replication_lag'"), "ok");
+    EXPECT_TRUE(wait_until(replica,
+                           "SELECT status = 'ok' FROM vigil.health_check() WHERE check_name = 'replication_lag'", 15));
     primary.exec("DROP TABLE standby_probe");
 }
