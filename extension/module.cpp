@@ -7,6 +7,10 @@
 #include "activity_sampler.hpp"
 
 extern "C" {
+#include "utils/guc.h"
+}
+
+extern "C" {
 PG_MODULE_MAGIC;
 
 void _PG_init(void);
@@ -26,6 +30,8 @@ void module_init() {
     /* Each feature that needs load-time set-up adds its call here. */
     health_checks_init();
     activity_sampler_init();
+    /* Last: any other vigil.* setting is a typo; warn about it and drop it. */
+    MarkGUCPrefixReserved("vigil");
 }
 
 } // namespace vigil

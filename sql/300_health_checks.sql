@@ -300,9 +300,10 @@ SET vigil.health_check_timeout = '200ms';
 SELECT check_name, status, detail FROM vigil.health_check() WHERE status = 'unknown';
 -- The caller's own statement_timeout is not swallowed: the call fails as a whole.
 SET vigil.health_check_timeout = '5s';
-SET statement_timeout = '300ms';
+BEGIN;
+SET LOCAL statement_timeout = '300ms';
 SELECT count(*) FROM vigil.health_check();
-RESET statement_timeout;
+ROLLBACK;
 -- ... and so is a cancel, seen as the same SQLSTATE.
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK PREPARED 'hc_lock';

@@ -134,10 +134,13 @@ RESET ROLE;
 -- A cancel (here: statement_timeout) stops a measurement cleanly; the session carries on.
 CREATE TABLE bloat_big WITH (autovacuum_enabled = off) AS
     SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 200000) g;
-SET statement_timeout = '1ms';
+-- SET LOCAL: the abort restores the setting at once, so no later statement runs under a 1 ms
+-- timer (a timer firing as a tiny statement ends leaves a stray cancel for the next one).
+BEGIN;
+SET LOCAL statement_timeout = '1ms';
 SELECT * FROM vigil.measure_bloat('bloat_big');
 \echo :LAST_ERROR_SQLSTATE
-RESET statement_timeout;
+ROLLBACK;
 SELECT method FROM vigil.measure_bloat('bloat_big', 5);
 
 DROP MATERIALIZED VIEW bloat_mv;
