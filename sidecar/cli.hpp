@@ -54,5 +54,8 @@ class CommandRegistry {
 };
 
 void register_info_command(CommandRegistry &registry);
+void register_backup_command(CommandRegistry &registry);
+void register_serve_command(CommandRegistry &registry);
+void register_check_command(CommandRegistry &registry);
 
 } // namespace vigil

@@ -1,0 +1,87 @@
+// cmd_check.cpp — `vigild check`: vigil.health_check() as a table or JSON, with Nagios exit codes.
+#include <iomanip>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+#include "db.hpp"
+#include "exit_codes.hpp"
+#include "health_poller.hpp"
+
+namespace vigil {
+
+namespace {
+
+// Nagios: the worst status wins, critical over unknown over warning over ok.
+int nagios_exit_code(const std::vector<HealthCheckRow> &rows) {
+    int worst = exit_code::ok;
+    for (const auto &r : rows) {
+        if (r.severity == 2)
+            return exit_code::critical;
+        if (r.severity == 3)
+            worst = exit_code::unknown;
+        else if (r.severity == 1 && worst == exit_code::ok)
+            worst = exit_code::warning;
+    }
+    return worst;
+}
+
+} // namespace
+
+void register_check_command(CommandRegistry &registry) {
+    auto json = std::make_shared<bool>(false);
+    CLI::App *cmd = registry.add(
+        "check", "Run vigil.health_check(): a table (or --json) and a Nagios exit code 0/1/2/3", [json](Context &ctx) {
+            std::vector<HealthCheckRow> rows;
+            try {
+                db::Connection conn = db::Connection::open(ctx.dsn(), "vigild check");
+                if (conn.scalar("SELECT to_regprocedure('vigil.health_check()') IS NOT NULL") != "t") {
+                    std::cout << "UNKNOWN: vigil.health_check() does not exist in this database "
+                                 "(CREATE EXTENSION pgvigil)\n";
+                    return exit_code::unknown;
+                }
+                rows = fetch_health_checks(conn);
+            } catch (const db::DbError &e) {
+                // A Nagios plugin that cannot ask says UNKNOWN.
+                std::cout << "UNKNOWN: " << e.what() << '\n';
+                return exit_code::unknown;
+            }
+            const int code = nagios_exit_code(rows);
+            static const char *names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+            if (*json) {
+                nlohmann::json out = {{"status", names[code]}, {"exit_code", code}, {"checks", nlohmann::json::array()}};
+                for (const auto &r : rows)
+                    out["checks"].push_back({{"check_name", r.check_name},
+                                             {"status", r.status},
+                                             {"severity", r.severity},
+                                             {"current_value", r.current_value},
+                                             {"threshold", r.threshold},
+                                             {"detail", r.detail},
+                                             {"recommendation", r.recommendation}});
+                std::cout << out.dump(2) << '\n';
+                return code;
+            }
+            int counts[4] = {0, 0, 0, 0};
+            std::size_t width = 5;
+            for (const auto &r : rows) {
+                ++counts[r.severity >= 0 && r.severity <= 3 ? r.severity : 3];
+                width = std::max(width, r.check_name.size());
+            }
+            std::cout << names[code] << ": " << counts[2] << " critical, " << counts[1] << " warning, " << counts[3]
+                      << " unknown, " << counts[0] << " ok\n\n";
+            std::cout << std::left << std::setw(static_cast<int>(width)) << "check" << "  " << std::setw(8) << "status"
+                      << "  " << std::setw(20) << "value" << "  " << std::setw(16) << "threshold" << "  detail\n";
+            for (const auto &r : rows) {
+                std::cout << std::left << std::setw(static_cast<int>(width)) << r.check_name << "  " << std::setw(8)
+                          << r.status << "  " << std::setw(20) << r.current_value << "  " << std::setw(16)
+                          << r.threshold << "  " << r.detail << '\n';
+                if (r.severity != 0 && !r.recommendation.empty())
+                    std::cout << std::setw(static_cast<int>(width)) << "" << "  -> " << r.recommendation << '\n';
+            }
+            return code;
+        });
+    cmd->add_flag("--json", *json, "Print one JSON object");
+}
+
+} // namespace vigil
