@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace vigil::metrics {
@@ -46,7 +47,12 @@ std::string format_value(double value) {
     if (value == std::floor(value) && std::fabs(value) < 1e15)
         std::snprintf(buf, sizeof buf, "%.0f", value);
     else
-        std::snprintf(buf, sizeof buf, "%.17g", value);
+        // The shortest text that reads back as the same double: 0.1, not 0.10000000000000001.
+        for (int precision = 6; precision <= 17; ++precision) {
+            std::snprintf(buf, sizeof buf, "%.*g", precision, value);
+            if (std::strtod(buf, nullptr) == value)
+                break;
+        }
     return buf;
 }
 
