@@ -1,4 +1,5 @@
 // cmd_check.cpp — `vigild check`: vigil.health_check() as a table or JSON, with Nagios exit codes.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 
@@ -13,17 +14,11 @@ namespace vigil {
 
 namespace {
 
-// Nagios: the worst status wins, critical over unknown over warning over ok.
+// The worst status wins, in the order vigil.health_summary() uses: ok < warning < critical < unknown.
 int nagios_exit_code(const std::vector<HealthCheckRow> &rows) {
     int worst = exit_code::ok;
-    for (const auto &r : rows) {
-        if (r.severity == 2)
-            return exit_code::critical;
-        if (r.severity == 3)
-            worst = exit_code::unknown;
-        else if (r.severity == 1 && worst == exit_code::ok)
-            worst = exit_code::warning;
-    }
+    for (const auto &r : rows)
+        worst = std::max(worst, std::clamp(r.severity, 0, 3));
     return worst;
 }
 

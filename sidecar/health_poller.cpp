@@ -36,9 +36,6 @@ std::vector<HealthCheckRow> fetch_health_checks(db::Connection &conn) {
         row.recommendation = r.value(i, 6);
         rows.push_back(row);
     }
-    // Worst first; unknown (3) sorts after critical (2), as Nagios ranks them.
-    auto rank = [](int s) { return s == 2 ? 0 : s == 1 ? 1 : s == 3 ? 2 : 3; };
-    std::stable_sort(rows.begin(), rows.end(), [&](const auto &a, const auto &b) { return rank(a.severity) < rank(b.severity); });
     return rows;
 }
 
