@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,6 +73,7 @@ struct VerifyReport {
     std::string kind; // dump or base_backup
     std::vector<Step> steps;
     double seconds = 0;
+    bool database_unreachable = false; // the restore could not connect
     bool passed() const; // every step passed (a skipped step is not a pass)
     nlohmann::json to_json() const;
     std::string to_text() const;
@@ -86,6 +88,12 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
 // instance on a copy of it and queries it. `dsn` supplies the user name to connect as.
 VerifyReport verify_base_backup(const std::string &directory, bool restore_test, const std::string &dsn,
                                 const BackupConfig &cfg, const std::atomic<bool> *stop = nullptr);
+
+// Verifies `target`: a dump, a base backup directory (it has backup_manifest), or a backup
+// directory, whose newest backup is verified. Throws std::invalid_argument when the directory
+// holds no backup.
+VerifyReport verify_path(const std::string &target, bool restore_test, const std::string &dsn,
+                         const BackupConfig &cfg, const std::atomic<bool> *stop = nullptr);
 
 // A scratch database name no user database can have: prefix, process id and 64 random bits.
 std::string scratch_database_name();
@@ -102,6 +110,8 @@ namespace vigil::backup {
 // checksums made at backup time and at verification time compare.
 void set_checksum_session(db::Connection &conn);
 // Every user table's row count and checksum, as the connection's snapshot sees them.
-std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<bool> *stop = nullptr);
+// `progress(done, total)` is called after each table when given.
+std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<bool> *stop = nullptr,
+                                       const std::function<void(std::size_t, std::size_t)> &progress = {});
 
 } // namespace vigil::backup

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -130,7 +131,8 @@ void set_checksum_session(db::Connection &conn) {
               "SET extra_float_digits = 1; SET bytea_output = 'hex'");
 }
 
-std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<bool> *stop) {
+std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<bool> *stop,
+                                       const std::function<void(std::size_t, std::size_t)> &progress) {
     // Ordinary tables that pg_dump dumps the data of: not catalogs, not temporary, not
     // extension members.
     db::Result tables = conn.exec(
@@ -150,6 +152,8 @@ std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<b
         db::Result r = conn.exec("SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM ONLY " +
                                  tables.value(i, 2) + " t");
         out.push_back({tables.value(i, 0), tables.value(i, 1), std::stoll(r.value(0, 0)), r.value(0, 1)});
+        if (progress)
+            progress(out.size(), static_cast<std::size_t>(tables.rows()));
     }
     return out;
 }
@@ -234,8 +238,15 @@ CreateResult create(const std::string &dsn, const BackupConfig &cfg) {
                                  "--file=" + partial, "--dbname=" + child.dsn},
                                 env);
     });
+    // Progress on a terminal only.
+    const bool tty = isatty(STDERR_FILENO);
     try {
-        m.tables = table_digests(conn);
+        m.tables = table_digests(conn, nullptr, [tty](std::size_t done, std::size_t total) {
+            if (tty)
+                std::fprintf(stderr, "\rbackup: checksummed %zu/%zu tables, pg_dump running", done, total);
+        });
+        if (tty)
+            std::fprintf(stderr, "\rbackup: waiting for pg_dump to finish%30s\r", "");
     } catch (...) {
         dumper.join();
         std::error_code ec;
@@ -243,6 +254,8 @@ CreateResult create(const std::string &dsn, const BackupConfig &cfg) {
         throw;
     }
     dumper.join();
+    if (tty)
+        std::fprintf(stderr, "\r%60s\r", "");
     conn.exec("COMMIT");
     if (dumped.exit_code != 0) {
         std::error_code ec;

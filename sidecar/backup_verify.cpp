@@ -59,6 +59,8 @@ class Runner {
             return false;
         }
         const auto t0 = std::chrono::steady_clock::now();
+        if (isatty(STDERR_FILENO))
+            std::fprintf(stderr, "\rverify: %-20s\r", name.c_str()); // progress on a terminal only
         try {
             step.detail = body();
         } catch (const std::exception &e) {
@@ -66,6 +68,8 @@ class Runner {
             step.detail = e.what();
         }
         step.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (isatty(STDERR_FILENO))
+            std::fprintf(stderr, "\r%40s\r", "");
         report_.steps.push_back(step);
         return step.status == "pass";
     }
@@ -246,7 +250,12 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
     const bool restored = runner.run(
         "restore",
         [&] {
-            admin.emplace(db::Connection::open(dsn, "vigild verify"));
+            try {
+                admin.emplace(db::Connection::open(dsn, "vigild verify"));
+            } catch (const db::DbError &) {
+                report.database_unreachable = true;
+                throw;
+            }
             for (int attempt = 0; attempt < 3 && scratch.empty(); ++attempt) {
                 const std::string name = scratch_database_name();
                 try {
@@ -373,6 +382,19 @@ VerifyReport verify_base_backup(const std::string &directory, bool restore_test,
     }
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return report;
+}
+
+VerifyReport verify_path(const std::string &target, bool restore_test, const std::string &dsn,
+                         const BackupConfig &cfg, const std::atomic<bool> *stop) {
+    if (fs::is_directory(target)) {
+        if (fs::exists(fs::path(target) / "backup_manifest") || fs::exists(fs::path(target) / "PG_VERSION"))
+            return verify_base_backup(target, restore_test, dsn, cfg, stop);
+        const auto backups = list_backups(target);
+        if (backups.empty())
+            throw std::invalid_argument("no backup with a manifest in " + target);
+        return verify_dump(backups.front().first, dsn, cfg, stop);
+    }
+    return verify_dump(target, dsn, cfg, stop);
 }
 
 } // namespace vigil::backup

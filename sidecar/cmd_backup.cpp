@@ -30,27 +30,14 @@ struct BackupOptions {
 int verify_exit_code(const backup::VerifyReport &report) {
     if (report.passed())
         return exit_code::ok;
+    if (report.database_unreachable)
+        return exit_code::unavailable;
     if (!report.steps.empty() && report.steps.front().name == "file" && report.steps.front().status == "fail")
         return exit_code::no_input;
     return exit_code::data_error;
 }
 
 } // namespace
-
-// Runs a verification of `target` (a dump, a base backup directory, or a backup directory
-// whose newest dump is checked).
-backup::VerifyReport verify_target(const std::string &target, bool restore_test, const std::string &dsn,
-                                   const BackupConfig &cfg, const std::atomic<bool> *stop) {
-    if (fs::is_directory(target)) {
-        if (fs::exists(fs::path(target) / "backup_manifest") || fs::exists(fs::path(target) / "PG_VERSION"))
-            return backup::verify_base_backup(target, restore_test, dsn, cfg, stop);
-        const auto backups = backup::list_backups(target);
-        if (backups.empty())
-            throw CommandError(exit_code::no_input, "no backup with a manifest in " + target);
-        return backup::verify_dump(backups.front().first, dsn, cfg, stop);
-    }
-    return backup::verify_dump(target, dsn, cfg, stop);
-}
 
 void register_backup_command(CommandRegistry &registry) {
     auto opts = std::make_shared<BackupOptions>();
@@ -103,7 +90,12 @@ void register_backup_command(CommandRegistry &registry) {
                 throw CommandError(exit_code::usage, "backup verify: give a dump or directory, or set backup.directory");
             target = cfg.directory;
         }
-        const backup::VerifyReport report = verify_target(target, opts->restore_test, ctx.dsn(), cfg, nullptr);
+        backup::VerifyReport report;
+        try {
+            report = backup::verify_path(target, opts->restore_test, ctx.dsn(), cfg, nullptr);
+        } catch (const std::invalid_argument &e) {
+            throw CommandError(exit_code::no_input, e.what());
+        }
         if (opts->json)
             std::cout << report.to_json().dump(2) << '\n';
         else

@@ -24,9 +24,6 @@
 
 namespace vigil {
 
-backup::VerifyReport verify_target(const std::string &target, bool restore_test, const std::string &dsn,
-                                   const BackupConfig &cfg, const std::atomic<bool> *stop);
-
 namespace {
 
 double now_epoch() {
@@ -78,7 +75,7 @@ class BackupVerifier {
                 lock.unlock();
                 VerifyStatus st;
                 try {
-                    const auto report = verify_target(cfg.directory, false, dsn, cfg, &abort_);
+                    const auto report = backup::verify_path(cfg.directory, false, dsn, cfg, &abort_);
                     st.ran = true;
                     st.passed = report.passed();
                     st.duration_seconds = report.seconds;

@@ -227,6 +227,14 @@ TEST_F(BackupTest, UnreachableDatabaseIsExitCode69AndLeavesNoFile) {
     auto r = test::run_vigild("--dsn 'host=127.0.0.1 port=1 connect_timeout=2' backup create --directory " + dir_);
     EXPECT_EQ(r.exit_code, exit_code::unavailable) << r.output;
     EXPECT_TRUE(fs::is_empty(dir_));
+    // Verification needs the server for the restore: the checks that can run still run.
+    const std::string dump = create();
+    auto v = test::run_vigild("--dsn 'host=127.0.0.1 port=1 connect_timeout=2' backup verify --json '" + dump + "'");
+    EXPECT_EQ(v.exit_code, exit_code::unavailable) << v.output;
+    const auto report = nlohmann::json::parse(v.output.substr(v.output.find('{')));
+    EXPECT_EQ(step(report, "sha256").at("status"), "pass");
+    EXPECT_EQ(step(report, "restore").at("status"), "fail");
+    EXPECT_EQ(step(report, "tables").at("status"), "skip");
 }
 
 TEST_F(BackupTest, BaseBackupVerifiesAndRestoreTestStartsAnInstance) {
