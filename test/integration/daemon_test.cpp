@@ -367,3 +367,33 @@ TEST(Daemon, PeriodicBackupVerificationIsExported) {
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
     test::run_command("rm -rf " + dir);
 }
+
+TEST(Daemon, SigtermDuringABackupVerificationStopsItAtTheDeadlineAndDropsTheScratchDatabase) {
+    // A database big enough that its restore outlasts the 0.3 s drain deadline.
+    db::Connection admin = db::Connection::open(test::test_dsn());
+    const std::string name = "vigil_drain_" + std::to_string(getpid());
+    admin.exec("CREATE DATABASE " + name);
+    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    db::Connection::open(dsn).exec(
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000000) g;"
+        "ALTER TABLE big ADD PRIMARY KEY (id)");
+    const std::string dir = ::testing::TempDir() + "vigil_drain_backups_" + std::to_string(getpid());
+    auto made = test::run_vigild("--dsn '" + dsn + "' backup create --directory " + dir);
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+
+    const int port = free_port();
+    Daemon d(test::write_temp_file(config_text(port, dsn, "[backup]\ndirectory = \"" + dir +
+                                                              "\"\nverify_interval = \"1h\"\n")),
+             {"--drain-timeout", "300ms"});
+    auto scratch = [&] {
+        return std::stoi(admin.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'vigil\\_verify\\_%'"));
+    };
+    ASSERT_TRUE(wait_until([&] { return scratch() > 0; }, 30s)) << "the verification did not start\n" << d.log();
+    std::this_thread::sleep_for(200ms); // pg_restore is running now
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
+    EXPECT_THAT(d.log(), HasSubstr("drain: stopping the backup verification in progress"));
+    EXPECT_EQ(scratch(), 0) << "the scratch database was left behind";
+    admin.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+    test::run_command("rm -rf " + dir);
+}
