@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -167,6 +168,30 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     ASSERT_TRUE(wait_until([&] { return (*get(port, "/readyz"))->status == 200; }))
         << (*get(port, "/readyz"))->body << d.log();
     EXPECT_EQ((*get(port, "/nope"))->status, 404);
+
+    // The reference parser (prometheus_client, Debian's python3-prometheus-client) reads every
+    // sample too, with the same families and types.
+    const std::string body = (*get(port, "/metrics"))->body;
+    const std::string file = test::write_temp_file(body, ".prom");
+    const auto ref = test::run_command(
+        "/usr/bin/python3 -c 'import sys\nfrom prometheus_client.parser import text_string_to_metric_families as p\n"
+        "fams = list(p(open(sys.argv[1]).read()))\n"
+        "print(sum(len(f.samples) for f in fams), len(fams), \" \".join(sorted(f.name + \":\" + f.type for f in fams)))' " +
+        file);
+    ASSERT_EQ(ref.exit_code, 0) << ref.output;
+    const auto mine = test::parse_prometheus(body);
+    std::string types;
+    std::set<std::string> sorted;
+    for (const auto &[name, fam] : mine.families) {
+        // prometheus_client names a counter family without its _total suffix.
+        std::string n = name;
+        if (fam.type == "counter" && n.size() > 6 && n.compare(n.size() - 6, 6, "_total") == 0)
+            n = n.substr(0, n.size() - 6);
+        sorted.insert(n + ":" + fam.type);
+    }
+    for (const auto &t : sorted)
+        types += (types.empty() ? "" : " ") + t;
+    EXPECT_EQ(ref.output, std::to_string(mine.samples.size()) + " " + std::to_string(mine.families.size()) + " " + types + "\n");
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
 }
