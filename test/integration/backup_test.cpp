@@ -255,3 +255,28 @@ TEST_F(BackupTest, BaseBackupVerifiesAndRestoreTestStartsAnInstance) {
     EXPECT_EQ(step(report, "pg_verifybackup").at("status"), "fail");
     EXPECT_EQ(step(report, "restore_test").at("status"), "skip");
 }
+
+TEST_F(BackupTest, RetentionByDaysRemovesOldBackupsButNeverTheNewOne) {
+    const std::string config = test::write_temp_file("[backup]\nretention_days = 1\ndirectory = \"" + dir_ + "\"\n");
+    const std::string old_dump = create();
+    // Age the first backup by two days in its manifest (retention reads the snapshot time there).
+    const std::string manifest_path = fs::path(old_dump).replace_extension("").string() + ".manifest.json";
+    auto manifest = nlohmann::json::parse(std::ifstream(manifest_path));
+    manifest["created_at"] = manifest["created_at"].get<double>() - 2 * 86400;
+    std::ofstream(manifest_path) << manifest.dump();
+    auto r = vigild("--config " + config + " backup create");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("(retention)"));
+    EXPECT_FALSE(fs::exists(old_dump));
+    EXPECT_FALSE(fs::exists(manifest_path));
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2); // dump + manifest
+}
+
+TEST_F(BackupTest, UnwritableDirectoryIsExitCode73) {
+    auto r = vigild("backup create --directory /proc/vigil_cannot_exist");
+    EXPECT_EQ(r.exit_code, exit_code::cant_create) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("backup failed"));
+    auto none = test::run_vigild("backup verify");
+    EXPECT_EQ(none.exit_code, exit_code::usage) << none.output;
+    EXPECT_THAT(none.output, HasSubstr("backup.directory"));
+}
