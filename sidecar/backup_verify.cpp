@@ -179,6 +179,7 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
     const bool have_manifest_file = fs::exists(manifest_path, ec);
     const std::string no_manifest = "no manifest " + manifest_path +
                                     " (not made by vigild backup create): this check cannot run";
+    const std::string unusable_manifest = have_manifest_file ? "the manifest is unusable: this check cannot run" : no_manifest;
     runner.run(
         "manifest",
         [&] {
@@ -209,7 +210,7 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
                                  std::to_string(manifest->dump_size));
             throw StepFailed("SHA-256 mismatch: the content changed (same size), " + sum + " != " + manifest->dump_sha256);
         },
-        !missing.empty() ? missing : manifest ? "" : no_manifest);
+        !missing.empty() ? missing : manifest ? "" : unusable_manifest);
 
     runner.run(
         "age",
@@ -293,7 +294,7 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
             return std::to_string(actual.size()) + " tables, " + std::to_string(rows) +
                    " rows: counts and checksums match the manifest";
         },
-        !restored ? "the dump did not restore" : manifest ? "" : no_manifest);
+        !restored ? "the dump did not restore" : manifest ? "" : unusable_manifest);
 
     if (!scratch.empty()) {
         runner.run("drop_scratch", [&] {

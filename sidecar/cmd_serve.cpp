@@ -114,6 +114,13 @@ class BackupVerifier {
 
 void notify(const std::string &state) { sd_notify(0, state.c_str()); }
 
+// What serve needs beyond what the config schema checks; throws ConfigError.
+void check_serve_config(const Config &c) {
+    if (c.health.interval.count() < 0.1)
+        throw ConfigError((c.source.empty() ? "<config>" : c.source) + ": health.interval must be at least 100ms");
+    parse_listen_address(c.metrics.listen); // std::invalid_argument names the key
+}
+
 int serve(Context &ctx, Seconds drain_timeout) {
     // Signals are taken synchronously by this thread; every thread started below inherits the mask.
     sigset_t signals;
@@ -124,6 +131,11 @@ int serve(Context &ctx, Seconds drain_timeout) {
 
     const double start_time = now_epoch();
     Config config = ctx.config;
+    try {
+        check_serve_config(config);
+    } catch (const std::invalid_argument &e) {
+        throw ConfigError(e.what());
+    }
     QueryMetrics queries(config.metrics.slow_query_threshold.count());
     HealthPoller poller(ctx.dsn(), config.health.interval, config.backup.directory, queries);
     BackupVerifier verifier;
@@ -174,6 +186,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
             } else {
                 try {
                     Config next = load_config_file(*ctx.options.config_path);
+                    check_serve_config(next);
                     std::string level = next.log.level;
                     if (ctx.options.log_level)
                         level = *ctx.options.log_level;

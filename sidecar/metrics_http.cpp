@@ -40,6 +40,12 @@ void MetricsServer::start(const std::string &listen) {
     server->set_read_timeout(5, 0);
     server->set_write_timeout(5, 0);
     server->set_keep_alive_max_count(100);
+    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
+    // vigild share the port silently instead of failing to start.
+    server->set_socket_options([](socket_t sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     server->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
         res.set_content(render_(), metrics::kContentType);
     });

@@ -422,3 +422,25 @@ TEST(Daemon, SigtermDuringABackupVerificationStopsItAtTheDeadlineAndDropsTheScra
     admin.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
     test::run_command("rm -rf " + dir);
 }
+
+TEST(Daemon, RefusesToStartWithABadEndpointOrInterval) {
+    const int port = free_port();
+    const std::string base = "[database]\ndsn = \"" + test::test_dsn() + "\"\n";
+    auto zero = test::run_vigild("--config " +
+                                 test::write_temp_file(base + "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(port) +
+                                                       "\"\n[health]\ninterval = \"0\"\n") +
+                                 " serve");
+    EXPECT_EQ(zero.exit_code, 78) << zero.output;
+    EXPECT_THAT(zero.output, HasSubstr("health.interval must be at least 100ms"));
+    auto bad_listen = test::run_vigild("--config " + test::write_temp_file(base + "[metrics]\nlisten = \"nowhere\"\n") + " serve");
+    EXPECT_EQ(bad_listen.exit_code, 78) << bad_listen.output;
+    EXPECT_THAT(bad_listen.output, HasSubstr("metrics.listen"));
+    // A port that is taken: the service cannot do its job, exit 69.
+    Daemon first(test::write_temp_file(config_text(port, test::test_dsn())));
+    ASSERT_TRUE(wait_until([&] { return get(port, "/healthz").has_value(); })) << first.log();
+    auto taken = test::run_vigild("--config " + test::write_temp_file(config_text(port, test::test_dsn())) + " serve");
+    EXPECT_EQ(taken.exit_code, 69) << taken.output;
+    EXPECT_THAT(taken.output, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(port)));
+    first.signal(SIGTERM);
+    EXPECT_EQ(first.wait_exit(10s), 0) << first.log();
+}
