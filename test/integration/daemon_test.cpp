@@ -444,3 +444,20 @@ TEST(Daemon, RefusesToStartWithABadEndpointOrInterval) {
     first.signal(SIGTERM);
     EXPECT_EQ(first.wait_exit(10s), 0) << first.log();
 }
+
+TEST(Daemon, SighupWithANewDsnReconnects) {
+    const int port = free_port();
+    const std::string path = test::write_temp_file(config_text(port, "host=127.0.0.1 port=1 connect_timeout=1"));
+    Daemon d(path);
+    ASSERT_TRUE(wait_until([&] {
+        auto r = get(port, "/metrics");
+        return r && test::parse_prometheus((*r)->body).value("vigil_health_poll_timestamp_seconds").value_or(0) > 0;
+    })) << d.log();
+    EXPECT_EQ(scrape(port).value("vigil_up"), 0);
+    std::ofstream(path) << config_text(port, test::test_dsn());
+    d.signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return scrape(port).value("vigil_up") == 1.0; })) << d.log();
+    EXPECT_EQ((*get(port, "/readyz"))->status, 200);
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
+}
