@@ -58,6 +58,11 @@ void render_database(metrics::Exposition &e, const HealthSnapshot &h) {
                  "Worst dead-tuple ratio n_dead / (n_live + n_dead) of a table with at least 1000 tuples.");
         e.sample("vigil_table_dead_tuple_ratio_max", {}, *h.dead_tuple_ratio_max);
     }
+    if (h.bloat_ratio_max) {
+        e.family("vigil_table_bloat_ratio_max", "gauge",
+                 "Worst estimated bloat ratio (0-1) of vigil.table_bloat among tables whose estimate_quality is good.");
+        e.sample("vigil_table_bloat_ratio_max", {}, *h.bloat_ratio_max);
+    }
     e.family("vigil_transaction_id_age", "gauge", "Oldest datfrozenxid age of any database (wraparound distance).");
     e.sample("vigil_transaction_id_age", {}, static_cast<double>(h.xid_age));
     e.family("vigil_multixact_id_age", "gauge", "Oldest datminmxid age of any database.");

@@ -184,7 +184,8 @@ void HealthPoller::poll_once() {
                               "       (SELECT max(n_dead_tup::float8 / (n_live_tup + n_dead_tup)) FROM pg_stat_user_tables"
                               "         WHERE n_live_tup + n_dead_tup >= 1000),"
                               "       pg_is_in_recovery(),"
-                              "       to_regprocedure('vigil.health_check()') IS NOT NULL");
+                              "       to_regprocedure('vigil.health_check()') IS NOT NULL,"
+                              "       to_regclass('vigil.table_bloat') IS NOT NULL");
         snap->database = db.value(0, 0);
         snap->database_size_bytes = std::stoll(db.value(0, 1));
         snap->xid_age = std::stoll(db.value(0, 2));
@@ -193,6 +194,7 @@ void HealthPoller::poll_once() {
             snap->dead_tuple_ratio_max = std::stod(db.value(0, 4));
         const bool standby = db.value(0, 5) == "t";
         snap->health_checks_available = db.value(0, 6) == "t";
+        const bool bloat_view = db.value(0, 7) == "t";
 
         db::Result act = query("poll_activity", "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity"
                                                 " WHERE backend_type = 'client backend' GROUP BY 1");
@@ -216,6 +218,20 @@ void HealthPoller::poll_once() {
                                    "       coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication");
             for (int i = 0; i < lag.rows(); ++i)
                 snap->replication.push_back({lag.value(i, 0), lag.value(i, 1), std::stod(lag.value(i, 2))});
+        }
+
+        if (bloat_view) {
+            // An estimate the view itself does not trust is left out rather than exported.
+            try {
+                db::Result bloat = query("poll_bloat", "SELECT max(bloat_ratio) FROM vigil.table_bloat"
+                                                       " WHERE estimate_quality = 'good'");
+                if (!bloat.is_null(0, 0))
+                    snap->bloat_ratio_max = std::stod(bloat.value(0, 0));
+            } catch (const db::DbError &e) {
+                spdlog::warn("vigil.table_bloat: {}", e.what());
+                if (!conn_->healthy())
+                    throw;
+            }
         }
 
         if (snap->health_checks_available) {

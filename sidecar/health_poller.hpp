@@ -51,6 +51,9 @@ struct HealthSnapshot {
     double longest_lock_wait_seconds = 0;
     std::vector<StandbyLag> replication;
     std::optional<double> dead_tuple_ratio_max;
+    // The worst bloat_ratio of vigil.table_bloat (the extension's estimate) among the rows whose
+    // estimate_quality is 'good'; absent without the view or without a trustworthy estimate.
+    std::optional<double> bloat_ratio_max;
     long long xid_age = 0, mxid_age = 0, database_size_bytes = 0;
     // The newest completed backup in backup.directory (0 when there is none).
     double newest_backup_timestamp = 0;

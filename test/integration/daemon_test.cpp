@@ -461,3 +461,30 @@ TEST(Daemon, SighupWithANewDsnReconnects) {
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
 }
+
+TEST(Daemon, ExportsTheWorstTrustworthyBloatEstimate) {
+    // vigil.table_bloat's contract (estimate_quality 'good' or a reason): a database of its own
+    // with rows the test chooses, so an untrusted bigger ratio must be left out.
+    db::Connection admin = db::Connection::open(test::test_dsn());
+    const std::string name = "vigil_bloat_" + std::to_string(getpid());
+    admin.exec("CREATE DATABASE " + name);
+    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    db::Connection::open(dsn).exec(
+        "CREATE SCHEMA vigil; CREATE VIEW vigil.table_bloat AS SELECT * FROM (VALUES"
+        " ('public', 'a', 0.4::float8, 'good'), ('public', 'b', 0.9, 'too small'), ('public', 'c', NULL, 'no statistics'),"
+        " ('public', 'd', 0.2, 'good')) v(schema_name, table_name, bloat_ratio, estimate_quality)");
+    const int port = free_port();
+    Daemon d(test::write_temp_file(config_text(port, dsn)));
+    test::PromExposition e;
+    ASSERT_TRUE(wait_until([&] {
+        if (!get(port, "/metrics"))
+            return false;
+        e = scrape(port);
+        return e.value("vigil_up") == 1.0;
+    })) << d.log();
+    EXPECT_EQ(e.value("vigil_table_bloat_ratio_max"), 0.4);
+    EXPECT_GE(e.value("vigil_query_duration_seconds_count", {{"operation", "poll_bloat"}}).value_or(0), 1);
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
+    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
+}

@@ -39,6 +39,7 @@ test::PromExposition everything() {
     health->connections = {{"active", 1}};
     health->replication = {{"s", "a", 0}};
     health->dead_tuple_ratio_max = 0;
+    health->bloat_ratio_max = 0.5;
     health->newest_backup_timestamp = 1;
     QueryMetrics q;
     q.observe("op", 0.1, "08006");
