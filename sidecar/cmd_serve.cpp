@@ -137,7 +137,8 @@ int serve(Context &ctx, Seconds drain_timeout) {
         throw ConfigError(e.what());
     }
     QueryMetrics queries(config.metrics.slow_query_threshold.count());
-    HealthPoller poller(ctx.dsn(), config.health.interval, config.backup.directory, queries);
+    HealthPoller poller(pool::Settings::from_config(config.pool, ctx.dsn()), config.health.interval,
+                        config.backup.directory, queries);
     BackupVerifier verifier;
     verifier.configure(ctx.dsn(), config.backup);
     std::atomic<int> reloads_ok{0}, reloads_failed{0};
@@ -146,6 +147,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
         DaemonMetricsInput in;
         in.health = poller.snapshot();
         in.queries = queries.snapshot();
+        in.pool = poller.pool_stats();
         in.verify = verifier.status();
         in.reloads_ok = reloads_ok;
         in.reloads_failed = reloads_failed;
@@ -200,7 +202,8 @@ int serve(Context &ctx, Seconds drain_timeout) {
                     }
                     Context next_ctx{ctx.options, next};
                     queries.set_slow_threshold(next.metrics.slow_query_threshold.count());
-                    poller.reconfigure(next_ctx.dsn(), next.health.interval, next.backup.directory);
+                    poller.reconfigure(pool::Settings::from_config(next.pool, next_ctx.dsn()), next.health.interval,
+                                       next.backup.directory);
                     verifier.configure(next_ctx.dsn(), next.backup);
                     config = next;
                     ++reloads_ok;
@@ -217,7 +220,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
         notify("STOPPING=1");
         break;
     }
-    // Drain: no new scrapes, let running work finish up to the deadline, close connections.
+    // Drain: no new scrapes, let running work finish up to the deadline, close the pool.
     const auto drain_start = std::chrono::steady_clock::now();
     http->stop();
     verifier.stop(drain_timeout);

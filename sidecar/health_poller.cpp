@@ -46,15 +46,29 @@ bool HealthSnapshot::critical() const {
     return false;
 }
 
-HealthPoller::HealthPoller(std::string dsn, Seconds interval, std::string backup_directory, QueryMetrics &queries)
-    : dsn_(std::move(dsn)), backup_directory_(std::move(backup_directory)), interval_(interval), queries_(queries),
-      snapshot_(std::make_shared<HealthSnapshot>()) {}
+namespace {
 
-HealthPoller::~HealthPoller() {
-    stop();
-    if (cancel_)
-        PQfreeCancel(static_cast<PGcancel *>(cancel_));
+// The pool the poll borrows from: a connect timeout, so an unreachable server fails fast.
+std::shared_ptr<pool::Pool> make_pool(pool::Settings settings) {
+    settings.dsn = dsn_with(settings.dsn, {{"connect_timeout", "5"}});
+    return std::make_shared<pool::Pool>(settings);
 }
+
+bool same_pool(const pool::Settings &a, const pool::Settings &b) {
+    return a.dsn == b.dsn && a.max_size == b.max_size && a.min_idle == b.min_idle &&
+           a.acquire_timeout == b.acquire_timeout && a.idle_timeout == b.idle_timeout &&
+           a.max_lifetime == b.max_lifetime && a.validation_interval == b.validation_interval &&
+           a.statement_timeout == b.statement_timeout && a.leak_detection_threshold == b.leak_detection_threshold &&
+           a.application_name == b.application_name && a.named_statements == b.named_statements;
+}
+
+} // namespace
+
+HealthPoller::HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory, QueryMetrics &queries)
+    : settings_(std::move(pool)), pool_(make_pool(settings_)), backup_directory_(std::move(backup_directory)),
+      interval_(interval), queries_(queries), snapshot_(std::make_shared<HealthSnapshot>()) {}
+
+HealthPoller::~HealthPoller() { stop(); }
 
 void HealthPoller::start() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -82,14 +96,17 @@ void HealthPoller::stop(Seconds deadline) {
             PQcancel(static_cast<PGcancel *>(cancel_), err, sizeof err);
     }
     thread_.join();
+    std::lock_guard<std::mutex> pool_lock(mutex_);
+    pool_.reset(); // closes the pool's connections
 }
 
-void HealthPoller::reconfigure(std::string dsn, Seconds interval, std::string backup_directory) {
+void HealthPoller::reconfigure(pool::Settings pool, Seconds interval, std::string backup_directory) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (dsn != dsn_)
-            reconnect_ = true;
-        dsn_ = std::move(dsn);
+        if (!same_pool(pool, settings_)) {
+            settings_ = std::move(pool);
+            pool_ = make_pool(settings_);
+        }
         interval_ = interval;
         backup_directory_ = std::move(backup_directory);
         wake_requested_ = true;
@@ -103,6 +120,13 @@ void HealthPoller::poll_now() {
         wake_requested_ = true;
     }
     wake_.notify_all();
+}
+
+std::optional<PoolStats> HealthPoller::pool_stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!pool_)
+        return std::nullopt;
+    return pool_->stats();
 }
 
 std::shared_ptr<const HealthSnapshot> HealthPoller::snapshot() const {
@@ -125,25 +149,28 @@ void HealthPoller::run() {
 }
 
 void HealthPoller::poll_once() {
-    std::string dsn, backup_directory;
-    bool reconnect = false;
+    std::string backup_directory;
+    std::shared_ptr<pool::Pool> pool;
+    Seconds interval;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        dsn = dsn_;
         backup_directory = backup_directory_;
-        std::swap(reconnect, reconnect_);
+        pool = pool_;
+        interval = interval_;
     }
     auto snap = std::make_shared<HealthSnapshot>();
     snap->polled = true;
     snap->last_poll_timestamp = now_epoch();
     snap->last_success_timestamp = snapshot()->last_success_timestamp;
     const auto t0 = std::chrono::steady_clock::now();
+    pool::Lease lease;
+    db::Connection *conn = nullptr;
 
     // Each query is timed under its own operation name.
-    auto query = [this](const std::string &operation, const std::string &sql) {
+    auto query = [this, &conn](const std::string &operation, const std::string &sql) {
         const auto start = std::chrono::steady_clock::now();
         try {
-            db::Result r = conn_->exec(sql);
+            db::Result r = conn->exec(sql);
             queries_.observe(operation, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
             return r;
         } catch (const db::DbError &e) {
@@ -154,29 +181,25 @@ void HealthPoller::poll_once() {
     };
 
     try {
-        if (!conn_ || !conn_->healthy() || reconnect) {
-            {
-                std::lock_guard<std::mutex> lock(cancel_mutex_);
-                if (cancel_)
-                    PQfreeCancel(static_cast<PGcancel *>(cancel_));
-                cancel_ = nullptr;
-            }
-            conn_.reset();
-            const auto start = std::chrono::steady_clock::now();
-            try {
-                conn_ = std::make_unique<db::Connection>(
-                    db::Connection::open(dsn_with(dsn, {{"connect_timeout", "5"}}), "vigild health"));
-            } catch (const db::DbError &e) {
-                queries_.observe("connect", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                                 "08006");
-                throw;
-            }
-            queries_.observe("connect", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-            // A slow or locked database must not hold a poll for long.
-            conn_->exec("SET statement_timeout = '10s'; SET lock_timeout = '2s'");
-            std::lock_guard<std::mutex> lock(cancel_mutex_);
-            cancel_ = PQgetCancel(conn_->get());
+        if (!pool)
+            throw std::runtime_error("the pool is closed");
+        const auto start = std::chrono::steady_clock::now();
+        try {
+            // Waiting longer than an interval for a connection would only delay the next poll.
+            lease = pool->acquire("health poll", std::min(interval, Seconds(5)));
+        } catch (const db::DbError &e) {
+            queries_.observe("acquire", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                             e.sqlstate().empty() ? "08006" : e.sqlstate());
+            throw;
         }
+        conn = &lease.conn();
+        {
+            std::lock_guard<std::mutex> lock(cancel_mutex_);
+            cancel_ = PQgetCancel(conn->get());
+        }
+        // A slow or locked database must not hold a poll for long; SET LOCAL leaves the pooled
+        // connection as it was.
+        conn->exec("BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '2s'");
         db::Result db = query("poll_database",
                               "SELECT current_database(), pg_database_size(current_database()),"
                               "       (SELECT max(age(datfrozenxid)) FROM pg_database),"
@@ -229,7 +252,7 @@ void HealthPoller::poll_once() {
                     snap->bloat_ratio_max = std::stod(bloat.value(0, 0));
             } catch (const db::DbError &e) {
                 spdlog::warn("vigil.table_bloat: {}", e.what());
-                if (!conn_->healthy())
+                if (!conn->healthy())
                     throw;
             }
         }
@@ -237,7 +260,7 @@ void HealthPoller::poll_once() {
         if (snap->health_checks_available) {
             const auto start = std::chrono::steady_clock::now();
             try {
-                snap->checks = fetch_health_checks(*conn_);
+                snap->checks = fetch_health_checks(*conn);
                 queries_.observe("poll_health_check",
                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
             } catch (const db::DbError &e) {
@@ -245,21 +268,29 @@ void HealthPoller::poll_once() {
                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                                  e.sqlstate());
                 snap->health_checks_error = e.what();
-                if (!conn_->healthy())
+                if (!conn->healthy())
                     throw;
             }
         } else {
             snap->health_checks_error = "vigil.health_check() does not exist: CREATE EXTENSION pgvigil";
         }
+        conn->exec("COMMIT");
         snap->up = true;
         snap->last_success_timestamp = snap->last_poll_timestamp;
     } catch (const std::exception &e) {
         snap->up = false;
         snap->error = e.what();
         spdlog::warn("health poll failed: {}", e.what());
-        if (conn_ && !conn_->healthy())
-            conn_.reset();
+        if (lease && !lease.conn().healthy())
+            lease.mark_broken();
     }
+    {
+        std::lock_guard<std::mutex> lock(cancel_mutex_);
+        if (cancel_)
+            PQfreeCancel(static_cast<PGcancel *>(cancel_));
+        cancel_ = nullptr;
+    }
+    lease = pool::Lease(); // back to the pool (rolled back there if a query failed)
 
     if (!backup_directory.empty()) {
         const auto backups = backup::list_backups(backup_directory);

@@ -1,5 +1,6 @@
 // health_poller.hpp — `vigild serve`'s view of the database: a background thread polls every
-// health.interval and keeps the last result in memory, so a scrape never waits for the database.
+// health.interval through serve's connection pool and keeps the last result in memory, so a
+// scrape never waits for the database.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "config.hpp"
+#include "pool.hpp"
+#include "pool_stats.hpp"
 #include "query_metrics.hpp"
 
 namespace vigil {
@@ -64,31 +67,36 @@ struct HealthSnapshot {
 
 class HealthPoller {
   public:
-    HealthPoller(std::string dsn, Seconds interval, std::string backup_directory, QueryMetrics &queries);
+    // `pool` configures serve's connection pool, which the poll borrows from.
+    HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory, QueryMetrics &queries);
     ~HealthPoller();
     void start();
-    // Stops after the poll in progress, cancelling its query after `deadline`.
+    // Stops after the poll in progress, cancelling its query after `deadline`, and closes the pool.
     void stop(Seconds deadline = Seconds(5));
-    // New settings take effect at the next poll, which happens at once.
-    void reconfigure(std::string dsn, Seconds interval, std::string backup_directory);
+    // New settings take effect at the next poll, which happens at once. Changed pool settings
+    // (or DSN) start a new pool; the old one closes when its last connection is returned.
+    void reconfigure(pool::Settings pool, Seconds interval, std::string backup_directory);
     void poll_now();
     std::shared_ptr<const HealthSnapshot> snapshot() const;
+    // The pool's statistics; nullopt once it is closed.
+    std::optional<PoolStats> pool_stats() const;
     // One poll, synchronously (tests, `start` uses it in its thread).
     void poll_once();
 
   private:
     void run();
-    std::string dsn_, backup_directory_;
+    pool::Settings settings_;
+    std::shared_ptr<pool::Pool> pool_;
+    std::string backup_directory_;
     Seconds interval_;
     QueryMetrics &queries_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_;
-    bool stopping_ = false, wake_requested_ = false, finished_ = false, reconnect_ = false;
+    bool stopping_ = false, wake_requested_ = false, finished_ = false;
     std::shared_ptr<const HealthSnapshot> snapshot_;
-    std::unique_ptr<db::Connection> conn_; // owned by the polling thread
-    std::mutex cancel_mutex_;               // guards cancel_ for stop()
-    void *cancel_ = nullptr;                // PGcancel of conn_, to interrupt a slow poll
+    std::mutex cancel_mutex_; // guards cancel_ for stop()
+    void *cancel_ = nullptr;  // PGcancel of the borrowed connection during a poll
     std::thread thread_;
 };
 

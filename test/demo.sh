@@ -37,6 +37,11 @@ echo "== vigild info"
 "$VIGILD" --dsn "$demo_dsn" info
 
 echo
+echo "== vigild init-schema and a short crud workload (4 clients, 5 s, pooled)"
+"$VIGILD" --dsn "$demo_dsn" init-schema
+"$VIGILD" --dsn "$demo_dsn" bench --workload crud --clients 4 --duration 5
+
+echo
 echo "== vigild backup create + verify"
 backup_dir=$(mktemp -d)
 demo_pids=()

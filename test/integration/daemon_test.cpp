@@ -165,6 +165,10 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     EXPECT_TRUE(e.value("vigil_lock_waiters").has_value());
     EXPECT_GE(e.value("vigil_database_connections", {{"state", "active"}}).value_or(0), 1);
     EXPECT_GE(e.value("vigil_query_duration_seconds_count", {{"operation", "poll_database"}}).value_or(0), 1);
+    // The poll borrows from serve's pool (pool.max_size defaults to 10).
+    EXPECT_EQ(e.value("vigil_pool_max_connections"), 10);
+    EXPECT_GE(e.value("vigil_pool_connections_created_total").value_or(0), 1);
+    EXPECT_GE(e.value("vigil_pool_acquire_seconds_count").value_or(0), 1);
     ASSERT_TRUE(wait_until([&] { return (*get(port, "/readyz"))->status == 200; }))
         << (*get(port, "/readyz"))->body << d.log();
     EXPECT_EQ((*get(port, "/nope"))->status, 404);
@@ -204,6 +208,7 @@ TEST(Daemon, MetricsMoveWithTheWorkload) {
     const double idle_tx_before =
         before.value("vigil_database_connections", {{"state", "idle in transaction"}}).value_or(0);
     const double polls_before = *before.value("vigil_query_duration_seconds_count", {{"operation", "poll_locks"}});
+    const double acquires_before = *before.value("vigil_pool_acquire_seconds_count");
 
     // Three sessions idle in a transaction, one holding a lock and one waiting for it.
     std::vector<db::Connection> idle;
@@ -226,6 +231,7 @@ TEST(Daemon, MetricsMoveWithTheWorkload) {
               idle_tx_before + 3 + 1); // the three idle sessions and the lock holder
     EXPECT_GT(after.value("vigil_lock_wait_longest_seconds").value_or(-1), 0);
     EXPECT_GT(*after.value("vigil_query_duration_seconds_count", {{"operation", "poll_locks"}}), polls_before);
+    EXPECT_GT(*after.value("vigil_pool_acquire_seconds_count"), acquires_before);
 
     holder.exec("COMMIT");
     while (PGresult *r = PQgetResult(waiter.get()))

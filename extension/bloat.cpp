@@ -1,0 +1,343 @@
+/*
+ * bloat.cpp — exact and sampled bloat measurement of heap tables and btree indexes.
+ *
+ * vigil.measure_bloat() reads a table through the buffer manager with a bulk-read
+ * strategy (a small ring of buffers, so a big scan does not evict shared_buffers),
+ * under AccessShareLock, checking for interrupts on every page. Each tuple is
+ * classified the way pgstattuple does it, so the exact mode reports the same live,
+ * dead and free bytes: every normal line pointer is a tuple, live when a dirty
+ * snapshot sees it (committed, or in progress and not deleted) and dead otherwise;
+ * free space is what the page could still take for a new heap tuple. Unlike a
+ * sequential scan it never prunes a page: a measurement changes nothing it measures
+ * (pgstattuple's scan may prune, so run it first when comparing the two). The
+ * sampled mode reads one random page from each of sample_pages equal slices of the
+ * relation and scales the totals up.
+ *
+ * vigil.measure_index_bloat() does the same for a btree through its leaf pages.
+ */
+#include "guard.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/relation.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/index.h"
+#include "catalog/pg_authid_d.h"
+#include "catalog/pg_class_d.h"
+#include "common/pg_prng.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+}
+
+#include <string>
+
+namespace {
+
+/* What a scan found; plain data, safe to fill inside pg_call(). */
+struct PageTotals {
+    uint64 pages = 0;       /* pages read */
+    uint64 leaf_pages = 0;  /* btree only */
+    uint64 live_tuples = 0; /* heap tuples or index items */
+    uint64 dead_tuples = 0;
+    uint64 live_bytes = 0;
+    uint64 dead_bytes = 0;
+    uint64 free_bytes = 0;
+};
+
+/* The relation's name for messages, looked up without raising an error. */
+std::string relation_label(Oid relid) {
+    const char *name = vigil::pg_call([&] { return get_rel_name(relid); });
+    return name ? std::string(name) : "OID " + std::to_string(relid);
+}
+
+/*
+ * Refuses callers who may not read the table: SELECT on it, or membership in
+ * pg_stat_scan_tables (the role meant for tools that scan relations' storage).
+ */
+void check_read_permission(Oid table_relid, Oid checked_relid) {
+    const bool allowed = vigil::pg_call([&] {
+        return pg_class_aclcheck(table_relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK ||
+               has_privs_of_role(GetUserId(), ROLE_PG_STAT_SCAN_TABLES);
+    });
+    if (!allowed)
+        throw vigil::Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                           "permission denied to measure bloat of \"" + relation_label(checked_relid) +
+                               "\"",
+                           "Measuring bloat reads every row of the table.",
+                           "Grant SELECT on the table or membership in pg_stat_scan_tables.");
+}
+
+/* Refuses a negative sample size. */
+void check_sample_pages(int32 sample_pages) {
+    if (sample_pages < 0)
+        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                           "sample_pages must not be negative, not " + std::to_string(sample_pages),
+                           "", "Pass 0 to read every page, or the number of pages to sample.");
+}
+
+/* Counts one heap page: its tuples by visibility and its free space (pgstattuple's rules). */
+void count_heap_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy,
+                     PageTotals *totals) {
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    Buffer buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+    LockBuffer(buf, BUFFER_LOCK_SHARE);
+    Page page = BufferGetPage(buf);
+    if (!PageIsNew(page)) {
+        const OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+        for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off)) {
+            ItemId lp = PageGetItemId(page, off);
+            if (!ItemIdIsNormal(lp))
+                continue;
+            HeapTupleData tuple;
+            tuple.t_data = (HeapTupleHeader)PageGetItem(page, lp);
+            tuple.t_len = ItemIdGetLength(lp);
+            tuple.t_tableOid = RelationGetRelid(rel);
+            ItemPointerSet(&tuple.t_self, blkno, off);
+            if (HeapTupleSatisfiesVisibility(&tuple, &dirty, buf)) {
+                totals->live_tuples++;
+                totals->live_bytes += tuple.t_len;
+            } else {
+                totals->dead_tuples++;
+                totals->dead_bytes += tuple.t_len;
+            }
+        }
+    }
+    totals->free_bytes += PageGetHeapFreeSpace(page);
+    UnlockReleaseBuffer(buf);
+    totals->pages++;
+}
+
+/* Counts one btree page: items on live leaf pages; empty, deleted and half-dead pages are free. */
+void count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy,
+                      PageTotals *totals) {
+    Buffer buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+    LockBuffer(buf, BUFFER_LOCK_SHARE);
+    Page page = BufferGetPage(buf);
+    if (PageIsNew(page)) {
+        totals->free_bytes += BLCKSZ;
+    } else if (PageGetSpecialSize(page) == MAXALIGN(sizeof(BTPageOpaqueData))) {
+        BTPageOpaque opaque = BTPageGetOpaque(page);
+        if (P_IGNORE(opaque)) {
+            totals->free_bytes += BLCKSZ;
+        } else if (P_ISLEAF(opaque)) {
+            totals->leaf_pages++;
+            totals->free_bytes += PageGetFreeSpace(page);
+            const OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+            /* The high key (on every leaf but the rightmost) is not an entry. */
+            for (OffsetNumber off = P_FIRSTDATAKEY(opaque); off <= maxoff;
+                 off = OffsetNumberNext(off)) {
+                ItemId lp = PageGetItemId(page, off);
+                if (ItemIdIsDead(lp)) {
+                    totals->dead_tuples++;
+                    totals->dead_bytes += ItemIdGetLength(lp);
+                } else {
+                    totals->live_tuples++;
+                    totals->live_bytes += ItemIdGetLength(lp);
+                }
+            }
+        }
+    }
+    UnlockReleaseBuffer(buf);
+    totals->pages++;
+}
+
+using PageCounter = void (*)(Relation, BlockNumber, BufferAccessStrategy, PageTotals *);
+
+/*
+ * Reads pages first_block..nblocks-1 of rel (all of them, or a stratified random sample
+ * of sample_pages of them when that is fewer) with a bulk-read ring. Returns the
+ * totals scaled to the whole range and sets *sampled.
+ */
+PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks, int32 sample_pages,
+                      PageCounter count_page, bool *sampled) {
+    PageTotals totals;
+    const BlockNumber range = nblocks > first_block ? nblocks - first_block : 0;
+    *sampled = sample_pages > 0 && static_cast<BlockNumber>(sample_pages) < range;
+    const bool use_sample = *sampled;
+    vigil::pg_call([&] {
+        BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+        if (use_sample) {
+            /*
+             * Stratified: one random page from each of sample_pages equal slices. Bloat is
+             * rarely spread evenly (updated rows move to the end, deletes hit ranges), and a
+             * page from every region keeps the error far below a plain random sample's.
+             */
+            const uint64 n = static_cast<uint64>(sample_pages);
+            for (uint64 i = 0; i < n; i++) {
+                CHECK_FOR_INTERRUPTS();
+                const uint64 lo = i * range / n;
+                const uint64 hi = (i + 1) * range / n; /* > lo, since range > n */
+                const uint64 pick = lo + pg_prng_uint64_range(&pg_global_prng_state, 0, hi - lo - 1);
+                count_page(rel, first_block + static_cast<BlockNumber>(pick), strategy, &totals);
+            }
+        } else {
+            for (BlockNumber blkno = first_block; blkno < nblocks; blkno++) {
+                CHECK_FOR_INTERRUPTS();
+                count_page(rel, blkno, strategy, &totals);
+            }
+        }
+        FreeAccessStrategy(strategy);
+    });
+    if (use_sample && totals.pages > 0) {
+        /* Scale each total by pages in range / pages read, rounding to whole units. */
+        const double scale = static_cast<double>(range) / static_cast<double>(totals.pages);
+        auto scaled = [scale](uint64 v) { return static_cast<uint64>(v * scale + 0.5); };
+        totals.leaf_pages = scaled(totals.leaf_pages);
+        totals.live_tuples = scaled(totals.live_tuples);
+        totals.dead_tuples = scaled(totals.dead_tuples);
+        totals.live_bytes = scaled(totals.live_bytes);
+        totals.dead_bytes = scaled(totals.dead_bytes);
+        totals.free_bytes = scaled(totals.free_bytes);
+    }
+    return totals;
+}
+
+/* Opens relid under AccessShareLock; closed (lock kept to end of transaction) by the destructor. */
+class OpenRelation {
+  public:
+    explicit OpenRelation(Oid relid)
+        : rel_(vigil::pg_call([&] { return relation_open(relid, AccessShareLock); })) {}
+    ~OpenRelation() { relation_close(rel_, NoLock); }
+    OpenRelation(const OpenRelation &) = delete;
+    OpenRelation &operator=(const OpenRelation &) = delete;
+    Relation get() const { return rel_; }
+
+  private:
+    Relation rel_;
+};
+
+/* Refuses another session's temporary table: its pages are not in shared buffers. */
+void check_not_other_temp(Relation rel) {
+    if (RELATION_IS_OTHER_TEMP(rel))
+        throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                           "cannot measure temporary tables of other sessions",
+                           "Their pages live in the owning session's local buffers.");
+}
+
+/* The share of the relation not holding live data, 0 for an empty relation. */
+double bloat_ratio(uint64 relation_bytes, uint64 live_bytes) {
+    if (relation_bytes == 0)
+        return 0.0;
+    const double ratio = 1.0 - static_cast<double>(live_bytes) / static_cast<double>(relation_bytes);
+    return ratio < 0.0 ? 0.0 : ratio;
+}
+
+/* A byte or row count as a bigint Datum. */
+Datum int8_datum(uint64 v) { return Int64GetDatum(static_cast<int64>(v)); }
+
+/* Builds the composite result of the function being called from values[]. */
+Datum make_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls) {
+    return vigil::pg_call([&] {
+        TupleDesc desc;
+        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+            elog(ERROR, "return type must be a row type");
+        desc = BlessTupleDesc(desc);
+        return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+    });
+}
+
+/* The method column: "sampled" or "exact". */
+Datum method_datum(bool sampled) {
+    return vigil::pg_call([&] { return CStringGetTextDatum(sampled ? "sampled" : "exact"); });
+}
+
+} // namespace
+
+/*
+ * vigil.measure_bloat(rel regclass, sample_pages int DEFAULT 0)
+ *   → (table_bytes, scanned_pages, live_tuples, dead_tuples, live_bytes, dead_bytes,
+ *      free_bytes, bloat_ratio, method)
+ */
+VIGIL_FUNCTION(vigil_measure_bloat) {
+    const Oid relid = PG_GETARG_OID(0);
+    const int32 sample_pages = PG_GETARG_INT32(1);
+    check_sample_pages(sample_pages);
+
+    const char relkind = vigil::pg_call([&] { return get_rel_relkind(relid); });
+    if (relkind == RELKIND_INDEX)
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
+                           "\"" + relation_label(relid) + "\" is an index",
+                           "", "Use vigil.measure_index_bloat() for btree indexes.");
+    if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW && relkind != RELKIND_TOASTVALUE)
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
+                           "\"" + relation_label(relid) + "\" is not a table",
+                           "Only tables, materialized views and TOAST tables have heap pages.",
+                           "Pass a table; for a partitioned table, measure each partition.");
+    check_read_permission(relid, relid);
+
+    OpenRelation rel(relid);
+    check_not_other_temp(rel.get());
+    if (rel.get()->rd_rel->relam != HEAP_TABLE_AM_OID)
+        throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                           "\"" + relation_label(relid) + "\" does not use the heap access method",
+                           "Only heap tables can be measured.");
+
+    const BlockNumber nblocks = vigil::pg_call([&] { return RelationGetNumberOfBlocks(rel.get()); });
+    bool sampled = false;
+    const PageTotals t = scan_pages(rel.get(), 0, nblocks, sample_pages, count_heap_page, &sampled);
+    const uint64 table_bytes = static_cast<uint64>(nblocks) * BLCKSZ;
+
+    Datum values[9] = {int8_datum(table_bytes), int8_datum(t.pages), int8_datum(t.live_tuples),
+                       int8_datum(t.dead_tuples), int8_datum(t.live_bytes), int8_datum(t.dead_bytes),
+                       int8_datum(t.free_bytes),
+                       Float8GetDatum(bloat_ratio(table_bytes, t.live_bytes)),
+                       method_datum(sampled)};
+    bool nulls[9] = {};
+    return make_result(fcinfo, values, nulls);
+}
+
+/*
+ * vigil.measure_index_bloat(idx regclass, sample_pages int DEFAULT 0)
+ *   → (index_bytes, scanned_pages, leaf_pages, live_items, dead_items, live_bytes,
+ *      dead_bytes, free_bytes, bloat_ratio, method)
+ */
+VIGIL_FUNCTION(vigil_measure_index_bloat) {
+    const Oid relid = PG_GETARG_OID(0);
+    const int32 sample_pages = PG_GETARG_INT32(1);
+    check_sample_pages(sample_pages);
+
+    const char relkind = vigil::pg_call([&] { return get_rel_relkind(relid); });
+    if (relkind != RELKIND_INDEX)
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
+                           "\"" + relation_label(relid) + "\" is not an index",
+                           "", relkind == RELKIND_RELATION || relkind == RELKIND_MATVIEW
+                                   ? "Use vigil.measure_bloat() for tables."
+                                   : "Pass a btree index.");
+    const Oid table_relid = vigil::pg_call([&] { return IndexGetRelation(relid, false); });
+    check_read_permission(table_relid, relid);
+
+    OpenRelation rel(relid);
+    check_not_other_temp(rel.get());
+    if (rel.get()->rd_rel->relam != BTREE_AM_OID)
+        throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                           "\"" + relation_label(relid) + "\" is not a btree index",
+                           "Only btree indexes can be measured.");
+    if (!rel.get()->rd_index->indisvalid)
+        throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                           "index \"" + relation_label(relid) + "\" is not valid",
+                           "A failed CREATE INDEX CONCURRENTLY leaves an invalid index.",
+                           "Drop it or REINDEX it.");
+
+    const BlockNumber nblocks = vigil::pg_call([&] { return RelationGetNumberOfBlocks(rel.get()); });
+    bool sampled = false;
+    /* Block 0 is the metapage. */
+    const PageTotals t =
+        scan_pages(rel.get(), BTREE_METAPAGE + 1, nblocks, sample_pages, count_btree_page, &sampled);
+    const uint64 index_bytes = static_cast<uint64>(nblocks) * BLCKSZ;
+
+    Datum values[10] = {int8_datum(index_bytes), int8_datum(t.pages), int8_datum(t.leaf_pages),
+                        int8_datum(t.live_tuples), int8_datum(t.dead_tuples),
+                        int8_datum(t.live_bytes), int8_datum(t.dead_bytes),
+                        int8_datum(t.free_bytes),
+                        Float8GetDatum(bloat_ratio(index_bytes, t.live_bytes)),
+                        method_datum(sampled)};
+    bool nulls[10] = {};
+    return make_result(fcinfo, values, nulls);
+}
