@@ -16,6 +16,7 @@
  * vigil.measure_index_bloat() does the same for a btree through its leaf pages.
  */
 #include "guard.hpp"
+#include "relation.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -199,20 +200,6 @@ PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks
     return totals;
 }
 
-/* Opens relid under AccessShareLock; closed (lock kept to end of transaction) by the destructor. */
-class OpenRelation {
-  public:
-    explicit OpenRelation(Oid relid)
-        : rel_(vigil::pg_call([&] { return relation_open(relid, AccessShareLock); })) {}
-    ~OpenRelation() { relation_close(rel_, NoLock); }
-    OpenRelation(const OpenRelation &) = delete;
-    OpenRelation &operator=(const OpenRelation &) = delete;
-    Relation get() const { return rel_; }
-
-  private:
-    Relation rel_;
-};
-
 /* Refuses another session's temporary table: its pages are not in shared buffers. */
 void check_not_other_temp(Relation rel) {
     if (RELATION_IS_OTHER_TEMP(rel))
@@ -272,7 +259,7 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
                            "Pass a table; for a partitioned table, measure each partition.");
     check_read_permission(relid, relid);
 
-    OpenRelation rel(relid);
+    vigil::OpenRelation rel(relid);
     check_not_other_temp(rel.get());
     if (rel.get()->rd_rel->relam != HEAP_TABLE_AM_OID)
         throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -313,7 +300,7 @@ VIGIL_FUNCTION(vigil_measure_index_bloat) {
     const Oid table_relid = vigil::pg_call([&] { return IndexGetRelation(relid, false); });
     check_read_permission(table_relid, relid);
 
-    OpenRelation rel(relid);
+    vigil::OpenRelation rel(relid);
     check_not_other_temp(rel.get());
     if (rel.get()->rd_rel->relam != BTREE_AM_OID)
         throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,

@@ -3,6 +3,8 @@
  */
 #include "guard.hpp"
 #include "module.hpp"
+#include "health_checks.hpp"
+#include "activity_sampler.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -22,6 +24,8 @@ namespace vigil {
 
 void module_init() {
     /* Each feature that needs load-time set-up adds its call here. */
+    health_checks_init();
+    activity_sampler_init();
 }
 
 } // namespace vigil

@@ -4,6 +4,7 @@
  * identifiers and bound parameters only.
  */
 #include "guard.hpp"
+#include "relation.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -68,21 +69,6 @@ std::string table_label(Relation rel) {
     const char *nsp = vigil::pg_call([&] { return get_namespace_name(RelationGetNamespace(rel)); });
     return "\"" + std::string(nsp) + "." + RelationGetRelationName(rel) + "\"";
 }
-
-/* A relation opened for the rest of the transaction (its lock is kept). */
-class OpenRelation {
-  public:
-    explicit OpenRelation(Oid relid) {
-        rel_ = vigil::pg_call([&] { return relation_open(relid, AccessShareLock); });
-    }
-    ~OpenRelation() { relation_close(rel_, NoLock); }
-    OpenRelation(const OpenRelation &) = delete;
-    OpenRelation &operator=(const OpenRelation &) = delete;
-    Relation get() const { return rel_; }
-
-  private:
-    Relation rel_;
-};
 
 /* Refuses anything but a table or a partitioned table. */
 void require_table(Relation rel) {
@@ -335,7 +321,7 @@ std::vector<KeyColumn> primary_key(Relation rel) {
         throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                            "table " + table_label(rel) + " has no primary key",
                            "", "Optimistic updates address one row by its primary key; add one.");
-    OpenRelation index(index_oid);
+    vigil::OpenRelation index(index_oid);
     const Relation irel = index.get();
     std::vector<KeyColumn> key;
     for (int i = 0; i < irel->rd_index->indnkeyatts; i++) {
@@ -622,7 +608,7 @@ VIGIL_FUNCTION(vigil_enable_versioning) {
     std::string table;
     bool add_column = false;
     {
-        OpenRelation rel(PG_GETARG_OID(0));
+        vigil::OpenRelation rel(PG_GETARG_OID(0));
         require_table(rel.get());
         table = qualified_name(rel.get());
         if (const auto col = find_column(rel.get(), ver)) {
@@ -653,7 +639,7 @@ VIGIL_FUNCTION(vigil_disable_versioning) {
     require_not_null(fcinfo, 0, "rel");
     std::string table;
     {
-        OpenRelation rel(PG_GETARG_OID(0));
+        vigil::OpenRelation rel(PG_GETARG_OID(0));
         require_table(rel.get());
         table = qualified_name(rel.get());
     }
@@ -681,7 +667,7 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
     Jsonb *changes_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(3); });
 
     Spi spi;
-    OpenRelation open(PG_GETARG_OID(0));
+    vigil::OpenRelation open(PG_GETARG_OID(0));
     const Relation rel = open.get();
     require_table(rel);
     const TableInfo info = table_info(rel);
@@ -744,7 +730,7 @@ VIGIL_FUNCTION(vigil_optimistic_delete) {
     Jsonb *key_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); });
 
     Spi spi;
-    OpenRelation open(PG_GETARG_OID(0));
+    vigil::OpenRelation open(PG_GETARG_OID(0));
     const Relation rel = open.get();
     require_table(rel);
     const TableInfo info = table_info(rel);

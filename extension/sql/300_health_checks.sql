@@ -1,0 +1,16 @@
+
+-- Health checks (docs/health-checks.md). Grant pg_monitor to the roles that call them.
+
+-- One row per check, the statuses needing attention first.
+CREATE FUNCTION vigil.health_check()
+    RETURNS TABLE (check_name text, status text, severity int, current_value text, threshold text,
+                   detail text, recommendation text)
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'vigil_health_check';
+
+-- The worst status and the count of each status; exit_code follows Nagios (0 ok .. 3 unknown).
+CREATE FUNCTION vigil.health_summary(OUT status text, OUT exit_code int, OUT critical int, OUT warning int,
+                                     OUT ok int, OUT unknown int)
+    RETURNS record
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'vigil_health_summary';
