@@ -14,12 +14,12 @@ namespace vigil {
 
 namespace {
 
-// The worst status wins, in the order vigil.health_summary() uses: ok < warning < critical < unknown.
+// The worst status wins as in vigil.health_summary(): critical, then warning, then unknown.
 int nagios_exit_code(const std::vector<HealthCheckRow> &rows) {
-    int worst = exit_code::ok;
+    bool seen[4] = {false, false, false, false};
     for (const auto &r : rows)
-        worst = std::max(worst, std::clamp(r.severity, 0, 3));
-    return worst;
+        seen[std::clamp(r.severity, 0, 3)] = true;
+    return seen[2] ? exit_code::critical : seen[1] ? exit_code::warning : seen[3] ? exit_code::unknown : exit_code::ok;
 }
 
 } // namespace
@@ -58,18 +58,21 @@ void register_check_command(CommandRegistry &registry) {
                 return code;
             }
             int counts[4] = {0, 0, 0, 0};
-            std::size_t width = 5;
+            std::size_t width = 5, value_width = 5, threshold_width = 9;
             for (const auto &r : rows) {
                 ++counts[r.severity >= 0 && r.severity <= 3 ? r.severity : 3];
                 width = std::max(width, r.check_name.size());
+                value_width = std::max(value_width, r.current_value.size());
+                threshold_width = std::max(threshold_width, r.threshold.size());
             }
+            const int vw = static_cast<int>(value_width), tw = static_cast<int>(threshold_width);
             std::cout << names[code] << ": " << counts[2] << " critical, " << counts[1] << " warning, " << counts[3]
                       << " unknown, " << counts[0] << " ok\n\n";
             std::cout << std::left << std::setw(static_cast<int>(width)) << "check" << "  " << std::setw(8) << "status"
-                      << "  " << std::setw(20) << "value" << "  " << std::setw(16) << "threshold" << "  detail\n";
+                      << "  " << std::setw(vw) << "value" << "  " << std::setw(tw) << "threshold" << "  detail\n";
             for (const auto &r : rows) {
                 std::cout << std::left << std::setw(static_cast<int>(width)) << r.check_name << "  " << std::setw(8)
-                          << r.status << "  " << std::setw(20) << r.current_value << "  " << std::setw(16)
+                          << r.status << "  " << std::setw(vw) << r.current_value << "  " << std::setw(tw)
                           << r.threshold << "  " << r.detail << '\n';
                 if (r.severity != 0 && !r.recommendation.empty())
                     std::cout << std::setw(static_cast<int>(width)) << "" << "  -> " << r.recommendation << '\n';

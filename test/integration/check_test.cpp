@@ -57,8 +57,12 @@ TEST_F(CheckTest, ExitCodesFollowNagios) {
     EXPECT_THAT(warning.output, HasSubstr("-> add capacity"));
     set_rows("('a', 'critical', 2, '', '', '', ''), ('b', 'warning', 1, '', '', '', '')");
     EXPECT_EQ(check().exit_code, exit_code::critical);
-    // unknown ranks above critical, as in vigil.health_summary().
+    // As in vigil.health_summary(): critical, then warning, then unknown.
     set_rows("('a', 'critical', 2, '', '', '', ''), ('c', 'unknown', 3, '', '', 'canceling statement', '')");
+    EXPECT_EQ(check().exit_code, exit_code::critical);
+    set_rows("('b', 'warning', 1, '', '', '', ''), ('c', 'unknown', 3, '', '', 'canceling statement', '')");
+    EXPECT_EQ(check().exit_code, exit_code::warning);
+    set_rows("('a', 'ok', 0, '', '', '', ''), ('c', 'unknown', 3, '', '', 'canceling statement', '')");
     EXPECT_EQ(check().exit_code, exit_code::unknown);
 }
 
@@ -82,4 +86,30 @@ TEST_F(CheckTest, MissingFunctionOrDatabaseIsUnknown) {
     auto down = test::run_vigild("--dsn 'host=127.0.0.1 port=1 connect_timeout=2' check");
     EXPECT_EQ(down.exit_code, exit_code::unknown);
     EXPECT_THAT(down.output, HasSubstr("UNKNOWN"));
+}
+
+TEST(RealHealthCheck, CheckAgreesWithTheExtension) {
+    // The extension's own vigil.health_check() in the harness's database.
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    conn.exec("CREATE EXTENSION IF NOT EXISTS pgvigil");
+    auto r = test::run_vigild("--dsn '" + test::test_dsn() + "' check --json");
+    ASSERT_GE(r.exit_code, 0);
+    ASSERT_LE(r.exit_code, 3) << r.output;
+    const auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j.at("checks").size(), std::stoul(conn.scalar("SELECT count(*) FROM vigil.health_check()")));
+    int counts[4] = {0, 0, 0, 0};
+    for (const auto &c : j.at("checks")) {
+        ++counts[c.at("severity").get<int>()];
+        EXPECT_FALSE(c.at("check_name").get<std::string>().empty());
+    }
+    const int expected = counts[2] ? 2 : counts[1] ? 1 : counts[3] ? 3 : 0;
+    EXPECT_EQ(r.exit_code, expected);
+    EXPECT_EQ(j.at("exit_code"), expected);
+
+    // Provoke a critical: a tiny connection threshold for this role, so every run sees it.
+    conn.exec("ALTER ROLE postgres SET vigil.connections_critical = 0.0001");
+    auto critical = test::run_vigild("--dsn '" + test::test_dsn() + "' check");
+    conn.exec("ALTER ROLE postgres RESET vigil.connections_critical");
+    EXPECT_EQ(critical.exit_code, exit_code::critical) << critical.output;
+    EXPECT_THAT(critical.output, HasSubstr("CRITICAL:"));
 }

@@ -144,6 +144,9 @@ test::PromExposition scrape_after_next_poll(int port) {
 } // namespace
 
 TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    conn.exec("CREATE EXTENSION IF NOT EXISTS pgvigil");
+    const std::size_t checks = std::stoul(conn.scalar("SELECT count(*) FROM vigil.health_check()"));
     const int port = free_port();
     Daemon d(test::write_temp_file(config_text(port, test::test_dsn())));
     ASSERT_TRUE(wait_until([&] { return get(port, "/healthz").has_value(); })) << d.log();
@@ -159,6 +162,11 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     for (const auto &[name, fam] : e.families)
         EXPECT_FALSE(fam.type.empty()) << name << " has no TYPE";
     EXPECT_EQ(e.count("vigil_build_info"), 1u);
+    // One status per row of the extension's vigil.health_check().
+    EXPECT_EQ(e.value("vigil_health_checks_available"), 1);
+    EXPECT_EQ(e.count("vigil_health_check_status"), checks);
+    EXPECT_TRUE(e.value("vigil_health_check_status", {{"check", "connections"}}).has_value());
+    EXPECT_GE(e.value("vigil_query_duration_seconds_count", {{"operation", "poll_health_check"}}).value_or(0), 1);
     EXPECT_GT(e.value("vigil_uptime_seconds").value_or(-1), 0);
     EXPECT_GT(e.value("vigil_database_size_bytes", {{"database", "postgres"}}).value_or(0), 1e6);
     EXPECT_GT(e.value("vigil_transaction_id_age").value_or(-1), 0);
