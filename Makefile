@@ -63,6 +63,7 @@ endif
 BUILD   := $(CURDIR)/build
 JOBS    ?= 2
 bindir_sidecar ?= /usr/local/bin
+unitdir_sidecar ?= /etc/systemd/system
 
 .PHONY: deps sidecar install-sidecar install-extension tmp-install demo test bench format
 
@@ -78,6 +79,14 @@ install-extension:
 
 install-sidecar: sidecar
 	install -D -m 755 $(BUILD)/sidecar/vigild $(DESTDIR)$(bindir_sidecar)/vigild
+	install -D -m 644 sidecar/systemd/vigild.service $(DESTDIR)$(unitdir_sidecar)/vigild.service
+	@# The configuration is the operator's once installed: never overwritten.
+	test -e $(DESTDIR)/etc/vigil/vigild.toml || install -D -m 644 sidecar/vigild.toml $(DESTDIR)/etc/vigil/vigild.toml
+	@# The unit's dedicated user and its backup directory (ReadWritePaths); not for staged installs.
+	@if [ -z "$(DESTDIR)" ]; then \
+	  id vigil >/dev/null 2>&1 || useradd --system --home-dir /var/lib/vigil --shell /usr/sbin/nologin vigil; \
+	  install -d -m 750 -o vigil -g vigil /var/lib/vigil /var/lib/vigil/backups; \
+	else install -d -m 750 $(DESTDIR)/var/lib/vigil/backups; fi
 
 # A private copy of PostgreSQL 15 with pgvigil installed into it: the suites and
 # benchmarks run against this, so they never depend on (or change) the system install.

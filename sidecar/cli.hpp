@@ -54,6 +54,9 @@ class CommandRegistry {
 };
 
 void register_info_command(CommandRegistry &registry);
+void register_backup_command(CommandRegistry &registry);
+void register_serve_command(CommandRegistry &registry);
+void register_check_command(CommandRegistry &registry);
 void register_init_schema_command(CommandRegistry &registry);
 void register_bench_command(CommandRegistry &registry);
 void register_import_command(CommandRegistry &registry);

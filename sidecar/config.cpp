@@ -126,14 +126,17 @@ std::map<std::string, std::map<std::string, Setter>> schema(const std::string &s
           {"named_statements", r.boolean(&C::pool, &PoolConfig::named_statements)},
           {"max_replica_lag", r.duration(&C::pool, &PoolConfig::max_replica_lag)},
           {"replicas", r.strings(&C::pool, &PoolConfig::replicas)}}},
-        {"metrics", {{"listen", r.string(&C::metrics, &MetricsConfig::listen)}}},
+        {"metrics",
+         {{"listen", r.string(&C::metrics, &MetricsConfig::listen)},
+          {"slow_query_threshold", r.duration(&C::metrics, &MetricsConfig::slow_query_threshold)}}},
         {"health", {{"interval", r.duration(&C::health, &HealthConfig::interval)}}},
         {"backup",
          {{"directory", r.string(&C::backup, &BackupConfig::directory)},
           {"retention_count", r.integer(&C::backup, &BackupConfig::retention_count, 1, 100000)},
           {"retention_days", r.integer(&C::backup, &BackupConfig::retention_days, 0, 100000)},
           {"max_age", r.duration(&C::backup, &BackupConfig::max_age)},
-          {"verify_interval", r.duration(&C::backup, &BackupConfig::verify_interval)}}},
+          {"verify_interval", r.duration(&C::backup, &BackupConfig::verify_interval)},
+          {"pg_bindir", r.string(&C::backup, &BackupConfig::pg_bindir)}}},
     };
 }
 

@@ -42,6 +42,7 @@ struct PoolConfig {
 
 struct MetricsConfig {
     std::string listen = "127.0.0.1:9188";
+    Seconds slow_query_threshold{1}; // queries slower than this count as slow
 };
 
 struct HealthConfig {
@@ -54,6 +55,7 @@ struct BackupConfig {
     int retention_days = 0; // 0: keep by count only
     Seconds max_age{25 * 3600};
     Seconds verify_interval{0}; // 0: no periodic verification in serve
+    std::string pg_bindir;      // where pg_dump, pg_restore, ... are; empty: PostgreSQL 15's, else PATH
 };
 
 struct Config {

@@ -35,6 +35,9 @@ int run(int argc, char **argv) {
 
     CommandRegistry registry(app);
     register_info_command(registry);
+    register_backup_command(registry);
+    register_serve_command(registry);
+    register_check_command(registry);
     register_init_schema_command(registry);
     register_bench_command(registry);
     register_import_command(registry);

@@ -42,11 +42,48 @@ echo "== vigild init-schema and a short crud workload (4 clients, 5 s, pooled)"
 "$VIGILD" --dsn "$demo_dsn" bench --workload crud --clients 4 --duration 5
 
 echo
+echo "== vigild backup create + verify"
+backup_dir=$(mktemp -d)
+demo_pids=()
+demo_cleanup() { for p in "${demo_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$backup_dir"; cleanup; }
+trap demo_cleanup EXIT
+"${PSQL[@]}" -d "$demo_dsn" -c "CREATE TABLE IF NOT EXISTS demo_accounts (id int PRIMARY KEY, owner text, balance numeric)" \
+  -c "INSERT INTO demo_accounts SELECT g, 'owner ' || g, g * 10 FROM generate_series(1, 10000) g ON CONFLICT DO NOTHING"
+"$VIGILD" --dsn "$demo_dsn" --log-level warn backup create --directory "$backup_dir"
+verify_out=$("$VIGILD" --dsn "$demo_dsn" --log-level warn backup verify "$backup_dir") && verify_ok=passed || verify_ok=FAILED
+echo "$verify_out"
+
+echo
+echo "== vigild serve: a few metric lines"
+metrics_port=$(free_port)
+printf '[metrics]\nlisten = "127.0.0.1:%s"\n[health]\ninterval = "1s"\n[backup]\ndirectory = "%s"\n' \
+  "$metrics_port" "$backup_dir" >"$backup_dir/vigild.toml"
+"$VIGILD" --dsn "$demo_dsn" --config "$backup_dir/vigild.toml" --log-level warn serve & demo_pids+=($!)
+# A plain HTTP/1.0 GET through bash's /dev/tcp: no curl needed.
+http_get() {
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+metrics=""
+for _ in $(seq 1 50); do
+  metrics=$(http_get "$metrics_port" /metrics 2>/dev/null || true)
+  grep -q '^vigil_up 1' <<<"$metrics" && grep -q '^vigil_backup_age_seconds' <<<"$metrics" && break
+  sleep 0.2
+done
+grep -E '^vigil_(up|database_connections|lock_waiters|transaction_id_age|database_size_bytes|backup_age_seconds|health_check_status)[ {]' <<<"$metrics" | head -12
+kill -TERM "${demo_pids[0]}" && wait "${demo_pids[0]}" && serve_exit=0 || serve_exit=$?
+demo_pids=()
+
+echo
 echo "== pgvigil demo summary"
 echo "target:           $target"
 echo "vigild:           $("$VIGILD" --version)"
 echo "extension:        pgvigil $("${PSQL[@]}" -d "$demo_dsn" -tAc "SELECT vigil.version()") in database vigil_demo (schema vigil)"
 echo "pool formula:     8 cores, SSD -> $("${PSQL[@]}" -d "$demo_dsn" -tAc "SELECT vigil.pool_size_formula(8)") connections"
+echo "backup verify:    $verify_ok ($(grep -c PASS <<<"$verify_out") steps passed)"
+echo "metrics:          $(grep -vc '^#' <<<"$metrics") samples from vigild serve; SIGTERM exit code $serve_exit"
 if [[ -n $started ]]; then
   echo "cluster:          stopped again; data kept in .vigil/ for the next run"
 fi

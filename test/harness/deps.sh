@@ -9,6 +9,8 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libssl-dev
   cmake g++ make pkg-config systemd util-linux procps iproute2
 )
+# The reference Prometheus text-format parser the metrics integration test checks against.
+packages+=(python3-prometheus-client)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(prometheus-postgres-exporter curl)
 fi

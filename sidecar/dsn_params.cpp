@@ -1,0 +1,63 @@
+// dsn_params.cpp — libpq connection-string rewriting.
+#include "dsn_params.hpp"
+
+#include <memory>
+#include <stdexcept>
+
+#include <libpq-fe.h>
+
+namespace vigil {
+
+std::map<std::string, std::string> parse_dsn(const std::string &dsn) {
+    char *err = nullptr;
+    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(PQconninfoParse(dsn.c_str(), &err),
+                                                                      &PQconninfoFree);
+    if (!opts) {
+        std::string message = err ? err : "out of memory";
+        PQfreemem(err);
+        while (!message.empty() && message.back() == '\n')
+            message.pop_back();
+        throw std::invalid_argument("invalid connection string: " + message);
+    }
+    std::map<std::string, std::string> out;
+    for (PQconninfoOption *o = opts.get(); o->keyword; ++o)
+        if (o->val && *o->val)
+            out[o->keyword] = o->val;
+    return out;
+}
+
+std::string build_dsn(const std::map<std::string, std::string> &params) {
+    std::string out;
+    for (const auto &[key, value] : params) {
+        if (!out.empty())
+            out += ' ';
+        out += key + "='";
+        for (char c : value) {
+            if (c == '\'' || c == '\\')
+                out += '\\';
+            out += c;
+        }
+        out += '\'';
+    }
+    return out;
+}
+
+std::string dsn_with(const std::string &dsn, const std::map<std::string, std::string> &overrides) {
+    auto params = parse_dsn(dsn);
+    for (const auto &[key, value] : overrides)
+        params[key] = value;
+    return build_dsn(params);
+}
+
+ChildDsn dsn_for_child(const std::string &dsn) {
+    auto params = parse_dsn(dsn);
+    ChildDsn out;
+    if (auto it = params.find("password"); it != params.end()) {
+        out.password = it->second;
+        params.erase(it);
+    }
+    out.dsn = build_dsn(params);
+    return out;
+}
+
+} // namespace vigil

@@ -1,0 +1,77 @@
+// The files `make install` ships: the systemd unit passes systemd-analyze verify, the default
+// configuration loads, and connection strings are rewritten without losing the password.
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config.hpp"
+#include "dsn_params.hpp"
+#include "backup.hpp"
+#include "test_support.hpp"
+
+using namespace vigil;
+using ::testing::HasSubstr;
+
+namespace {
+std::string read_file(const std::string &path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+} // namespace
+
+TEST(SystemdUnit, PassesSystemdAnalyzeVerifyWithTheRequiredHardening) {
+    const std::string unit = read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/systemd/vigild.service");
+    for (const char *key : {"Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
+                            "PrivateTmp=yes", "User=vigil", "ReadWritePaths=/var/lib/vigil/backups",
+                            "ExecReload=/bin/kill -HUP $MAINPID"})
+        EXPECT_THAT(unit, HasSubstr(key));
+    // verify checks that ExecStart exists: point it at the binary just built.
+    const std::string dir = ::testing::TempDir() + "vigil_unit_" + std::to_string(getpid());
+    ASSERT_EQ(test::run_command("mkdir -p " + dir).exit_code, 0);
+    std::ofstream(dir + "/vigild.service")
+        << std::regex_replace(unit, std::regex("/usr/local/bin/vigild"), std::string(VIGILD_BINARY));
+    const auto r = test::run_command("systemd-analyze verify " + dir + "/vigild.service");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "") << "systemd-analyze reports problems only as messages";
+    // A misspelt key is reported: the check above can fail.
+    std::ofstream(dir + "/vigild.service", std::ios::app) << "ProtectSystm=strict\n";
+    EXPECT_THAT(test::run_command("systemd-analyze verify " + dir + "/vigild.service").output, HasSubstr("ProtectSystm"));
+    test::run_command("rm -rf " + dir);
+}
+
+TEST(DefaultConfig, LoadsAndEqualsTheBuiltInDefaults) {
+    const Config c = load_config_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/vigild.toml");
+    EXPECT_EQ(c.metrics.listen, "127.0.0.1:9188");
+    EXPECT_EQ(c.health.interval.count(), 15);
+    EXPECT_EQ(c.backup.retention_count, 7);
+    // Every commented default is a valid setting when uncommented.
+    std::string text = read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/vigild.toml");
+    text = std::regex_replace(text, std::regex("\\n# ([a-z_]+ = )"), "\n$1");
+    const Config uncommented = parse_config(text, "uncommented");
+    EXPECT_EQ(uncommented.backup.directory, "/var/lib/vigil/backups");
+    EXPECT_EQ(uncommented.metrics.slow_query_threshold.count(), 1);
+}
+
+TEST(DsnParams, SwitchesDatabaseAndSplitsPasswordForChildren) {
+    const auto p = parse_dsn(dsn_with("host=h port=5 dbname=a password=se'cret", {{"dbname", "b c"}}));
+    EXPECT_EQ(p.at("dbname"), "b c");
+    EXPECT_EQ(p.at("password"), "se'cret");
+    const ChildDsn child = dsn_for_child("postgresql://u:pw@localhost:5433/app");
+    EXPECT_EQ(child.password, std::optional<std::string>("pw"));
+    EXPECT_THAT(child.dsn, ::testing::Not(HasSubstr("pw")));
+    EXPECT_EQ(parse_dsn(child.dsn).at("port"), "5433");
+    EXPECT_THROW(parse_dsn("host='unterminated"), std::invalid_argument);
+}
+
+TEST(Backup, ScratchDatabaseNamesAreDistinctAndValid) {
+    const std::string a = backup::scratch_database_name(), b = backup::scratch_database_name();
+    EXPECT_NE(a, b);
+    EXPECT_TRUE(std::regex_match(a, std::regex("vigil_verify_[0-9]+_[0-9a-f]{16}")));
+    EXPECT_LT(a.size(), 64u); // NAMEDATALEN
+    EXPECT_EQ(backup::manifest_path_for("/b/x.dump"), "/b/x.manifest.json");
+}

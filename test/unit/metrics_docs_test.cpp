@@ -1,0 +1,95 @@
+// docs/metrics.md lists every metric vigild exports, and the Grafana dashboard uses only those.
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "daemon_metrics.hpp"
+#include "prom_parser.hpp"
+
+using namespace vigil;
+
+namespace {
+
+std::string read_file(const std::string &path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// The metric names documented in the tables of docs/metrics.md.
+std::set<std::string> documented() {
+    std::set<std::string> names;
+    const std::string doc = read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/metrics.md");
+    const std::regex row("\\n\\| `(vigil_[a-z_]+)` \\|");
+    for (auto it = std::sregex_iterator(doc.begin(), doc.end(), row); it != std::sregex_iterator(); ++it)
+        names.insert((*it)[1]);
+    return names;
+}
+
+// Every family the daemon can export: a snapshot with every optional part present.
+test::PromExposition everything() {
+    auto health = std::make_shared<HealthSnapshot>();
+    health->polled = health->up = true;
+    health->checks = {{"c", "ok", 0, "", "", "", ""}};
+    health->connections = {{"active", 1}};
+    health->replication = {{"s", "a", 0}};
+    health->dead_tuple_ratio_max = 0;
+    health->bloat_ratio_max = 0.5;
+    health->newest_backup_timestamp = 1;
+    QueryMetrics q;
+    q.observe("op", 0.1, "08006");
+    DaemonMetricsInput in;
+    in.health = health;
+    in.queries = q.snapshot();
+    in.pool = PoolStats{};
+    in.verify.ran = true;
+    in.verify.steps = {{"file", "pass"}};
+    return test::parse_prometheus(render_daemon_metrics(in));
+}
+
+} // namespace
+
+TEST(MetricsDocs, EveryExportedMetricIsDocumentedAndNothingElse) {
+    const auto docs = documented();
+    const auto e = everything();
+    ASSERT_GT(docs.size(), 30u);
+    std::set<std::string> exported;
+    for (const auto &[name, fam] : e.families)
+        exported.insert(name);
+    for (const auto &name : exported)
+        EXPECT_TRUE(docs.count(name)) << name << " is exported but not in docs/metrics.md";
+    for (const auto &name : docs)
+        EXPECT_TRUE(exported.count(name)) << name << " is documented but never exported";
+}
+
+TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
+    const auto dash = nlohmann::json::parse(read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
+    EXPECT_EQ(dash.at("title"), "pgvigil");
+    const auto e = everything();
+    std::set<std::string> used;
+    std::set<int> ids;
+    const std::regex metric("vigil_[a-z_]+");
+    for (const auto &panel : dash.at("panels")) {
+        EXPECT_TRUE(ids.insert(panel.at("id").get<int>()).second) << "duplicate panel id";
+        if (!panel.contains("targets"))
+            continue;
+        for (const auto &t : panel.at("targets")) {
+            const std::string expr = t.at("expr");
+            for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric); it != std::sregex_iterator(); ++it) {
+                const std::string name = (*it)[0];
+                used.insert(test::prom_family_of(name, e.families));
+                EXPECT_TRUE(e.count(name) > 0 || e.families.count(name)) << name << " in panel " << panel.at("title");
+            }
+        }
+    }
+    // The panels: pool usage, waiters, latency percentiles, error rate, health, lag, backups.
+    for (const char *m : {"vigil_pool_connections", "vigil_pool_pending_acquires", "vigil_pool_acquire_seconds",
+                          "vigil_query_duration_seconds", "vigil_query_errors_total", "vigil_health_check_status",
+                          "vigil_replication_lag_seconds", "vigil_backup_age_seconds", "vigil_backup_verify_success"})
+        EXPECT_TRUE(used.count(m)) << m << " is not on the dashboard";
+}
