@@ -98,6 +98,7 @@ ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]);
   echo "| read vs \`pgbench -S -M prepared -c 8\` | $pooled ops/s | $pgbench_rate tps | $(ratio "$pooled" "$pgbench_rate") | >= 0.95x |"
   echo "| read --pipeline 10 vs read | $pipelined ops/s | $pooled ops/s | $(ratio "$pipelined" "$pooled") | >= 3x |"
   echo "| ceiling: pgbench 10-select pipeline vs \`pgbench -S -M prepared -c 8\` | $pgbench_pipe selects/s | $pgbench_rate tps | $(ratio "$pgbench_pipe" "$pgbench_rate") | (what the server allows here) |"
+  echo "| read --pipeline 10 vs pgbench 10-select pipeline | $pipelined ops/s | $pgbench_pipe selects/s | $(ratio "$pipelined" "$pgbench_pipe") | (context) |"
   echo "| read pooled vs --no-pool | $pooled ops/s | $unpooled ops/s | $(ratio "$pooled" "$unpooled") | >= 25x |"
   echo "| read --no-pool vs \`pgbench -S -C\` (connect per transaction) | $unpooled ops/s | $pgbench_connect tps | $(ratio "$unpooled" "$pgbench_connect") | (context) |"
   echo
