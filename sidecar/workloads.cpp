@@ -52,13 +52,12 @@ const Statement kReadUser{"vigil_bench_read_user",
 
 // Sends the reads as one libpq pipeline: one round trip for the whole batch. On any failure the
 // connection is left in pipeline mode, which the pool treats as busy and discards.
-void read_pipelined(PgSession &s, const std::vector<const std::string *> &ids) {
+void read_pipelined(PgSession &s, const std::vector<const char *> &ids) {
     PGconn *c = s.conn.get();
     const bool named = s.ensure_prepared(kReadUser);
     if (PQenterPipelineMode(c) != 1)
         throw db::DbError("cannot enter pipeline mode: " + s.conn.error_message(), "08006");
-    for (const std::string *id : ids) {
-        const char *value = id->c_str();
+    for (const char *value : ids) {
         const int sent = named ? PQsendQueryPrepared(c, kReadUser.name.c_str(), 1, &value, nullptr, nullptr, 0)
                                : PQsendQueryParams(c, kReadUser.sql.c_str(), 1, nullptr, &value, nullptr, nullptr, 0);
         if (sent != 1)
@@ -107,9 +106,10 @@ class ReadWorkload : public Workload {
             w.op("read", [&](PgSession &s) { s.run(kReadUser, {id}); }, Access::read);
             return 1;
         }
-        std::vector<const std::string *> batch;
+        thread_local std::vector<const char *> batch; // reused: no allocation per batch
+        batch.clear();
         for (int i = 0; i < n; ++i)
-            batch.push_back(&ids_[pick_index(w.rng(), ids_.size())]);
+            batch.push_back(ids_[pick_index(w.rng(), ids_.size())].c_str());
         const auto start = std::chrono::steady_clock::now();
         try {
             Handle h = w.connect(Access::read);
