@@ -22,9 +22,11 @@ else
   started=$VIGIL_ROOT/.vigil
   target="private cluster in .vigil/ on 127.0.0.1:$CLUSTER_PORT"
   admin_dsn=$CLUSTER_DSN
-  if [[ $("${PSQL[@]}" -d "$admin_dsn" -tAc "SELECT 1 FROM pg_database WHERE datname = 'vigil_demo'") != 1 ]]; then
-    "${PSQL[@]}" -d "$admin_dsn" -c "CREATE DATABASE vigil_demo"
-  fi
+  # The private cluster's demo database is made afresh each run, so it always has the
+  # extension exactly as this build installs it.
+  "${PSQL[@]}" -d "$admin_dsn" -c "DROP DATABASE IF EXISTS vigil_demo" -c "CREATE DATABASE vigil_demo"
+  # Preloaded in the private cluster; lets the slow_statements health check see statements.
+  "${PSQL[@]}" -d "host=127.0.0.1 port=$CLUSTER_PORT user=postgres dbname=vigil_demo" -c "CREATE EXTENSION pg_stat_statements"
   demo_dsn="host=127.0.0.1 port=$CLUSTER_PORT user=postgres dbname=vigil_demo"
 fi
 
