@@ -9,6 +9,7 @@
  * the observed concurrency.
  */
 #include "guard.hpp"
+#include "result_row.hpp"
 #include "activity_sampler.hpp"
 
 extern "C" {
@@ -292,11 +293,5 @@ VIGIL_FUNCTION(vigil_activity_stats) {
         values[5] = Float8GetDatum(percentile(total, 0.95));
         values[6] = Int32GetDatum(static_cast<int32>(total.back()));
     }
-    return vigil::pg_call([&] {
-        TupleDesc desc;
-        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                            errmsg("function returning record called in context that cannot accept type record")));
-        return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
-    });
+    return vigil::result_row(fcinfo, values, nulls);
 }

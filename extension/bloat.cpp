@@ -16,6 +16,7 @@
  * vigil.measure_index_bloat() does the same for a btree through its leaf pages.
  */
 #include "guard.hpp"
+#include "result_row.hpp"
 #include "relation.hpp"
 
 extern "C" {
@@ -219,17 +220,6 @@ double bloat_ratio(uint64 relation_bytes, uint64 live_bytes) {
 /* A byte or row count as a bigint Datum. */
 Datum int8_datum(uint64 v) { return Int64GetDatum(static_cast<int64>(v)); }
 
-/* Builds the composite result of the function being called from values[]. */
-Datum make_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls) {
-    return vigil::pg_call([&] {
-        TupleDesc desc;
-        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-            elog(ERROR, "return type must be a row type");
-        desc = BlessTupleDesc(desc);
-        return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-    });
-}
-
 /* The method column: "sampled" or "exact". */
 Datum method_datum(bool sampled) {
     return vigil::pg_call([&] { return CStringGetTextDatum(sampled ? "sampled" : "exact"); });
@@ -277,7 +267,7 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
                        Float8GetDatum(bloat_ratio(table_bytes, t.live_bytes)),
                        method_datum(sampled)};
     bool nulls[9] = {};
-    return make_result(fcinfo, values, nulls);
+    return vigil::result_row(fcinfo, values, nulls);
 }
 
 /*
@@ -326,5 +316,5 @@ VIGIL_FUNCTION(vigil_measure_index_bloat) {
                         Float8GetDatum(bloat_ratio(index_bytes, t.live_bytes)),
                         method_datum(sampled)};
     bool nulls[10] = {};
-    return make_result(fcinfo, values, nulls);
+    return vigil::result_row(fcinfo, values, nulls);
 }

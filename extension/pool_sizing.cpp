@@ -3,6 +3,7 @@
  * M/M/c queueing model (Erlang C) behind pool_wait() and pool_size_for().
  */
 #include "guard.hpp"
+#include "result_row.hpp"
 #include "pool_sizing.hpp"
 
 extern "C" {
@@ -143,14 +144,8 @@ VIGIL_FUNCTION(vigil_pool_wait) {
     const vigil::QueueMetrics m = vigil::mmc_metrics(rate, service, pool);
     Datum values[5] = {Float8GetDatum(m.utilization), Float8GetDatum(m.p_wait), Float8GetDatum(m.mean_wait_ms),
                        Float8GetDatum(m.p95_wait_ms), Float8GetDatum(m.p99_wait_ms)};
-    return vigil::pg_call([&] {
-        TupleDesc desc;
-        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                            errmsg("function returning record called in context that cannot accept type record")));
-        bool nulls[5] = {false, false, false, false, false};
-        return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
-    });
+    bool nulls[5] = {false, false, false, false, false};
+    return vigil::result_row(fcinfo, values, nulls);
 }
 
 /*
