@@ -306,7 +306,8 @@ WITH s AS (
                  CASE WHEN has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')
                       THEN pg_sequence_last_value(q.seqrelid) END AS last_value
             FROM pg_sequence q JOIN pg_class c ON c.oid = q.seqrelid
-           WHERE NOT q.seqcycle AND NOT pg_is_other_temp_schema(c.relnamespace)
+           WHERE NOT q.seqcycle AND c.relkind = 'S'  -- spares pg_is_other_temp_schema() the other relations
+             AND NOT pg_is_other_temp_schema(c.relnamespace)
           OFFSET 0) v
    WHERE last_value IS NOT NULL)
 SELECT coalesce(max(used), 0),
