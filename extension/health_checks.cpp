@@ -305,8 +305,11 @@ WITH s AS (
     FROM (SELECT q.seqrelid, q.seqtypid, q.seqincrement, q.seqmin, q.seqmax,
                  CASE WHEN has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')
                       THEN pg_sequence_last_value(q.seqrelid) END AS last_value
-            FROM pg_sequence q JOIN pg_class c ON c.oid = q.seqrelid
-           WHERE NOT q.seqcycle AND NOT pg_is_other_temp_schema(c.relnamespace)
+            FROM pg_sequence q
+           WHERE NOT q.seqcycle  -- other sessions' temp sequences cannot be read; the cheap
+                                 -- relpersistence test spares the function call on the rest
+             AND q.seqrelid NOT IN (SELECT c.oid FROM pg_class c
+                                     WHERE c.relpersistence = 't' AND pg_is_other_temp_schema(c.relnamespace))
           OFFSET 0) v
    WHERE last_value IS NOT NULL)
 SELECT coalesce(max(used), 0),

@@ -68,7 +68,18 @@ BEGIN
   END LOOP;
 END \$\$;
 SQL
-echo "bench_health_check: tables created in $(( $(date +%s) - start )) s; opening $connections connections" >&2
+echo "bench_health_check: tables created in $(( $(date +%s) - start )) s" >&2
+# Settle the freshly loaded tables before timing: without this, autovacuum workers vacuum and
+# analyze thousands of new tables during the timed rounds and both sides measure their CPU and
+# I/O too. Both sides then run against the same settled database.
+"${psql[@]}" -c 'VACUUM ANALYZE'
+for _ in $(seq 1 300); do
+  busy=$("${psql[@]}" -At -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+  (( busy == 0 )) && break
+  sleep 0.2
+done
+settled="VACUUM ANALYZE run before timing; $busy autovacuum workers running when timing started"
+echo "bench_health_check: $settled; opening $connections connections" >&2
 
 # The connections: most idle, some running a statement, a few idle in transaction.
 hold=600
@@ -122,30 +133,29 @@ SQL
 # sequences: one statement for all 10,000 exceeds max_stack_depth).
 "${psql[@]}" -At -c "SELECT string_agg(format('SELECT %L AS seq, last_value FROM %s', oid::regclass, oid::regclass), ' UNION ALL ') || ';' FROM (SELECT oid, (row_number() OVER (ORDER BY oid) - 1) / 500 AS batch FROM pg_class WHERE relkind = 'S') s GROUP BY batch ORDER BY batch" >"$work/sequences.sql"
 
-# time_statements FILE: total milliseconds of every statement of FILE, run one by one in one session.
-time_statements() {
-  { echo '\timing on'; cat "$1"; } | "${psql[@]}" -o /dev/null | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' |
-    awk '{ s += $1 } END { printf "%.1f\n", s }'
+# time_rounds FILE: runs FILE rounds + 1 times in ONE session (one backend, like a dashboard's
+# long-lived connection) and prints the total milliseconds of each of the last `rounds` runs; the
+# first run only fills the backend's catalog caches and is not reported.
+time_rounds() {
+  local per_run
+  per_run=$(grep -c ';$' "$1")
+  { echo '\timing on'; for ((r = 0; r <= rounds; r++)); do cat "$1"; done; } | "${psql[@]}" -o /dev/null |
+    sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' |
+    awk -v n="$per_run" '{ s += $1 } NR % n == 0 { if (NR > n) printf "%.1f\n", s; s = 0 }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo 'SELECT count(*) FROM vigil.health_check();' >"$work/vigil.sql"
 echo 'SELECT * FROM vigil.health_summary();' >"$work/summary.sql"
-# One untimed round fills the catalog caches of the session's backend (a dashboard's
-# connection is long-lived too).
-for f in vigil summary pghero_style sequences; do time_statements "$work/$f.sql" >/dev/null; done
-vigil=() summary=() pghero=() sequences=()
 # The activity sampler's CPU time over the timed rounds (it samples the 200 connections every second).
 postmaster=$(head -1 "$VIGIL_TEST_CLUSTER_DIR/data/postmaster.pid")
 sampler=$(pgrep -P "$postmaster" -f 'pgvigil activity sampler' | head -1)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$sampler/stat"; }
 ticks0=$(cpu_ticks); wall0=$(date +%s.%N)
-for ((r = 0; r < rounds; r++)); do
-  vigil+=("$(time_statements "$work/vigil.sql")")
-  summary+=("$(time_statements "$work/summary.sql")")
-  pghero+=("$(time_statements "$work/pghero_style.sql")")
-  sequences+=("$(time_statements "$work/sequences.sql")")
-done
+mapfile -t vigil < <(time_rounds "$work/vigil.sql")
+mapfile -t summary < <(time_rounds "$work/summary.sql")
+mapfile -t pghero < <(time_rounds "$work/pghero_style.sql")
+mapfile -t sequences < <(time_rounds "$work/sequences.sql")
 ticks1=$(cpu_ticks); wall1=$(date +%s.%N)
 # A clock tick is 1/CLK_TCK s: with no tick used, report the bound one tick would give.
 sampler_pct=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v w0="$wall0" -v w1="$wall1" \
@@ -167,7 +177,8 @@ verdict=$(awk -v v="$m_vigil" 'BEGIN { print (v < 200) ? "met" : "NOT met" }')
   echo "## vigil.health_check() vs PgHero-style queries"
   echo
   echo "$n_tables tables (with $n_tables serial sequences), $n connections open, $(nproc) cores;"
-  echo "median of $rounds rounds; milliseconds as measured by psql \\timing (one session, warm caches)."
+  echo "median of $rounds rounds; milliseconds as measured by psql \\timing (each side in one session, after one untimed warm-up run)."
+  echo "$settled."
   echo
   echo "| What | Statements | Median ms | vs. vigil.health_check() |"
   echo "|---|---|---|---|"
