@@ -10,6 +10,7 @@
  * with many tables and works on a hot standby.
  */
 #include "guard.hpp"
+#include "result_row.hpp"
 #include "health_checks.hpp"
 
 extern "C" {
@@ -830,12 +831,6 @@ VIGIL_FUNCTION(vigil_health_summary) {
     Datum values[6] = {text_datum(status_name(worst)), Int32GetDatum(static_cast<int>(worst)),
                        Int32GetDatum(counts[2]), Int32GetDatum(counts[1]), Int32GetDatum(counts[0]),
                        Int32GetDatum(counts[3])};
-    return vigil::pg_call([&] {
-        TupleDesc desc;
-        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                            errmsg("function returning record called in context that cannot accept type record")));
-        bool nulls[6] = {false, false, false, false, false, false};
-        return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
-    });
+    bool nulls[6] = {false, false, false, false, false, false};
+    return vigil::result_row(fcinfo, values, nulls);
 }
