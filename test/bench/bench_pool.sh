@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_pool.sh OUT.md — vigild's pooled read workload side by side with pgbench on one server:
-#   read, 8 clients            vs  pgbench -S -M prepared -c 8     (target >= 0.95x)
+#   read, 8 clients            vs  pgbench -S -M prepared -c 8     (target >= 0.95x), and vs
+#     pgbench running the read workload's own statement on the same users rows
 #   read --pipeline 10         vs  read unpipelined                (target >= 3x)
 #     next to pgbench's own pipeline ratio on the same server: 10 point selects between
 #     \startpipeline and \endpipeline (-M prepared) vs pgbench -S -M prepared: the ceiling this
@@ -32,10 +33,19 @@ dsn=$VIGIL_TEST_DSN
 
 "$VIGILD" --dsn "$dsn" init-schema --users "$rows" --posts-per-user 0 >/dev/null
 "$PGBENCH" -i -q -s 1 "$dsn" >/dev/null 2>&1
+# Give the users deterministic keys (md5 of 1..rows) so that pgbench can run vigild's exact
+# read query on the same rows: vigild loads the ids from the table, pgbench computes them.
+psql -X -q -v ON_ERROR_STOP=1 -d "$dsn" -c "UPDATE users u SET id = md5(s.k::text)::uuid
+  FROM (SELECT id AS old, row_number() OVER (ORDER BY id) AS k FROM users) s WHERE u.id = s.old" \
+  -c "VACUUM ANALYZE users" >/dev/null
+same_script=$(mktemp --suffix=.sql)
 
 # pgbench's pipeline mode: the same point select as -S, ten per transaction in one pipeline.
 pipe_script=$(mktemp --suffix=.sql)
-trap 'rm -f "$pipe_script"' EXIT
+trap 'rm -f "$pipe_script" "$same_script"' EXIT
+# pgbench running the statement vigild's read workload runs (sidecar/workloads.cpp), on the same rows.
+printf '%s\n' "\\set n random(1, $rows)" \
+  'SELECT id, email, username, full_name, age, active FROM users WHERE id = md5(:n::text)::uuid;' >"$same_script"
 {
   for i in $(seq 1 10); do echo "\\set aid$i random(1, 100000 * :scale)"; done
   echo '\startpipeline'
@@ -52,9 +62,10 @@ pgbench_tps() { "$PGBENCH" -n -M prepared -c 8 -j 2 -T "$secs" "$@" "$dsn" 2>/de
 pgbench_pipeline_rate() { python3 -c "import sys; print(float(sys.argv[1]) * 10)" "$(pgbench_tps -f "$pipe_script")"; }
 
 median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
-runs_pgbench=() runs_pgbench_pipe=() runs_pooled=() runs_pipelined=() runs_unpooled=() runs_connect=()
+runs_pgbench=() runs_pgbench_same=() runs_pgbench_pipe=() runs_pooled=() runs_pipelined=() runs_unpooled=() runs_connect=()
 for _ in $(seq 1 "$rounds"); do
   runs_pgbench+=("$(pgbench_tps -S)")
+  runs_pgbench_same+=("$(pgbench_tps -f "$same_script")")
   runs_pgbench_pipe+=("$(pgbench_pipeline_rate)")
   runs_pooled+=("$(vigild_rate)")
   runs_pipelined+=("$(vigild_rate --pipeline 10)")
@@ -62,6 +73,7 @@ for _ in $(seq 1 "$rounds"); do
   runs_connect+=("$(pgbench_tps -S -C)")
 done
 pgbench_rate=$(median "${runs_pgbench[@]}")
+pgbench_same=$(median "${runs_pgbench_same[@]}")
 pgbench_pipe=$(median "${runs_pgbench_pipe[@]}")
 pooled=$(median "${runs_pooled[@]}")
 pipelined=$(median "${runs_pipelined[@]}")
@@ -96,6 +108,7 @@ ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]);
   echo "| Comparison | vigild | other | ratio | target |"
   echo "|---|---|---|---|---|"
   echo "| read vs \`pgbench -S -M prepared -c 8\` | $pooled ops/s | $pgbench_rate tps | $(ratio "$pooled" "$pgbench_rate") | >= 0.95x |"
+  echo "| read vs pgbench running the same query on the same users rows (-M prepared -c 8) | $pooled ops/s | $pgbench_same tps | $(ratio "$pooled" "$pgbench_same") | (isolates the client: same statement, same rows) |"
   echo "| read --pipeline 10 vs read | $pipelined ops/s | $pooled ops/s | $(ratio "$pipelined" "$pooled") | >= 3x |"
   echo "| ceiling: pgbench 10-select pipeline vs \`pgbench -S -M prepared -c 8\` | $pgbench_pipe selects/s | $pgbench_rate tps | $(ratio "$pgbench_pipe" "$pgbench_rate") | (what the server allows here) |"
   echo "| read --pipeline 10 vs pgbench 10-select pipeline | $pipelined ops/s | $pgbench_pipe selects/s | $(ratio "$pipelined" "$pgbench_pipe") | (context) |"
@@ -104,7 +117,7 @@ ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]);
   echo
   echo "Load average at the end (1, 5, 15 min): $load."
   echo
-  echo "Rounds (ops/s or tps): pgbench ${runs_pgbench[*]}; pgbench pipeline (selects/s) ${runs_pgbench_pipe[*]}; read ${runs_pooled[*]}; pipeline ${runs_pipelined[*]}; no-pool ${runs_unpooled[*]}; pgbench -C ${runs_connect[*]}"
+  echo "Rounds (ops/s or tps): pgbench ${runs_pgbench[*]}; pgbench same query ${runs_pgbench_same[*]}; pgbench pipeline (selects/s) ${runs_pgbench_pipe[*]}; read ${runs_pooled[*]}; pipeline ${runs_pipelined[*]}; no-pool ${runs_unpooled[*]}; pgbench -C ${runs_connect[*]}"
   echo
   echo "| Pool micro-benchmark (Google Benchmark) | value | target |"
   echo "|---|---|---|"

@@ -14,7 +14,8 @@ for script in "$VIGIL_ROOT"/test/bench/bench_*.sh; do
   name=$(basename "$script" .sh)
   echo "== $name"
   ran=$((ran + 1))
-  if ! "$script" "$results/$name.md"; then
+  # The script's own output goes to its log; its table is printed once, below.
+  if ! "$script" "$results/$name.md" >"$results/$name.log"; then
     echo "$name: FAILED" >&2
     status=1
   fi
