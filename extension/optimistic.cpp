@@ -500,6 +500,19 @@ TableInfo table_info(Relation rel) {
     return info;
 }
 
+/* The table an optimistic statement targets: opened, checked, its key and version column found. */
+struct VersionedTable {
+    vigil::OpenRelation open;
+    TableInfo info;
+    Column ver;
+
+    VersionedTable(Oid relid, const std::string &version_name)
+        : open(relid), info((require_table(open.get()), table_info(open.get()))),
+          ver(version_column(open.get(), version_name)) {
+        require_not_key(open.get(), info.pk, ver);
+    }
+};
+
 /*
  * A copy of tuple whose integer column attnum (not null in tuple) holds value. The copy is
  * patched in place, which costs a memcpy instead of deforming and re-forming the row; a tuple
@@ -667,14 +680,11 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
     Jsonb *changes_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(3); });
 
     Spi spi;
-    vigil::OpenRelation open(PG_GETARG_OID(0));
-    const Relation rel = open.get();
-    require_table(rel);
-    const TableInfo info = table_info(rel);
-    const std::string &table = info.target;
-    const std::vector<KeyColumn> &pk = info.pk;
-    const Column ver = version_column(rel, ver_name);
-    require_not_key(rel, pk, ver);
+    const VersionedTable target_table(PG_GETARG_OID(0), ver_name);
+    const Relation rel = target_table.open.get();
+    const std::string &table = target_table.info.target;
+    const std::vector<KeyColumn> &pk = target_table.info.pk;
+    const Column &ver = target_table.ver;
 
     Params params;
     std::string set;
@@ -730,14 +740,11 @@ VIGIL_FUNCTION(vigil_optimistic_delete) {
     Jsonb *key_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); });
 
     Spi spi;
-    vigil::OpenRelation open(PG_GETARG_OID(0));
-    const Relation rel = open.get();
-    require_table(rel);
-    const TableInfo info = table_info(rel);
-    const std::string &table = info.target;
-    const std::vector<KeyColumn> &pk = info.pk;
-    const Column ver = version_column(rel, ver_name);
-    require_not_key(rel, pk, ver);
+    const VersionedTable target_table(PG_GETARG_OID(0), ver_name);
+    const Relation rel = target_table.open.get();
+    const std::string &table = target_table.info.target;
+    const std::vector<KeyColumn> &pk = target_table.info.pk;
+    const Column &ver = target_table.ver;
 
     Params params;
     const std::string where = key_condition(rel, pk, key_arg, params);
