@@ -9,9 +9,7 @@ out=${1:?usage: bench_backup.sh OUT.md}
 mb=${VIGIL_BENCH_BACKUP_MB:-150}
 "$VIGIL_ROOT/test/harness/deps.sh" --bench
 
-if [[ -z ${VIGIL_TEST_DSN:-} ]]; then
-  exec "$VIGIL_ROOT/test/harness/with_cluster.sh" -- "$0" "$@"
-fi
+in_bench_cluster "$0" "$out"
 
 VIGILD=$VIGIL_ROOT/build/sidecar/vigild
 BIN=$VIGIL_TEST_PG_BINDIR

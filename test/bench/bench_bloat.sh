@@ -12,10 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/../harness/lib.sh"
 
 out=${1:?usage: bench_bloat.sh RESULTS.md}
-if [[ -z ${VIGIL_BENCH_IN_CLUSTER:-} ]]; then
-  out_abs=$(realpath -m "$out")
-  VIGIL_BENCH_IN_CLUSTER=1 exec "$VIGIL_ROOT/test/harness/with_cluster.sh" -- "$0" "$out_abs"
-fi
+in_bench_cluster "$0" "$out"
 
 rows=${VIGIL_BENCH_ROWS:-300000}
 big_mb=${VIGIL_BENCH_BIG_MB:-1024}

@@ -16,12 +16,8 @@ tables=${VIGIL_BENCH_TABLES:-10000}
 connections=${VIGIL_BENCH_CONNECTIONS:-200}
 rounds=${VIGIL_BENCH_ROUNDS:-7}
 
-if [[ "${VIGIL_BENCH_INNER:-}" != 1 ]]; then
-  [[ -x $PG_BINDIR/postgres ]] || { echo "run make tmp-install first" >&2; exit 1; }
-  mkdir -p "$(dirname "$result")"
-  result=$(cd "$(dirname "$result")" && pwd)/$(basename "$result")
-  VIGIL_BENCH_INNER=1 exec "$VIGIL_ROOT/test/harness/with_cluster.sh" --preload -- "$0" "$result"
-fi
+[[ -x $PG_BINDIR/postgres ]] || { echo "run make tmp-install first" >&2; exit 1; }
+in_bench_cluster --preload "$0" "$result"
 
 psql=("$VIGIL_TEST_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1)
 work=$(mktemp -d)

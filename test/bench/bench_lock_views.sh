@@ -12,10 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/../harness/lib.sh"
 
 out=${1:?usage: bench_lock_views.sh RESULTS.md}
-if [[ -z ${VIGIL_BENCH_IN_CLUSTER:-} ]]; then
-  out_abs=$(realpath -m "$out")
-  VIGIL_BENCH_IN_CLUSTER=1 exec "$VIGIL_ROOT/test/harness/with_cluster.sh" -- "$0" "$out_abs"
-fi
+in_bench_cluster "$0" "$out"
 
 waiters=${VIGIL_BENCH_WAITERS:-200}
 reps=${VIGIL_BENCH_REPS:-10}

@@ -11,9 +11,7 @@ tables=${VIGIL_BENCH_TABLES:-1000}
 scrapes=${VIGIL_BENCH_SCRAPES:-50}
 "$VIGIL_ROOT/test/harness/deps.sh" --bench
 
-if [[ -z ${VIGIL_TEST_DSN:-} ]]; then
-  exec "$VIGIL_ROOT/test/harness/with_cluster.sh" --preload -- "$0" "$@"
-fi
+in_bench_cluster --preload "$0" "$out"
 
 VIGILD=$VIGIL_ROOT/build/sidecar/vigild
 EXPORTER=/usr/bin/prometheus-postgres-exporter

@@ -18,11 +18,9 @@
 # BENCH_LOOP (cycles of the server-side loop, default 20000).
 set -euo pipefail
 out=${1:?usage: bench_optimistic.sh OUT.md}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-
-if [[ -z ${VIGIL_TEST_DSN:-} || -z ${VIGIL_TEST_CLUSTER_DIR:-} ]]; then
-  exec "$root/test/harness/with_cluster.sh" --preload -- "$0" "$@"
-fi
+source "$(dirname "$0")/../harness/lib.sh"
+root=$VIGIL_ROOT
+in_bench_cluster --preload "$0" "$out"
 
 seconds=${BENCH_SECONDS:-8}
 clients=${BENCH_CLIENTS:-4}

@@ -16,13 +16,10 @@ set -euo pipefail
 source "$(dirname "$0")/../harness/lib.sh"
 out=${1:?usage: bench_pool.sh OUT.md}
 
-if [[ -z ${VIGIL_BENCH_INNER:-} ]]; then
-  export VIGIL_BENCH_INNER=1
-  if [[ -n ${VIGIL_BENCH_DSN:-} ]]; then
-    VIGIL_TEST_DSN=$VIGIL_BENCH_DSN exec "$0" "$out"
-  fi
-  exec "$VIGIL_ROOT/test/harness/with_cluster.sh" --preload -- "$0" "$out"
+if [[ -n ${VIGIL_BENCH_DSN:-} ]]; then
+  export VIGIL_TEST_DSN=$VIGIL_BENCH_DSN VIGIL_BENCH_IN_CLUSTER=1
 fi
+in_bench_cluster --preload "$0" "$out"
 
 secs=${VIGIL_BENCH_SECONDS:-5}
 rounds=${VIGIL_BENCH_ROUNDS:-3}

@@ -98,3 +98,17 @@ stop_cluster() {
   fi
   [[ $keep == --keep ]] || rm -rf "$dir"
 }
+
+# in_bench_cluster [--preload] SCRIPT OUT.md: called at the top of a benchmark script with its
+# own path and result file; re-runs the script inside a throwaway cluster (with_cluster.sh,
+# which exports VIGIL_TEST_DSN and friends) unless it already runs in one. OUT.md is made
+# absolute first, since the re-run may start elsewhere.
+in_bench_cluster() {
+  [[ -n ${VIGIL_BENCH_IN_CLUSTER:-} ]] && return 0
+  local preload=()
+  if [[ $1 == --preload ]]; then preload=(--preload); shift; fi
+  local script=$1 out=$2
+  mkdir -p "$(dirname "$out")"
+  VIGIL_BENCH_IN_CLUSTER=1 exec "$VIGIL_ROOT/test/harness/with_cluster.sh" "${preload[@]}" -- \
+    "$script" "$(realpath -m "$out")"
+}
