@@ -514,39 +514,79 @@ struct VersionedTable {
 };
 
 /*
- * A copy of tuple whose integer column attnum (not null in tuple) holds value. The copy is
- * patched in place, which costs a memcpy instead of deforming and re-forming the row; a tuple
- * stored before the column existed (fewer attributes) is rebuilt the general way.
+ * Where a tuple stores its integer column attnum: a byte offset into its data, or -1 when the
+ * column is null there or the tuple was stored before the column existed (fewer attributes).
+ * Walks the attributes before it once, or uses the cached offset when no varlena or null
+ * precedes it.
+ */
+int32 integer_offset(HeapTuple tuple, TupleDesc desc, AttrNumber attnum) {
+    const HeapTupleHeader header = tuple->t_data;
+    const bool hasnulls = HeapTupleHasNulls(tuple);
+    if (HeapTupleHeaderGetNatts(header) < attnum || (hasnulls && att_isnull(attnum - 1, header->t_bits)))
+        return -1;
+    const Form_pg_attribute target_att = TupleDescAttr(desc, attnum - 1);
+    if (!hasnulls && target_att->attcacheoff >= 0)
+        return target_att->attcacheoff;
+    const char *data = reinterpret_cast<const char *>(header) + header->t_hoff;
+    uint32 off = 0;
+    for (int i = 0; i < attnum - 1; i++) {
+        const Form_pg_attribute att = TupleDescAttr(desc, i);
+        if (hasnulls && att_isnull(i, header->t_bits))
+            continue;
+        off = att_align_pointer(off, att->attalign, att->attlen, data + off);
+        off = att_addlength_pointer(off, att->attlen, data + off);
+    }
+    return static_cast<int32>(att_align_nominal(off, target_att->attalign));
+}
+
+/* The start of a tuple's attribute data. */
+char *tuple_data(HeapTuple tuple) { return reinterpret_cast<char *>(tuple->t_data) + tuple->t_data->t_hoff; }
+
+int64 read_integer(const char *field, Oid type) {
+    if (type == INT2OID) {
+        int16 v;
+        memcpy(&v, field, sizeof v);
+        return v;
+    }
+    if (type == INT4OID) {
+        int32 v;
+        memcpy(&v, field, sizeof v);
+        return v;
+    }
+    int64 v;
+    memcpy(&v, field, sizeof v);
+    return v;
+}
+
+/* Stores value (known to fit the type) in an integer field. */
+void write_integer(char *field, Oid type, int64 value) {
+    if (type == INT2OID) {
+        const int16 v = static_cast<int16>(value);
+        memcpy(field, &v, sizeof v);
+    } else if (type == INT4OID) {
+        const int32 v = static_cast<int32>(value);
+        memcpy(field, &v, sizeof v);
+    } else {
+        memcpy(field, &value, sizeof value);
+    }
+}
+
+/*
+ * A copy of tuple whose integer column attnum holds value. The copy is patched in place, which
+ * costs a memcpy instead of deforming and re-forming the row; a tuple that stores the column as
+ * null or predates it is rebuilt the general way.
  */
 HeapTuple with_version(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, Oid type, int64 value) {
     return vigil::pg_call([&] {
-        Datum d = integer_datum(value, type);
-        bool isnull = false;
-        int column = attnum;
-        if (HeapTupleHeaderGetNatts(tuple->t_data) < attnum)
+        const int32 off = integer_offset(tuple, desc, attnum);
+        if (off < 0) {
+            Datum d = integer_datum(value, type);
+            bool isnull = false;
+            int column = attnum;
             return heap_modify_tuple_by_cols(tuple, desc, 1, &column, &d, &isnull);
+        }
         HeapTuple copy = heap_copytuple(tuple);
-        char *data = reinterpret_cast<char *>(copy->t_data) + copy->t_data->t_hoff;
-        const bool hasnulls = HeapTupleHasNulls(copy);
-        const bits8 *bits = copy->t_data->t_bits;
-        uint32 off = 0;
-        for (int i = 0; i < attnum - 1; i++) {
-            const Form_pg_attribute att = TupleDescAttr(desc, i);
-            if (hasnulls && att_isnull(i, bits))
-                continue;
-            off = att_align_pointer(off, att->attalign, att->attlen, data + off);
-            off = att_addlength_pointer(off, att->attlen, data + off);
-        }
-        off = att_align_nominal(off, TupleDescAttr(desc, attnum - 1)->attalign);
-        if (type == INT2OID) {
-            const int16 v = static_cast<int16>(value);
-            memcpy(data + off, &v, sizeof v);
-        } else if (type == INT4OID) {
-            const int32 v = static_cast<int32>(value);
-            memcpy(data + off, &v, sizeof v);
-        } else {
-            memcpy(data + off, &value, sizeof value);
-        }
+        write_integer(tuple_data(copy) + off, type, value);
         return copy;
     });
 }
@@ -589,6 +629,28 @@ VIGIL_FUNCTION(vigil_versioning_trigger) {
         fcinfo->flinfo->fn_extra = cached;
     }
 
+    const auto require_room = [&](int64 version) {
+        if (version >= integer_type_max(cached->type))
+            throw vigil::Error(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                               "version column \"" + std::string(td->tg_trigger->tgargs[0]) + "\" of table " +
+                                   table_label(rel) + " is out of range");
+    };
+
+    /* The common case: the statement does not assign the version column, so the new row carries
+     * the old row's version (or what a BEFORE trigger firing earlier put there) and there is no
+     * conflict to look for. Only the new row is read, with one pass over the attributes before
+     * the column, and a copy of it is patched. */
+    if (!bms_is_member(cached->attnum - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols)) {
+        const int32 off = integer_offset(td->tg_newtuple, desc, cached->attnum);
+        if (off >= 0) {
+            const int64 version = read_integer(tuple_data(td->tg_newtuple) + off, cached->type);
+            require_room(version);
+            HeapTuple copy = vigil::pg_call([&] { return heap_copytuple(td->tg_newtuple); });
+            write_integer(tuple_data(copy) + off, cached->type, version + 1);
+            return PointerGetDatum(copy);
+        }
+    }
+
     bool old_null = false;
     bool new_null = false;
     const Datum old_d = heap_getattr(td->tg_trigtuple, cached->attnum, desc, &old_null);
@@ -605,11 +667,7 @@ VIGIL_FUNCTION(vigil_versioning_trigger) {
                            "The statement expected version " + (new_null ? std::string("NULL") : std::to_string(new_v)) +
                                " but the row is at version " + (old_null ? std::string("NULL") : std::to_string(old_v)) + ".",
                            "Another transaction changed the row since it was read: read it again and retry.");
-    if (old_v >= integer_type_max(cached->type))
-        throw vigil::Error(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-                           "version column \"" + std::string(td->tg_trigger->tgargs[0]) + "\" of table " +
-                               table_label(rel) + " is out of range");
-
+    require_room(old_v);
     return PointerGetDatum(with_version(td->tg_newtuple, desc, cached->attnum, cached->type, old_v + 1));
 }
 

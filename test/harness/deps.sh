@@ -12,7 +12,7 @@ packages=(
 # The reference Prometheus text-format parser the metrics integration test checks against.
 packages+=(python3-prometheus-client)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(prometheus-postgres-exporter curl)
+  packages+=(prometheus-postgres-exporter curl valgrind)
 fi
 
 missing=()
