@@ -304,13 +304,9 @@ WITH s AS (
          CASE WHEN seqincrement > 0 THEN (last_value::float8 - seqmin) / (seqmax::float8 - seqmin)
               ELSE (seqmax::float8 - last_value) / (seqmax::float8 - seqmin) END AS used
     FROM (SELECT q.seqrelid, q.seqtypid, q.seqincrement, q.seqmin, q.seqmax,
-                 CASE WHEN has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')
-                      THEN pg_sequence_last_value(q.seqrelid) END AS last_value
+                 vigil.sequence_last_value(q.seqrelid) AS last_value  -- NULL: unreadable or unused
             FROM pg_sequence q
-           WHERE NOT q.seqcycle  -- other sessions' temp sequences cannot be read; the cheap
-                                 -- relpersistence test spares the function call on the rest
-             AND q.seqrelid NOT IN (SELECT c.oid FROM pg_class c
-                                     WHERE c.relpersistence = 't' AND pg_is_other_temp_schema(c.relnamespace))
+           WHERE NOT q.seqcycle
           OFFSET 0) v
    WHERE last_value IS NOT NULL)
 SELECT coalesce(max(used), 0),

@@ -228,6 +228,52 @@ SELECT hc_status('sequences') AS descending_critical, hc_mentions('sequences', '
 DROP SEQUENCE hc_seq_up, hc_seq_down;
 SELECT hc_status('sequences') AS cleared;
 
+-- vigil.sequence_last_value, which the sequences check reads every sequence with: the same value
+-- as pg_sequence_last_value for every kind of sequence, NULL where that one errors or has none.
+CREATE SEQUENCE hc_lv;
+CREATE UNLOGGED SEQUENCE hc_lv_unlogged;
+CREATE TEMP SEQUENCE hc_lv_temp;
+SELECT vigil.sequence_last_value('hc_lv') AS never_called, pg_sequence_last_value('hc_lv') AS builtin;
+SELECT nextval('hc_lv'), nextval('hc_lv'), nextval('hc_lv_unlogged'), nextval('hc_lv_temp'), nextval('hc_lv_temp');
+SELECT vigil.sequence_last_value(s) AS vigil, pg_sequence_last_value(s) AS builtin
+  FROM unnest(ARRAY['hc_lv', 'hc_lv_unlogged', 'hc_lv_temp']::regclass[]) s;
+-- ALTER SEQUENCE ... RESTART gives the sequence new storage: the new value is read.
+ALTER SEQUENCE hc_lv RESTART WITH 500;
+SELECT vigil.sequence_last_value('hc_lv') AS after_restart_uncalled;
+SELECT nextval('hc_lv');
+SELECT vigil.sequence_last_value('hc_lv') AS after_restart;
+-- Inside a transaction that changed it, and after a rollback (sequences are not transactional).
+BEGIN;
+SELECT setval('hc_lv', 77);
+SELECT vigil.sequence_last_value('hc_lv') AS in_transaction;
+ROLLBACK;
+SELECT vigil.sequence_last_value('hc_lv') AS after_rollback;
+-- A role without SELECT or USAGE gets NULL, not an error; USAGE alone is enough.
+CREATE ROLE hc_lv_reader;
+GRANT USAGE ON SCHEMA vigil TO hc_lv_reader;
+SET ROLE hc_lv_reader;
+SELECT vigil.sequence_last_value('hc_lv') AS no_privilege;
+RESET ROLE;
+GRANT USAGE ON SEQUENCE hc_lv TO hc_lv_reader;
+SET ROLE hc_lv_reader;
+SELECT vigil.sequence_last_value('hc_lv') AS with_usage;
+RESET ROLE;
+REVOKE ALL ON SEQUENCE hc_lv FROM hc_lv_reader;
+REVOKE USAGE ON SCHEMA vigil FROM hc_lv_reader;
+DROP ROLE hc_lv_reader;
+-- Not a sequence: an error naming it. No such relation (dropped meanwhile): NULL. NULL in, NULL out.
+SELECT vigil.sequence_last_value('pg_class');
+\echo :LAST_ERROR_SQLSTATE
+SELECT vigil.sequence_last_value(4294967295::oid::regclass) AS no_such_relation;
+SELECT vigil.sequence_last_value(NULL) IS NULL AS null_in;
+-- Each reading releases its lock at once: none is left behind in this transaction.
+BEGIN;
+SELECT vigil.sequence_last_value('hc_lv') > 0 AS read;
+SELECT count(*) AS sequence_locks_held FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+ WHERE l.pid = pg_backend_pid() AND c.relkind = 'S';
+COMMIT;
+DROP SEQUENCE hc_lv, hc_lv_unlogged, hc_lv_temp;
+
 -- stale_statistics and autovacuum_disabled: a table with autovacuum off that was never
 -- analyzed after 2000 inserts.
 SET vigil.stale_statistics_min_rows = 100;

@@ -14,3 +14,10 @@ CREATE FUNCTION vigil.health_summary(OUT status text, OUT exit_code int, OUT cri
     RETURNS record
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'vigil_health_summary';
+
+-- pg_sequence_last_value() without a relcache entry per sequence or a lock held to the end of the
+-- transaction; NULL when never called, not readable by the role, or another session's temporary one.
+CREATE FUNCTION vigil.sequence_last_value(seq regclass)
+    RETURNS bigint
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'vigil_sequence_last_value';

@@ -286,10 +286,10 @@ bulk_table() {
   done
   echo
   if [[ -n ${counts[$shape]:-} ]]; then
-    overhead=$(awk '{printf "%.4f", $3 / $1 - 1}' <<<"${counts[$shape]}")
+    overhead=$(awk '{printf "%.6f", $3 / $1 - 1}' <<<"${counts[$shape]}")
     overhead_label="instructions"
   else
-    overhead=$(awk '{printf "%.4f\n", $3 / $1 - 1}' <<<"${cpu[$shape]}" | median)
+    overhead=$(awk '{printf "%.6f\n", $3 / $1 - 1}' <<<"${cpu[$shape]}" | median)
     overhead_label="CPU time, median (valgrind is not installed, so no instruction count)"
   fi
   echo "Target under 20%: $(verdict "$overhead" 0.2 lt) ($(pct "$overhead" 0 1), $overhead_label)."
