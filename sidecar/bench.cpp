@@ -45,14 +45,10 @@ Summary summarize(OpSamples &samples, double seconds) {
 
 nlohmann::json Summary::to_json() const {
     auto round3 = [](double v) { return std::round(v * 1000.0) / 1000.0; };
-    return {{"count", count},
-            {"ops_per_sec", round3(ops_per_sec)},
-            {"p50_ms", round3(p50_ms)},
-            {"p95_ms", round3(p95_ms)},
-            {"p99_ms", round3(p99_ms)},
-            {"p999_ms", round3(p999_ms)},
-            {"max_ms", round3(max_ms)},
-            {"errors", errors},
+    return {{"count", count},           {"ops_per_sec", round3(ops_per_sec)},
+            {"p50_ms", round3(p50_ms)}, {"p95_ms", round3(p95_ms)},
+            {"p99_ms", round3(p99_ms)}, {"p999_ms", round3(p999_ms)},
+            {"max_ms", round3(max_ms)}, {"errors", errors},
             {"retries", retries}};
 }
 
@@ -62,7 +58,9 @@ Worker::Worker(int id, Runner &runner)
     : id_(id), runner_(runner), rng_(std::random_device{}() ^ (static_cast<std::uint64_t>(id) << 32)),
       borrower_("bench client " + std::to_string(id)) {}
 
-Handle Worker::connect(Access access) { return runner_.connect(borrower_, access); }
+Handle Worker::connect(Access access) {
+    return runner_.connect(borrower_, access);
+}
 
 void Worker::record_batch(const std::string &name, double ms, int n) {
     auto &s = samples[name];
@@ -78,11 +76,13 @@ void Worker::record_error(const std::string &name, const std::string &sqlstate, 
 
 // ---- Runner ------------------------------------------------------------------------------------
 
-Runner::Runner(Options options, pool::Settings settings) : options_(std::move(options)), settings_(std::move(settings)) {}
+Runner::Runner(Options options, pool::Settings settings)
+    : options_(std::move(options)), settings_(std::move(settings)) {}
 
 Handle Runner::connect(const std::string &borrower, Access access) {
     if (pool_)
-        return Handle(access == Access::read ? pool_->acquire_read(borrower) : pool_->acquire_write(borrower));
+        return Handle(access == Access::read ? pool_->acquire_read(borrower)
+                                             : pool_->acquire_write(borrower));
     // --no-pool: what an application without a pool pays on every request.
     auto session = pool::pg_connector(settings_)();
     return Handle(std::unique_ptr<pool::PgSession>(static_cast<pool::PgSession *>(session.release())));
@@ -120,36 +120,64 @@ Report Runner::run() {
     for (int i = 0; i < options_.clients; ++i)
         workers.push_back(std::make_unique<Worker>(i + 1, *this));
     std::vector<std::thread> threads;
-    const double interval = options_.rate > 0 ? options_.clients / options_.rate : 0; // seconds per op per client
-    for (auto &w : workers) {
-        threads.emplace_back([&, worker = w.get()] {
-            auto next = Clock::now();
-            while (!stop.load(std::memory_order_relaxed) && Clock::now() < deadline) {
-                // --transactions: reserve up to one pipeline batch of the remaining budget, give back the rest.
-                int grant = std::max(1, options_.pipeline);
-                if (options_.transactions) {
-                    const long long before = remaining_.fetch_sub(grant);
-                    if (before <= 0)
-                        break;
-                    grant = static_cast<int>(std::min<long long>(grant, before));
-                }
-                if (interval > 0) {
-                    std::this_thread::sleep_until(next);
-                    next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval));
-                }
-                int n = grant;
+    // --threads: the clients share the threads, as pgbench -j does. `take` hands out the
+    // operations the duration and --transactions budget still allow.
+    const std::function<int(int)> take = [&](int want) -> int {
+        if (stop.load(std::memory_order_relaxed) || Clock::now() >= deadline)
+            return 0;
+        int grant = want;
+        if (options_.transactions) {
+            const long long before = remaining_.fetch_sub(grant);
+            if (before <= 0)
+                return 0;
+            grant = static_cast<int>(std::min<long long>(grant, before));
+        }
+        done_.fetch_add(grant, std::memory_order_relaxed);
+        return grant;
+    };
+    if (options_.threads > 0 && options_.threads < options_.clients && workload->multiplexes()) {
+        for (int t = 0; t < options_.threads; ++t) {
+            std::vector<Worker *> mine;
+            for (int i = t; i < options_.clients; i += options_.threads)
+                mine.push_back(workers[static_cast<std::size_t>(i)].get());
+            threads.emplace_back([&, mine] {
                 try {
-                    n = workload->step(*worker, grant);
+                    workload->run_clients(mine, take);
                 } catch (const std::exception &e) {
-                    // A bug or an unexpected answer must not take the whole run down with it.
-                    spdlog::error("bench client {}: {}", worker->id(), e.what());
-                    worker->record_error("internal", "XX000", 0);
+                    spdlog::error("bench thread {}: {}", mine.front()->id(), e.what());
+                    mine.front()->record_error("internal", "XX000", 0);
                 }
-                if (options_.transactions && n < std::max(1, options_.pipeline))
-                    remaining_.fetch_add(std::max(1, options_.pipeline) - n);
-                done_.fetch_add(n, std::memory_order_relaxed);
-            }
-        });
+            });
+        }
+    } else {
+        const double interval =
+            options_.rate > 0 ? options_.clients / options_.rate : 0; // seconds per op per client
+        for (auto &w : workers) {
+            threads.emplace_back([&, worker = w.get()] {
+                auto next = Clock::now();
+                const int want = std::max(1, options_.pipeline);
+                for (int grant; (grant = take(want)) > 0;) {
+                    if (interval > 0) {
+                        std::this_thread::sleep_until(next);
+                        next += std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(interval));
+                    }
+                    int n = grant;
+                    try {
+                        n = workload->step(*worker, grant);
+                    } catch (const std::exception &e) {
+                        // A bug or an unexpected answer must not take the whole run down with it.
+                        spdlog::error("bench client {}: {}", worker->id(), e.what());
+                        worker->record_error("internal", "XX000", 0);
+                    }
+                    if (n < grant) { // fewer than granted: the rest goes back to the budget
+                        if (options_.transactions)
+                            remaining_.fetch_add(grant - n);
+                        done_.fetch_sub(grant - n, std::memory_order_relaxed);
+                    }
+                }
+            });
+        }
     }
 
     // A progress line each second, on a terminal only.
@@ -169,8 +197,9 @@ Report Runner::run() {
                 std::string pool_part;
                 if (pool_) {
                     const auto st = pool_->primary().stats();
-                    pool_part = ", pool " + std::to_string(st.active) + " active / " + std::to_string(st.total) +
-                                " open, " + std::to_string(st.pending) + " waiting";
+                    pool_part = ", pool " + std::to_string(st.active) + " active / " +
+                                std::to_string(st.total) + " open, " + std::to_string(st.pending) +
+                                " waiting";
                 }
                 std::fprintf(stderr, "\r%6.0fs  %lld ops  %lld ops/s%s   ",
                              std::chrono::duration<double>(tick - start).count(), now_done, now_done - last,
@@ -222,11 +251,18 @@ nlohmann::json Report::to_json() const {
         ops[name] = s.to_json();
     nlohmann::json pool_json = nullptr;
     if (pool)
-        pool_json = {{"max_size", pool->max_size}, {"total", pool->total},     {"idle", pool->idle},
-                     {"active", pool->active},     {"pending", pool->pending}, {"created", pool->created},
-                     {"closed", pool->closed},     {"timeouts", pool->timeouts}, {"errors", pool->errors},
-                     {"acquires", pool->acquires},
-                     {"acquire_mean_ms", pool->acquires ? pool->acquire_seconds_sum * 1000.0 / pool->acquires : 0.0}};
+        pool_json = {
+            {"max_size", pool->max_size},
+            {"total", pool->total},
+            {"idle", pool->idle},
+            {"active", pool->active},
+            {"pending", pool->pending},
+            {"created", pool->created},
+            {"closed", pool->closed},
+            {"timeouts", pool->timeouts},
+            {"errors", pool->errors},
+            {"acquires", pool->acquires},
+            {"acquire_mean_ms", pool->acquires ? pool->acquire_seconds_sum * 1000.0 / pool->acquires : 0.0}};
     return {{"workload", options.workload},
             {"clients", options.clients},
             {"pipeline", options.pipeline},
@@ -253,17 +289,18 @@ std::string Report::to_table() const {
     std::ostringstream out;
     out << "workload " << options.workload << ": " << options.clients << " clients, "
         << (options.no_pool ? "no pool (a new connection per operation)" : "pooled")
-        << (options.pipeline > 1 ? ", pipeline " + std::to_string(options.pipeline) : "") << ", " << std::fixed
-        << std::setprecision(1) << seconds << " s\n\n";
-    out << std::left << std::setw(14) << "operation" << std::right << std::setw(10) << "count" << std::setw(11)
-        << "ops/s" << std::setw(9) << "p50 ms" << std::setw(9) << "p95 ms" << std::setw(9) << "p99 ms"
-        << std::setw(10) << "p99.9 ms" << std::setw(9) << "max ms" << std::setw(8) << "errors" << std::setw(9)
-        << "retries" << '\n';
+        << (options.pipeline > 1 ? ", pipeline " + std::to_string(options.pipeline) : "") << ", "
+        << std::fixed << std::setprecision(1) << seconds << " s\n\n";
+    out << std::left << std::setw(14) << "operation" << std::right << std::setw(10) << "count"
+        << std::setw(11) << "ops/s" << std::setw(9) << "p50 ms" << std::setw(9) << "p95 ms" << std::setw(9)
+        << "p99 ms" << std::setw(10) << "p99.9 ms" << std::setw(9) << "max ms" << std::setw(8) << "errors"
+        << std::setw(9) << "retries" << '\n';
     auto row = [&](const std::string &name, const Summary &s) {
         out << std::left << std::setw(14) << name << std::right << std::setw(10) << s.count << std::setw(11)
             << std::setprecision(1) << s.ops_per_sec << std::setprecision(2) << std::setw(9) << s.p50_ms
-            << std::setw(9) << s.p95_ms << std::setw(9) << s.p99_ms << std::setw(10) << s.p999_ms << std::setw(9)
-            << s.max_ms << std::setw(8) << errors_text(s.errors) << std::setw(9) << s.retries << '\n';
+            << std::setw(9) << s.p95_ms << std::setw(9) << s.p99_ms << std::setw(10) << s.p999_ms
+            << std::setw(9) << s.max_ms << std::setw(8) << errors_text(s.errors) << std::setw(9) << s.retries
+            << '\n';
     };
     for (const auto &[name, s] : operations)
         row(name, s);
@@ -275,11 +312,13 @@ std::string Report::to_table() const {
         out << '\n';
     }
     if (pool)
-        out << '\n' << pool::describe(*pool) << ", acquires " << pool->acquires << ", mean acquire "
-            << std::setprecision(3) << (pool->acquires ? pool->acquire_seconds_sum * 1000.0 / pool->acquires : 0.0)
-            << " ms\n";
+        out << '\n'
+            << pool::describe(*pool) << ", acquires " << pool->acquires << ", mean acquire "
+            << std::setprecision(3)
+            << (pool->acquires ? pool->acquire_seconds_sum * 1000.0 / pool->acquires : 0.0) << " ms\n";
     if (invariant.is_object()) {
-        out << "\ninvariant: " << (invariant_ok ? "ok" : "VIOLATED") << " — " << invariant.value("message", "") << '\n';
+        out << "\ninvariant: " << (invariant_ok ? "ok" : "VIOLATED") << " — "
+            << invariant.value("message", "") << '\n';
     }
     return out.str();
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,14 +26,16 @@ namespace vigil::bench {
 struct Options {
     std::string workload = "read";
     int clients = 8;
-    std::optional<double> duration;       // seconds
+    std::optional<double> duration;        // seconds
     std::optional<long long> transactions; // total over all clients
-    double rate = 0;                      // operations per second over all clients, 0: as fast as possible
-    int pipeline = 1;                     // reads per pipeline batch (libpq pipeline mode) when > 1
-    bool no_pool = false;                 // a new connection for every operation
-    std::map<std::string, int> weights;   // mixed: workload -> weight
+    double rate = 0;                       // operations per second over all clients, 0: as fast as possible
+    int pipeline = 1;                      // reads per pipeline batch (libpq pipeline mode) when > 1
+    std::string table = "users";           // read: the table read by primary key
+    int threads = 0;                       // 0: a thread per client; fewer: clients share threads (read)
+    bool no_pool = false;                  // a new connection for every operation
+    std::map<std::string, int> weights;    // mixed: workload -> weight
     int max_retries = 5;
-    std::vector<std::string> replicas;    // read replicas' DSNs (pool.replicas): reads may go there
+    std::vector<std::string> replicas; // read replicas' DSNs (pool.replicas): reads may go there
     Seconds max_replica_lag{10};
 };
 
@@ -41,7 +44,7 @@ enum class Access { read, write };
 
 // The latency samples and failures of one operation (or of all of them).
 struct OpSamples {
-    std::vector<float> ms; // successful operations' latencies
+    std::vector<float> ms;                       // successful operations' latencies
     std::map<std::string, std::uint64_t> errors; // failed operations by SQLSTATE
     std::uint64_t retries = 0;
     void merge(const OpSamples &other);
@@ -65,6 +68,7 @@ class Handle {
     explicit Handle(pool::Lease lease) : lease_(std::move(lease)) {}
     explicit Handle(std::unique_ptr<pool::PgSession> own) : own_(std::move(own)) {}
     pool::PgSession &session() { return own_ ? *own_ : lease_.pg(); }
+    void mark_broken() noexcept { lease_.mark_broken(); } // a pooled connection is closed, not reused
 
   private:
     pool::Lease lease_;
@@ -103,6 +107,16 @@ class Workload {
     // One unit of work of at most `max_ops` operations (a pipeline batch is several); returns
     // how many it performed.
     virtual int step(Worker &worker, int max_ops) = 0;
+    // Whether run_clients works: many clients per thread (--threads), as pgbench -j does.
+    virtual bool multiplexes() const { return false; }
+    // Runs `clients` from the calling thread, each with one operation (or pipeline batch) in
+    // flight at a time on a non-blocking connection, starting operations while `take` grants
+    // them (it returns how many of the asked number may run, 0 to stop) and finishing the ones
+    // in flight.
+    virtual void run_clients(const std::vector<Worker *> &clients, const std::function<int(int)> &take) {
+        (void)clients;
+        (void)take;
+    }
     // After the run: an invariant check (transfer) or null. Sets `ok` false when violated.
     virtual nlohmann::json finish(db::Connection &) { return nullptr; }
 };

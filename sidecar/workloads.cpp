@@ -1,7 +1,12 @@
 // workloads.cpp — the named workloads of `vigild bench`: read, crud, transfer and mixed, on the
 // schema of `vigild init-schema` (demo_schema.cpp).
+#include <cerrno>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <unordered_map>
+
+#include <poll.h>
 
 #include "bench.hpp"
 #include "cli.hpp"
@@ -15,7 +20,9 @@ using pool::PgSession;
 using pool::Statement;
 
 // A uniformly random element index below n.
-std::size_t pick_index(std::mt19937_64 &rng, std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); }
+std::size_t pick_index(std::mt19937_64 &rng, std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+}
 
 // Picks a name by weight.
 class WeightedChoice {
@@ -45,28 +52,29 @@ class WeightedChoice {
                        what + ": run `vigild init-schema` first to create and seed the demo schema");
 }
 
-// ---- read: a user by primary key ---------------------------------------------------------------
+// ---- read: a user (or, with --table, any row) by primary key ----------------------------------
 
 const Statement kReadUser{"vigil_bench_read_user",
                           "SELECT id, email, username, full_name, age, active FROM users WHERE id = $1"};
 
 // Sends the reads as one libpq pipeline: one round trip for the whole batch. On any failure the
 // connection is left in pipeline mode, which the pool treats as busy and discards.
-void read_pipelined(PgSession &s, const std::vector<const char *> &ids) {
+void read_pipelined(PgSession &s, const Statement &st, const std::vector<const char *> &keys) {
     PGconn *c = s.conn.get();
-    const bool named = s.ensure_prepared(kReadUser);
+    const bool named = s.ensure_prepared(st);
     if (PQenterPipelineMode(c) != 1)
         throw db::DbError("cannot enter pipeline mode: " + s.conn.error_message(), "08006");
-    for (const char *value : ids) {
-        const int sent = named ? PQsendQueryPrepared(c, kReadUser.name.c_str(), 1, &value, nullptr, nullptr, 0)
-                               : PQsendQueryParams(c, kReadUser.sql.c_str(), 1, nullptr, &value, nullptr, nullptr, 0);
+    for (const char *value : keys) {
+        const int sent = named
+                             ? PQsendQueryPrepared(c, st.name.c_str(), 1, &value, nullptr, nullptr, 0)
+                             : PQsendQueryParams(c, st.sql.c_str(), 1, nullptr, &value, nullptr, nullptr, 0);
         if (sent != 1)
             throw db::DbError("pipeline send failed: " + s.conn.error_message(), "08006");
     }
     if (PQpipelineSync(c) != 1)
         throw db::DbError("pipeline sync failed: " + s.conn.error_message(), "08006");
     std::string error, state;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
         db::Result r(PQgetResult(c));
         if (!r)
             throw db::DbError("pipeline ended early: " + s.conn.error_message(), "08006");
@@ -85,35 +93,73 @@ void read_pipelined(PgSession &s, const std::vector<const char *> &ids) {
         throw db::DbError(error, state);
 }
 
-class ReadWorkload : public Workload {
-  public:
-    explicit ReadWorkload(int pipeline) : pipeline_(std::max(1, pipeline)) {}
+// What a point read runs: the statement, the table (quoted) and its key column (quoted).
+struct PointRead {
+    Statement statement;
+    std::string table;
+    std::string key;
+};
 
-    void prepare(db::Connection &conn) override {
+// The point read of a row of `table` by its single-column primary key: every column, the key
+// passed as text. The names come back quoted by the server, so any table name is safe.
+PointRead point_read(db::Connection &conn, const std::string &table) {
+    if (table == "users") {
         if (conn.scalar("SELECT to_regclass('users') IS NOT NULL") != "t")
             need_schema("table users does not exist");
-        db::Result r = conn.exec("SELECT id FROM users LIMIT 1000000");
+        return PointRead{kReadUser, "users", "id"};
+    }
+    db::Result r = conn.exec_params(
+        "SELECT format('%I.%I', n.nspname, c.relname), quote_ident(a.attname), i.indnkeyatts "
+        "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "  LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+        "  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+        " WHERE c.oid = to_regclass($1)",
+        {table});
+    if (r.rows() == 0)
+        throw CommandError(exit_code::data_error, "--table: no table named '" + table + "'");
+    const std::string name = r.value(0, 0);
+    if (r.is_null(0, 1) || r.value(0, 2) != "1")
+        throw CommandError(exit_code::data_error,
+                           "--table: " + name + " needs a primary key of one column for point reads");
+    const std::string key = r.value(0, 1);
+    return PointRead{Statement{"vigil_bench_read_row", "SELECT * FROM " + name + " WHERE " + key + " = $1"},
+                     name, key};
+}
+
+class ReadWorkload : public Workload {
+  public:
+    ReadWorkload(int pipeline, std::string table)
+        : pipeline_(std::max(1, pipeline)), table_(std::move(table)) {}
+
+    void prepare(db::Connection &conn) override {
+        const PointRead read = point_read(conn, table_);
+        statement_ = read.statement;
+        db::Result r = conn.exec("SELECT " + read.key + "::text FROM " + read.table + " LIMIT 1000000");
         for (int i = 0; i < r.rows(); ++i)
-            ids_.push_back(r.value(i, 0));
-        if (ids_.empty())
-            need_schema("table users is empty");
+            keys_.push_back(r.value(i, 0));
+        if (keys_.empty()) {
+            if (table_ == "users")
+                need_schema("table users is empty");
+            throw CommandError(exit_code::data_error, "--table: " + read.table + " has no rows to read");
+        }
     }
 
     int step(Worker &w, int max_ops) override {
         const int n = std::min(pipeline_, max_ops);
         if (n <= 1) {
-            const std::string &id = ids_[pick_index(w.rng(), ids_.size())];
-            w.op("read", [&](PgSession &s) { s.run(kReadUser, {id}); }, Access::read);
+            const std::string &key = keys_[pick_index(w.rng(), keys_.size())];
+            w.op(
+                "read", [&](PgSession &s) { s.run(statement_, {key}); }, Access::read);
             return 1;
         }
         thread_local std::vector<const char *> batch; // reused: no allocation per batch
         batch.clear();
         for (int i = 0; i < n; ++i)
-            batch.push_back(ids_[pick_index(w.rng(), ids_.size())].c_str());
+            batch.push_back(keys_[pick_index(w.rng(), keys_.size())].c_str());
         const auto start = std::chrono::steady_clock::now();
         try {
             Handle h = w.connect(Access::read);
-            read_pipelined(h.session(), batch);
+            read_pipelined(h.session(), statement_, batch);
             const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
             w.record_batch("read", ms.count(), n);
         } catch (const db::DbError &e) {
@@ -123,17 +169,140 @@ class ReadWorkload : public Workload {
         return n;
     }
 
+    bool multiplexes() const override { return true; }
+
+    void run_clients(const std::vector<Worker *> &clients, const std::function<int(int)> &take) override {
+        std::vector<Flight> flights;
+        for (Worker *w : clients)
+            flights.push_back(Flight{w, std::nullopt, {}, 0, {}, {}});
+        std::vector<pollfd> fds;
+        std::vector<Flight *> waiting;
+        bool stopping = false;
+        for (;;) {
+            for (Flight &f : flights) {
+                if (f.handle || stopping)
+                    continue;
+                const int n = take(pipeline_);
+                if (n == 0)
+                    stopping = true;
+                else
+                    send(f, n);
+            }
+            fds.clear();
+            waiting.clear();
+            for (Flight &f : flights)
+                if (f.handle) {
+                    fds.push_back(pollfd{PQsocket(f.handle->session().conn.get()), POLLIN, 0});
+                    waiting.push_back(&f);
+                }
+            if (fds.empty()) {
+                if (stopping)
+                    return;
+                continue;
+            }
+            if (poll(fds.data(), fds.size(), 1000) < 0 && errno != EINTR)
+                throw std::system_error(errno, std::generic_category(), "poll");
+            for (std::size_t i = 0; i < fds.size(); ++i)
+                if (fds[i].revents != 0)
+                    receive(*waiting[i]);
+        }
+    }
+
   private:
+    // One client of a multiplexed thread and the reads it has in flight.
+    struct Flight {
+        Worker *worker;
+        std::optional<Handle> handle; // the connection borrowed for the reads in flight
+        std::chrono::steady_clock::time_point start;
+        int n;                       // reads in flight (more than one: a pipeline batch)
+        std::string error, sqlstate; // the first failure among them
+    };
+
+    // Borrows a connection and sends n reads on it (a pipeline batch when n > 1).
+    void send(Flight &f, int n) {
+        f.start = std::chrono::steady_clock::now();
+        f.n = n;
+        f.error.clear();
+        f.sqlstate.clear();
+        try {
+            f.handle.emplace(f.worker->connect(Access::read));
+            PgSession &s = f.handle->session();
+            PGconn *c = s.conn.get();
+            const bool named = s.ensure_prepared(statement_);
+            if (n > 1 && PQenterPipelineMode(c) != 1)
+                throw db::DbError("cannot enter pipeline mode: " + s.conn.error_message(), "08006");
+            for (int i = 0; i < n; ++i) {
+                const char *key = keys_[pick_index(f.worker->rng(), keys_.size())].c_str();
+                const int sent =
+                    named
+                        ? PQsendQueryPrepared(c, statement_.name.c_str(), 1, &key, nullptr, nullptr, 0)
+                        : PQsendQueryParams(c, statement_.sql.c_str(), 1, nullptr, &key, nullptr, nullptr, 0);
+                if (sent != 1)
+                    throw db::DbError("send failed: " + s.conn.error_message(), "08006");
+            }
+            if (n > 1 && PQpipelineSync(c) != 1)
+                throw db::DbError("pipeline sync failed: " + s.conn.error_message(), "08006");
+        } catch (const db::DbError &e) {
+            finish(f, e.sqlstate().empty() ? "08006" : e.sqlstate(), true);
+        }
+    }
+
+    // Reads what has arrived; finishes the flight when its last result is in.
+    void receive(Flight &f) {
+        PGconn *c = f.handle->session().conn.get();
+        if (PQconsumeInput(c) != 1) {
+            finish(f, "08006", true);
+            return;
+        }
+        while (!PQisBusy(c)) {
+            db::Result r(PQgetResult(c));
+            if (!r) {
+                if (f.n == 1) { // a lone query's results end with a null: done
+                    finish(f, f.sqlstate, false);
+                    return;
+                }
+                continue; // the end of one pipelined query's results
+            }
+            if (r.status() == PGRES_PIPELINE_SYNC) {
+                const bool left = PQexitPipelineMode(c) == 1;
+                finish(f, f.sqlstate, !left);
+                return;
+            }
+            if (r.status() != PGRES_TUPLES_OK && f.sqlstate.empty())
+                f.sqlstate = r.sqlstate().empty() ? "XX000" : r.sqlstate();
+        }
+    }
+
+    // Records the flight's reads (successes, or failures under sqlstate) and returns the
+    // connection; a connection in an unknown state is closed instead.
+    void finish(Flight &f, const std::string &sqlstate, bool broken) {
+        if (sqlstate.empty()) {
+            const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - f.start;
+            f.worker->record_batch("read", ms.count(), f.n);
+        } else {
+            for (int i = 0; i < f.n; ++i)
+                f.worker->record_error("read", sqlstate, 0);
+        }
+        if (f.handle && broken)
+            f.handle->mark_broken();
+        f.handle.reset();
+    }
+
     int pipeline_;
-    std::vector<std::string> ids_;
+    std::string table_;
+    Statement statement_;
+    std::vector<std::string> keys_;
 };
 
 // ---- transfer: money moves between accounts ----------------------------------------------------
 
-const Statement kLockPair{"vigil_bench_lock_pair",
-                          "SELECT id, balance FROM accounts WHERE id IN ($1::bigint, $2::bigint) ORDER BY id FOR UPDATE"};
-const Statement kDebit{"vigil_bench_debit", "UPDATE accounts SET balance = balance - $1::bigint WHERE id = $2::bigint"};
-const Statement kCredit{"vigil_bench_credit", "UPDATE accounts SET balance = balance + $1::bigint WHERE id = $2::bigint"};
+const Statement kLockPair{
+    "vigil_bench_lock_pair",
+    "SELECT id, balance FROM accounts WHERE id IN ($1::bigint, $2::bigint) ORDER BY id FOR UPDATE"};
+const Statement kDebit{"vigil_bench_debit",
+                       "UPDATE accounts SET balance = balance - $1::bigint WHERE id = $2::bigint"};
+const Statement kCredit{"vigil_bench_credit",
+                        "UPDATE accounts SET balance = balance + $1::bigint WHERE id = $2::bigint"};
 const Statement kLedger{"vigil_bench_ledger",
                         "INSERT INTO transfers (from_id, to_id, amount, request_id) VALUES ($1, $2, $3, $4)"};
 const Statement kTransferDone{"vigil_bench_transfer_done", "SELECT 1 FROM transfers WHERE request_id = $1"};
@@ -141,7 +310,8 @@ const Statement kTransferDone{"vigil_bench_transfer_done", "SELECT 1 FROM transf
 class TransferWorkload : public Workload {
   public:
     void prepare(db::Connection &conn) override {
-        if (conn.scalar("SELECT to_regclass('accounts') IS NOT NULL AND to_regclass('transfers') IS NOT NULL") != "t")
+        if (conn.scalar(
+                "SELECT to_regclass('accounts') IS NOT NULL AND to_regclass('transfers') IS NOT NULL") != "t")
             need_schema("tables accounts and transfers do not exist");
         db::Result r = conn.exec("SELECT id, balance FROM accounts ORDER BY id");
         for (int i = 0; i < r.rows(); ++i) {
@@ -278,26 +448,33 @@ class UserDirectory {
     std::unordered_map<std::string, std::size_t> index_;
 };
 
-const Statement kCreateUser{"vigil_bench_create_user",
-                            "INSERT INTO users (email, username, full_name, bio, age) VALUES ($1, $2, $3, $4, $5::int)"
-                            " RETURNING id"};
-const Statement kUserById{"vigil_bench_user_by_id",
-                          "SELECT id, email, username, full_name, bio, age, active, version FROM users WHERE id = $1"};
-const Statement kUserByEmail{"vigil_bench_user_by_email",
-                             "SELECT id, email, username, full_name, bio, age, active, version FROM users WHERE email = $1"};
+const Statement kCreateUser{
+    "vigil_bench_create_user",
+    "INSERT INTO users (email, username, full_name, bio, age) VALUES ($1, $2, $3, $4, $5::int)"
+    " RETURNING id"};
+const Statement kUserById{
+    "vigil_bench_user_by_id",
+    "SELECT id, email, username, full_name, bio, age, active, version FROM users WHERE id = $1"};
+const Statement kUserByEmail{
+    "vigil_bench_user_by_email",
+    "SELECT id, email, username, full_name, bio, age, active, version FROM users WHERE email = $1"};
 const Statement kUserVersion{"vigil_bench_user_version", "SELECT version FROM users WHERE id = $1"};
 const Statement kOptimisticUpdate{
     "vigil_bench_optimistic_update",
     "SELECT status, new_version, current_version FROM vigil.optimistic_update('users'::regclass,"
-    " jsonb_build_object('id', $1::text), $2::bigint, jsonb_build_object('bio', $3::text, 'full_name', $4::text))"};
-const Statement kSoftDelete{"vigil_bench_soft_delete", "UPDATE users SET active = false WHERE id = $1 AND active"};
+    " jsonb_build_object('id', $1::text), $2::bigint, jsonb_build_object('bio', $3::text, 'full_name', "
+    "$4::text))"};
+const Statement kSoftDelete{"vigil_bench_soft_delete",
+                            "UPDATE users SET active = false WHERE id = $1 AND active"};
 const Statement kHardDelete{"vigil_bench_hard_delete", "DELETE FROM users WHERE id = $1"};
-const Statement kCreatePost{"vigil_bench_create_post", "INSERT INTO posts (user_id, title, body) VALUES ($1, $2, $3)"};
+const Statement kCreatePost{"vigil_bench_create_post",
+                            "INSERT INTO posts (user_id, title, body) VALUES ($1, $2, $3)"};
 const Statement kFeed{"vigil_bench_feed",
                       "SELECT p.id, p.title, p.created_at, u.username, u.full_name FROM posts p"
                       " JOIN users u ON u.id = p.user_id ORDER BY p.created_at DESC LIMIT 20"};
-const Statement kUserPage{"vigil_bench_user_page",
-                          "SELECT id, username, full_name FROM users WHERE active AND id > $1 ORDER BY id LIMIT 20"};
+const Statement kUserPage{
+    "vigil_bench_user_page",
+    "SELECT id, username, full_name FROM users WHERE active AND id > $1 ORDER BY id LIMIT 20"};
 
 class CrudWorkload : public Workload {
   public:
@@ -314,14 +491,16 @@ class CrudWorkload : public Workload {
     }
 
     void prepare(db::Connection &conn) override {
-        if (conn.scalar("SELECT to_regclass('users') IS NOT NULL AND to_regclass('posts') IS NOT NULL") != "t")
+        if (conn.scalar("SELECT to_regclass('users') IS NOT NULL AND to_regclass('posts') IS NOT NULL") !=
+            "t")
             need_schema("tables users and posts do not exist");
         if (conn.scalar("SELECT to_regprocedure('vigil.optimistic_update(regclass,jsonb,bigint,jsonb,name)')"
                         " IS NOT NULL") != "t")
-            throw CommandError(exit_code::unavailable,
-                               "vigil.optimistic_update does not exist: the crud workload needs the pgvigil "
-                               "extension with optimistic updates (CREATE EXTENSION pgvigil, or ALTER EXTENSION "
-                               "pgvigil UPDATE)");
+            throw CommandError(
+                exit_code::unavailable,
+                "vigil.optimistic_update does not exist: the crud workload needs the pgvigil "
+                "extension with optimistic updates (CREATE EXTENSION pgvigil, or ALTER EXTENSION "
+                "pgvigil UPDATE)");
         db::Result r = conn.exec("SELECT id, email FROM users WHERE active LIMIT 200000");
         for (int i = 0; i < r.rows(); ++i)
             users_.add(r.value(i, 0), r.value(i, 1));
@@ -341,21 +520,25 @@ class CrudWorkload : public Workload {
                 users_.add(r.value(0, 0), email);
             });
         } else if (op == "feed") {
-            w.op(op, [&](PgSession &s) { s.run(kFeed, {}); }, Access::read);
+            w.op(
+                op, [&](PgSession &s) { s.run(kFeed, {}); }, Access::read);
         } else {
             auto user = users_.pick(w.rng());
             if (!user) {
                 w.op("create_user", [&](PgSession &s) {
-                    db::Result r = s.run(kCreateUser, {"new" + tag + "@example.com", "new" + tag, "New", "", "30"});
+                    db::Result r =
+                        s.run(kCreateUser, {"new" + tag + "@example.com", "new" + tag, "New", "", "30"});
                     users_.add(r.value(0, 0), "new" + tag + "@example.com");
                 });
                 return 1;
             }
             const std::string &id = user->first;
             if (op == "read_by_id") {
-                w.op(op, [&](PgSession &s) { s.run(kUserById, {id}); }, Access::read);
+                w.op(
+                    op, [&](PgSession &s) { s.run(kUserById, {id}); }, Access::read);
             } else if (op == "read_by_email") {
-                w.op(op, [&](PgSession &s) { s.run(kUserByEmail, {user->second}); }, Access::read);
+                w.op(
+                    op, [&](PgSession &s) { s.run(kUserByEmail, {user->second}); }, Access::read);
             } else if (op == "update") {
                 // Read the version, then update only if nobody changed the row since (lost-update
                 // protection); a conflict is a 40001, so the op re-reads and tries again.
@@ -363,7 +546,8 @@ class CrudWorkload : public Workload {
                     db::Result v = s.run(kUserVersion, {id});
                     if (v.rows() == 0)
                         return; // deleted meanwhile
-                    db::Result r = s.run(kOptimisticUpdate, {id, v.value(0, 0), "bio " + tag, "Updated " + tag});
+                    db::Result r =
+                        s.run(kOptimisticUpdate, {id, v.value(0, 0), "bio " + tag, "Updated " + tag});
                     if (r.value(0, 0) == "conflict")
                         throw db::DbError("optimistic update conflict on users " + id, "40001");
                 });
@@ -375,7 +559,9 @@ class CrudWorkload : public Workload {
                     users_.remove(id);
                 });
             } else if (op == "create_post") {
-                w.op(op, [&](PgSession &s) { s.run(kCreatePost, {id, "post " + tag, "body of post " + tag}); });
+                w.op(op, [&](PgSession &s) {
+                    s.run(kCreatePost, {id, "post " + tag, "body of post " + tag});
+                });
             } else if (op == "list_users") {
                 // Keyset pagination: two consecutive pages after a random user.
                 w.op(
@@ -435,14 +621,15 @@ class MixedWorkload : public Workload {
 
 std::unique_ptr<Workload> make_workload(const std::string &name, const Options &options) {
     if (name == "read")
-        return std::make_unique<ReadWorkload>(options.pipeline);
+        return std::make_unique<ReadWorkload>(options.pipeline, options.table);
     if (name == "transfer")
         return std::make_unique<TransferWorkload>();
     if (name == "crud")
         return std::make_unique<CrudWorkload>();
     if (name == "mixed")
         return std::make_unique<MixedWorkload>(options);
-    throw CommandError(exit_code::usage, "unknown workload '" + name + "' (use read, crud, transfer or mixed)");
+    throw CommandError(exit_code::usage,
+                       "unknown workload '" + name + "' (use read, crud, transfer or mixed)");
 }
 
 } // namespace vigil::bench
