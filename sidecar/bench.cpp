@@ -266,6 +266,8 @@ nlohmann::json Report::to_json() const {
     return {{"workload", options.workload},
             {"clients", options.clients},
             {"pipeline", options.pipeline},
+            {"table", options.table},
+            {"threads", options.threads},
             {"pooled", !options.no_pool},
             {"seconds", std::round(seconds * 1000.0) / 1000.0},
             {"overall", overall.to_json()},
@@ -289,8 +291,12 @@ std::string Report::to_table() const {
     std::ostringstream out;
     out << "workload " << options.workload << ": " << options.clients << " clients, "
         << (options.no_pool ? "no pool (a new connection per operation)" : "pooled")
-        << (options.pipeline > 1 ? ", pipeline " + std::to_string(options.pipeline) : "") << ", "
-        << std::fixed << std::setprecision(1) << seconds << " s\n\n";
+        << (options.pipeline > 1 ? ", pipeline " + std::to_string(options.pipeline) : "")
+        << (options.table != "users" ? ", table " + options.table : "")
+        << (options.threads > 0 && options.threads < options.clients
+                ? ", " + std::to_string(options.threads) + " threads"
+                : "")
+        << ", " << std::fixed << std::setprecision(1) << seconds << " s\n\n";
     out << std::left << std::setw(14) << "operation" << std::right << std::setw(10) << "count"
         << std::setw(11) << "ops/s" << std::setw(9) << "p50 ms" << std::setw(9) << "p95 ms" << std::setw(9)
         << "p99 ms" << std::setw(10) << "p99.9 ms" << std::setw(9) << "max ms" << std::setw(8) << "errors"

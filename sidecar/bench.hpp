@@ -31,6 +31,7 @@ struct Options {
     double rate = 0;                       // operations per second over all clients, 0: as fast as possible
     int pipeline = 1;                      // reads per pipeline batch (libpq pipeline mode) when > 1
     std::string table = "users";           // read: the table read by primary key
+    std::vector<std::string> columns;      // read: the columns selected (empty: users' six, or all)
     int threads = 0;                       // 0: a thread per client; fewer: clients share threads (read)
     bool no_pool = false;                  // a new connection for every operation
     std::map<std::string, int> weights;    // mixed: workload -> weight

