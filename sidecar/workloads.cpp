@@ -57,42 +57,6 @@ class WeightedChoice {
 const Statement kReadUser{"vigil_bench_read_user",
                           "SELECT id, email, username, full_name, age, active FROM users WHERE id = $1"};
 
-// Sends the reads as one libpq pipeline: one round trip for the whole batch. On any failure the
-// connection is left in pipeline mode, which the pool treats as busy and discards.
-void read_pipelined(PgSession &s, const Statement &st, const std::vector<const char *> &keys) {
-    PGconn *c = s.conn.get();
-    const bool named = s.ensure_prepared(st);
-    if (PQenterPipelineMode(c) != 1)
-        throw db::DbError("cannot enter pipeline mode: " + s.conn.error_message(), "08006");
-    for (const char *value : keys) {
-        const int sent = named
-                             ? PQsendQueryPrepared(c, st.name.c_str(), 1, &value, nullptr, nullptr, 0)
-                             : PQsendQueryParams(c, st.sql.c_str(), 1, nullptr, &value, nullptr, nullptr, 0);
-        if (sent != 1)
-            throw db::DbError("pipeline send failed: " + s.conn.error_message(), "08006");
-    }
-    if (PQpipelineSync(c) != 1)
-        throw db::DbError("pipeline sync failed: " + s.conn.error_message(), "08006");
-    std::string error, state;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        db::Result r(PQgetResult(c));
-        if (!r)
-            throw db::DbError("pipeline ended early: " + s.conn.error_message(), "08006");
-        if (r.status() != PGRES_TUPLES_OK && error.empty()) {
-            error = r.error_message();
-            state = r.sqlstate();
-        }
-        db::Result end(PQgetResult(c)); // each query's results end with a null
-    }
-    db::Result sync(PQgetResult(c));
-    if (!sync || sync.status() != PGRES_PIPELINE_SYNC)
-        throw db::DbError("pipeline out of step: " + s.conn.error_message(), "08006");
-    if (PQexitPipelineMode(c) != 1)
-        throw db::DbError("cannot leave pipeline mode: " + s.conn.error_message(), "08006");
-    if (!error.empty())
-        throw db::DbError(error, state);
-}
-
 // What a point read runs: the statement, the table (quoted) and its key column (quoted).
 struct PointRead {
     Statement statement;
@@ -167,19 +131,14 @@ class ReadWorkload : public Workload {
                 "read", [&](PgSession &s) { s.run(statement_, {key}); }, Access::read);
             return 1;
         }
-        thread_local std::vector<const char *> batch; // reused: no allocation per batch
-        batch.clear();
-        for (int i = 0; i < n; ++i)
-            batch.push_back(keys_[pick_index(w.rng(), keys_.size())].c_str());
-        const auto start = std::chrono::steady_clock::now();
-        try {
-            Handle h = w.connect(Access::read);
-            read_pipelined(h.session(), statement_, batch);
-            const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
-            w.record_batch("read", ms.count(), n);
-        } catch (const db::DbError &e) {
-            for (int i = 0; i < n; ++i)
-                w.record_error("read", e.sqlstate(), 0);
+        // A pipeline batch: the multiplexed path's send and receive, waiting on the one socket.
+        Flight f{&w, std::nullopt, {}, 0, {}};
+        send(f, n);
+        while (f.handle) {
+            pollfd fd{PQsocket(f.handle->session().conn.get()), POLLIN, 0};
+            if (poll(&fd, 1, 1000) < 0 && errno != EINTR)
+                throw std::system_error(errno, std::generic_category(), "poll");
+            receive(f);
         }
         return n;
     }
@@ -189,7 +148,7 @@ class ReadWorkload : public Workload {
     void run_clients(const std::vector<Worker *> &clients, const std::function<int(int)> &take) override {
         std::vector<Flight> flights;
         for (Worker *w : clients)
-            flights.push_back(Flight{w, std::nullopt, {}, 0, {}, {}});
+            flights.push_back(Flight{w, std::nullopt, {}, 0, {}});
         std::vector<pollfd> fds;
         std::vector<Flight *> waiting;
         bool stopping = false;
@@ -229,15 +188,14 @@ class ReadWorkload : public Workload {
         Worker *worker;
         std::optional<Handle> handle; // the connection borrowed for the reads in flight
         std::chrono::steady_clock::time_point start;
-        int n;                       // reads in flight (more than one: a pipeline batch)
-        std::string error, sqlstate; // the first failure among them
+        int n;                // reads in flight (more than one: a pipeline batch)
+        std::string sqlstate; // the first failure among them
     };
 
     // Borrows a connection and sends n reads on it (a pipeline batch when n > 1).
     void send(Flight &f, int n) {
         f.start = std::chrono::steady_clock::now();
         f.n = n;
-        f.error.clear();
         f.sqlstate.clear();
         try {
             f.handle.emplace(f.worker->connect(Access::read));
