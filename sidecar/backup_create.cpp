@@ -18,16 +18,13 @@
 #include "db.hpp"
 #include "dsn_params.hpp"
 #include "subprocess.hpp"
+#include "wall_clock.hpp"
 
 namespace fs = std::filesystem;
 
 namespace vigil::backup {
 
 namespace {
-
-double now_epoch() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // "20261122T221500.123Z": sortable, unique per millisecond.
 std::string timestamp_for_name(double epoch) {

@@ -21,14 +21,11 @@
 #include "logging.hpp"
 #include "metrics_http.hpp"
 #include "query_metrics.hpp"
+#include "wall_clock.hpp"
 
 namespace vigil {
 
 namespace {
-
-double now_epoch() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // Periodically verifies the newest backup in backup.directory.
 class BackupVerifier {

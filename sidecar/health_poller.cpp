@@ -10,16 +10,9 @@
 #include "backup.hpp"
 #include "db.hpp"
 #include "dsn_params.hpp"
+#include "wall_clock.hpp"
 
 namespace vigil {
-
-namespace {
-
-double now_epoch() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-} // namespace
 
 std::vector<HealthCheckRow> fetch_health_checks(db::Connection &conn) {
     db::Result r = conn.exec("SELECT check_name, status, severity, current_value, threshold, detail, recommendation"
