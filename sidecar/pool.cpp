@@ -76,18 +76,23 @@ bool PgSession::ensure_prepared(const Statement &st) {
 }
 
 db::Result PgSession::run(const Statement &st, const db::Params &params) {
-    if (!named_statements_)
-        return conn.exec_params(st.sql, params);
     std::vector<const char *> values;
     values.reserve(params.size());
     for (const auto &p : params)
         values.push_back(p ? p->c_str() : nullptr);
+    return run(st, values.data(), static_cast<int>(values.size()));
+}
+
+db::Result PgSession::run(const Statement &st, const char *const *values, int count) {
+    if (!named_statements_)
+        return db::check(db::Result(PQexecParams(conn.get(), st.sql.c_str(), count, nullptr, values, nullptr, nullptr, 0)),
+                         conn);
     for (int attempt = 0;; ++attempt) {
         ensure_prepared(st);
-        db::Result r(PQexecPrepared(conn.get(), st.name.c_str(), static_cast<int>(values.size()), values.data(),
-                                    nullptr, nullptr, 0));
+        db::Result r(PQexecPrepared(conn.get(), st.name.c_str(), count, values, nullptr, nullptr, 0));
         // 26000: the server lost the statement (DISCARD ALL, a pooler in between): prepare again.
-        if (attempt == 0 && r && r.sqlstate() == "26000" && PQtransactionStatus(conn.get()) == PQTRANS_IDLE) {
+        if (attempt == 0 && r && r.status() == PGRES_FATAL_ERROR && r.sqlstate() == "26000" &&
+            PQtransactionStatus(conn.get()) == PQTRANS_IDLE) {
             prepared_.erase(st.name);
             continue;
         }

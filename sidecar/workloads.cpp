@@ -126,9 +126,9 @@ class ReadWorkload : public Workload {
     int step(Worker &w, int max_ops) override {
         const int n = std::min(pipeline_, max_ops);
         if (n <= 1) {
-            const std::string &key = keys_[pick_index(w.rng(), keys_.size())];
+            const char *key = keys_[pick_index(w.rng(), keys_.size())].c_str();
             w.op(
-                "read", [&](PgSession &s) { s.run(statement_, {key}); }, Access::read);
+                "read", [&](PgSession &s) { s.run(statement_, &key, 1); }, Access::read);
             return 1;
         }
         // A pipeline batch: the multiplexed path's send and receive, waiting on the one socket.
