@@ -33,7 +33,9 @@ namespace {
 constexpr const char *versioning_trigger_name = "vigil_versioning";
 
 /* Whether a version column of this type is supported: smallint, integer, bigint. */
-bool is_integer_type(Oid type) { return type == INT2OID || type == INT4OID || type == INT8OID; }
+bool is_integer_type(Oid type) {
+    return type == INT2OID || type == INT4OID || type == INT8OID;
+}
 
 /* The largest value a version column of this integer type holds. */
 int64 integer_type_max(Oid type) {
@@ -47,7 +49,7 @@ int64 integer_datum_value(Datum d, Oid type) {
 
 /* An integer datum of one of those types (v is known to fit). */
 Datum integer_datum(int64 v, Oid type) {
-    return type == INT2OID ? Int16GetDatum(static_cast<int16>(v))
+    return type == INT2OID   ? Int16GetDatum(static_cast<int16>(v))
            : type == INT4OID ? Int32GetDatum(static_cast<int32>(v))
                              : Int64GetDatum(v);
 }
@@ -60,7 +62,8 @@ std::string quote_ident(const std::string &name) {
 /* "schema"."table" of a relation, quoted. */
 std::string qualified_name(Relation rel) {
     return vigil::pg_call([&] {
-        return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel));
+        return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                          RelationGetRelationName(rel));
     });
 }
 
@@ -74,8 +77,7 @@ std::string table_label(Relation rel) {
 void require_table(Relation rel) {
     const char kind = rel->rd_rel->relkind;
     if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
-        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
-                           table_label(rel) + " is not a table", "",
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE, table_label(rel) + " is not a table", "",
                            "Versioning and optimistic updates work on tables and partitioned tables.");
 }
 
@@ -100,7 +102,8 @@ std::optional<Column> find_column(Relation rel, const std::string &name) {
 /* The 42703 error for a column name that the table lacks; what says which argument named it. */
 vigil::Error unknown_column(Relation rel, const std::string &name, const char *what) {
     return vigil::Error(ERRCODE_UNDEFINED_COLUMN,
-                        std::string(what) + " column \"" + name + "\" does not exist in table " + table_label(rel),
+                        std::string(what) + " column \"" + name + "\" does not exist in table " +
+                            table_label(rel),
                         "", "Column names are case-sensitive and must match exactly.");
 }
 
@@ -140,8 +143,12 @@ bool versioning_trigger_fires(Relation rel, const std::string &version_col) {
 /* An SPI connection, finished explicitly on success (on error, transaction abort cleans up). */
 class Spi {
   public:
-    Spi() { vigil::pg_call([] { SPI_connect(); }); }
-    void finish() { vigil::pg_call([] { SPI_finish(); }); }
+    Spi() {
+        vigil::pg_call([] { SPI_connect(); });
+    }
+    void finish() const {
+        vigil::pg_call([] { SPI_finish(); });
+    }
 };
 
 /* Runs a utility statement composed of quoted identifiers and literals. */
@@ -168,7 +175,8 @@ SPIPlanPtr cached_plan(const std::string &sql, const std::vector<Oid> &types) {
         plans.clear();
     }
     SPIPlanPtr plan = vigil::pg_call([&] {
-        SPIPlanPtr p = SPI_prepare(sql.c_str(), static_cast<int>(types.size()), const_cast<Oid *>(types.data()));
+        SPIPlanPtr p =
+            SPI_prepare(sql.c_str(), static_cast<int>(types.size()), const_cast<Oid *>(types.data()));
         if (p == nullptr)
             elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         if (SPI_keepplan(p) != 0)
@@ -237,8 +245,8 @@ std::string jsonb_value_as_json(JsonbValue *v) {
 /* The fields of a jsonb object argument; what names the argument in errors. */
 std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
     if (!JB_ROOT_IS_OBJECT(jb))
-        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " must be a JSON object",
-                           "", "Pass an object such as '{\"id\": 42}'.");
+        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " must be a JSON object", "",
+                           "Pass an object such as '{\"id\": 42}'.");
     std::vector<JsonField> fields;
     JsonbIterator *it = vigil::pg_call([&] { return JsonbIteratorInit(&jb->root); });
     JsonbValue v;
@@ -247,7 +255,8 @@ std::vector<JsonField> object_fields(Jsonb *jb, const char *what) {
         if (tok == WJB_DONE)
             break;
         if (tok == WJB_KEY) {
-            fields.push_back({std::string(v.val.string.val, v.val.string.len), std::nullopt, false, JsonbValue{}});
+            fields.push_back(
+                {std::string(v.val.string.val, v.val.string.len), std::nullopt, false, JsonbValue{}});
         } else if (tok == WJB_VALUE) {
             JsonField &f = fields.back();
             f.value = v;
@@ -281,16 +290,19 @@ Datum column_value(Relation rel, const Column &col, const JsonField &f, bool &is
     const bool json_column = col.type == JSONOID || col.type == JSONBOID;
     /* A json or jsonb column takes the value as JSON text, strings included. */
     JsonbValue value = f.value;
-    std::optional<std::string> text = json_column && f.text ? std::optional<std::string>(jsonb_value_as_json(&value)) : f.text;
+    std::optional<std::string> text =
+        json_column && f.text ? std::optional<std::string>(jsonb_value_as_json(&value)) : f.text;
     if (!text) {
         isnull = true;
         return Datum(0);
     }
     if (f.is_container && !json_column)
-        throw vigil::Error(ERRCODE_INVALID_TEXT_REPRESENTATION,
-                           "invalid value for column \"" + col.name + "\" of table " + table_label(rel) + ": a JSON object or array",
-                           "Only json and jsonb columns take JSON objects and arrays.",
-                           "Pass the value as a string in the column type's text form, such as \"{1,2}\" for an array.");
+        throw vigil::Error(
+            ERRCODE_INVALID_TEXT_REPRESENTATION,
+            "invalid value for column \"" + col.name + "\" of table " + table_label(rel) +
+                ": a JSON object or array",
+            "Only json and jsonb columns take JSON objects and arrays.",
+            "Pass the value as a string in the column type's text form, such as \"{1,2}\" for an array.");
     try {
         return vigil::pg_call([&] {
             Oid input = InvalidOid;
@@ -319,8 +331,8 @@ std::vector<KeyColumn> primary_key(Relation rel) {
     const Oid index_oid = vigil::pg_call([&] { return RelationGetPrimaryKeyIndex(rel); });
     if (!OidIsValid(index_oid))
         throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                           "table " + table_label(rel) + " has no primary key",
-                           "", "Optimistic updates address one row by its primary key; add one.");
+                           "table " + table_label(rel) + " has no primary key", "",
+                           "Optimistic updates address one row by its primary key; add one.");
     vigil::OpenRelation index(index_oid);
     const Relation irel = index.get();
     std::vector<KeyColumn> key;
@@ -359,21 +371,25 @@ std::vector<KeyColumn> primary_key_if_any(Relation rel) {
 std::string key_condition(Relation rel, const std::vector<KeyColumn> &pk, Jsonb *key_arg, Params &params) {
     const std::vector<JsonField> fields = object_fields(key_arg, "key");
     for (const JsonField &f : fields) {
-        const bool in_key = std::any_of(pk.begin(), pk.end(), [&](const KeyColumn &k) { return k.column.name == f.column; });
+        const bool in_key =
+            std::any_of(pk.begin(), pk.end(), [&](const KeyColumn &k) { return k.column.name == f.column; });
         if (in_key)
             continue;
         if (!find_column(rel, f.column))
             throw unknown_column(rel, f.column, "key");
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                           "key column \"" + f.column + "\" is not part of the primary key of table " + table_label(rel),
+                           "key column \"" + f.column + "\" is not part of the primary key of table " +
+                               table_label(rel),
                            "", "The key must name exactly the primary-key columns.");
     }
     std::string where;
     for (const KeyColumn &k : pk) {
-        const auto f = std::find_if(fields.begin(), fields.end(), [&](const JsonField &jf) { return jf.column == k.column.name; });
+        const auto f = std::find_if(fields.begin(), fields.end(),
+                                    [&](const JsonField &jf) { return jf.column == k.column.name; });
         if (f == fields.end())
             throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                               "key is missing primary-key column \"" + k.column.name + "\" of table " + table_label(rel),
+                               "key is missing primary-key column \"" + k.column.name + "\" of table " +
+                                   table_label(rel),
                                "", "The key must name exactly the primary-key columns.");
         bool isnull = false;
         const Datum d = column_value(rel, k.column, *f, isnull);
@@ -397,14 +413,17 @@ void require_not_null(FunctionCallInfo fcinfo, int argno, const char *what) {
 void require_not_key(Relation rel, const std::vector<KeyColumn> &pk, const Column &ver) {
     for (const KeyColumn &k : pk)
         if (k.column.attnum == ver.attnum)
-            throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                               "version column \"" + ver.name + "\" of table " + table_label(rel) +
-                                   " is part of its primary key",
-                               "", "Use a separate version column, such as the one vigil.enable_versioning adds.");
+            throw vigil::Error(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "version column \"" + ver.name + "\" of table " + table_label(rel) +
+                    " is part of its primary key",
+                "", "Use a separate version column, such as the one vigil.enable_versioning adds.");
 }
 
 /* A name argument as a string. */
-std::string name_arg(FunctionCallInfo fcinfo, int argno) { return NameStr(*PG_GETARG_NAME(argno)); }
+std::string name_arg(FunctionCallInfo fcinfo, int argno) {
+    return NameStr(*PG_GETARG_NAME(argno));
+}
 
 /* The function's blessed result descriptor, built once per session (a statement's fn_extra
  * would not outlive the statement, and each call is usually a statement of its own). */
@@ -446,7 +465,8 @@ std::optional<int64> current_version(Relation rel, const std::string &table, con
                                      Jsonb *key_arg, const Column &ver) {
     Params key_params;
     const std::string where = key_condition(rel, pk, key_arg, key_params);
-    const std::string sql = "SELECT " + quote_ident(ver.name) + "::pg_catalog.int8 FROM " + table + " WHERE " + where;
+    const std::string sql =
+        "SELECT " + quote_ident(ver.name) + "::pg_catalog.int8 FROM " + table + " WHERE " + where;
     if (execute(sql, key_params) == 0)
         return std::nullopt;
     return first_int8();
@@ -479,7 +499,9 @@ void forget_table(Datum, Oid relid) {
 }
 
 /* Schema (pg_namespace) invalidation callback: forgets every table. */
-void forget_all_tables(Datum, int, uint32) { table_cache().clear(); }
+void forget_all_tables(Datum, int, uint32) {
+    table_cache().clear();
+}
 
 /* The table's target and primary key, from the cache when possible. Returned by value: an
  * invalidation may empty the cache while the caller still uses it. */
@@ -514,6 +536,29 @@ struct VersionedTable {
 };
 
 /*
+ * What optimistic_update and optimistic_delete start from, in this order: the arguments they
+ * share (rel, key, expected_version, and version_column at position version_arg; none may be
+ * NULL), a connection to SPI, and the table, opened and checked.
+ */
+struct OptimisticCall {
+    int64 expected;
+    Jsonb *key;
+    Spi spi;
+    VersionedTable target;
+    const Relation rel = target.open.get();
+    const std::string &table = target.info.target;
+    const std::vector<KeyColumn> &pk = target.info.pk;
+    const Column &ver = target.ver;
+
+    OptimisticCall(FunctionCallInfo fcinfo, int version_arg)
+        : expected((require_not_null(fcinfo, 0, "rel"), require_not_null(fcinfo, 1, "key"),
+                    require_not_null(fcinfo, 2, "expected_version"),
+                    require_not_null(fcinfo, version_arg, "version_column"), PG_GETARG_INT64(2))),
+          key(vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); })),
+          target(PG_GETARG_OID(0), name_arg(fcinfo, version_arg)) {}
+};
+
+/*
  * Where a tuple stores its integer column attnum: a byte offset into its data, or -1 when the
  * column is null there or the tuple was stored before the column existed (fewer attributes).
  * Walks the attributes before it once, or uses the cached offset when no varlena or null
@@ -540,7 +585,9 @@ int32 integer_offset(HeapTuple tuple, TupleDesc desc, AttrNumber attnum) {
 }
 
 /* The start of a tuple's attribute data. */
-char *tuple_data(HeapTuple tuple) { return reinterpret_cast<char *>(tuple->t_data) + tuple->t_data->t_hoff; }
+char *tuple_data(HeapTuple tuple) {
+    return reinterpret_cast<char *>(tuple->t_data) + tuple->t_data->t_hoff;
+}
 
 int64 read_integer(const char *field, Oid type) {
     if (type == INT2OID) {
@@ -606,9 +653,10 @@ VIGIL_FUNCTION(vigil_versioning_trigger) {
     auto *td = reinterpret_cast<TriggerData *>(fcinfo->context);
     if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
         !TRIGGER_FIRED_BY_UPDATE(td->tg_event) || td->tg_trigger->tgnargs != 1)
-        throw vigil::Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                           "vigil.versioning_trigger() must fire BEFORE UPDATE FOR EACH ROW with one argument",
-                           "", "Install it with vigil.enable_versioning().");
+        throw vigil::Error(
+            ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            "vigil.versioning_trigger() must fire BEFORE UPDATE FOR EACH ROW with one argument", "",
+            "Install it with vigil.enable_versioning().");
     const Relation rel = td->tg_relation;
     const TupleDesc desc = RelationGetDescr(rel);
 
@@ -662,10 +710,11 @@ VIGIL_FUNCTION(vigil_versioning_trigger) {
                            "version column \"" + std::string(td->tg_trigger->tgargs[0]) + "\" of table " +
                                table_label(rel) + " must not be set to null");
     if (new_null != old_null || new_v != old_v)
-        throw vigil::Error(ERRCODE_T_R_SERIALIZATION_FAILURE,
-                           "version conflict on table " + table_label(rel),
-                           "The statement expected version " + (new_null ? std::string("NULL") : std::to_string(new_v)) +
-                               " but the row is at version " + (old_null ? std::string("NULL") : std::to_string(old_v)) + ".",
+        throw vigil::Error(ERRCODE_T_R_SERIALIZATION_FAILURE, "version conflict on table " + table_label(rel),
+                           "The statement expected version " +
+                               (new_null ? std::string("NULL") : std::to_string(new_v)) +
+                               " but the row is at version " +
+                               (old_null ? std::string("NULL") : std::to_string(old_v)) + ".",
                            "Another transaction changed the row since it was read: read it again and retry.");
     require_room(old_v);
     return PointerGetDatum(with_version(td->tg_newtuple, desc, cached->attnum, cached->type, old_v + 1));
@@ -687,9 +736,11 @@ VIGIL_FUNCTION(vigil_enable_versioning) {
             const Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel.get()), col->attnum - 1);
             if (!att->attnotnull)
                 throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                                   "version column \"" + ver + "\" of table " + table_label(rel.get()) + " must be NOT NULL", "",
-                                   "Fill it and run ALTER TABLE " + table + " ALTER COLUMN " + quote_ident(ver) +
-                                       " SET NOT NULL first.");
+                                   "version column \"" + ver + "\" of table " + table_label(rel.get()) +
+                                       " must be NOT NULL",
+                                   "",
+                                   "Fill it and run ALTER TABLE " + table + " ALTER COLUMN " +
+                                       quote_ident(ver) + " SET NOT NULL first.");
         } else {
             add_column = true;
         }
@@ -699,8 +750,8 @@ VIGIL_FUNCTION(vigil_enable_versioning) {
         run_utility("ALTER TABLE " + table + " ADD COLUMN " + quote_ident(ver) +
                     " pg_catalog.int8 NOT NULL DEFAULT 1");
     const std::string arg = vigil::pg_call([&] { return quote_literal_cstr(ver.c_str()); });
-    run_utility(std::string("CREATE OR REPLACE TRIGGER ") + versioning_trigger_name + " BEFORE UPDATE ON " + table +
-                " FOR EACH ROW EXECUTE FUNCTION vigil.versioning_trigger(" + arg + ")");
+    run_utility(std::string("CREATE OR REPLACE TRIGGER ") + versioning_trigger_name + " BEFORE UPDATE ON " +
+                table + " FOR EACH ROW EXECUTE FUNCTION vigil.versioning_trigger(" + arg + ")");
     spi.finish();
     PG_RETURN_VOID();
 }
@@ -727,22 +778,12 @@ VIGIL_FUNCTION(vigil_disable_versioning) {
  * no row matched, a fresh read tells conflict (row exists) from not_found.
  */
 VIGIL_FUNCTION(vigil_optimistic_update) {
-    require_not_null(fcinfo, 0, "rel");
-    require_not_null(fcinfo, 1, "key");
-    require_not_null(fcinfo, 2, "expected_version");
     require_not_null(fcinfo, 3, "changes");
-    require_not_null(fcinfo, 4, "version_column");
-    const int64 expected = PG_GETARG_INT64(2);
-    const std::string ver_name = name_arg(fcinfo, 4);
-    Jsonb *key_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); });
+    const OptimisticCall call(fcinfo, 4);
+    const Relation rel = call.rel;
+    const std::vector<KeyColumn> &pk = call.pk;
+    const Column &ver = call.ver;
     Jsonb *changes_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(3); });
-
-    Spi spi;
-    const VersionedTable target_table(PG_GETARG_OID(0), ver_name);
-    const Relation rel = target_table.open.get();
-    const std::string &table = target_table.info.target;
-    const std::vector<KeyColumn> &pk = target_table.info.pk;
-    const Column &ver = target_table.ver;
 
     Params params;
     std::string set;
@@ -754,7 +795,8 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
             throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
                                "changes must not set the version column \"" + ver.name + "\"", "",
                                "Pass the version you read as expected_version; the update bumps it.");
-        if (std::any_of(pk.begin(), pk.end(), [&](const KeyColumn &k) { return k.column.attnum == col->attnum; }))
+        if (std::any_of(pk.begin(), pk.end(),
+                        [&](const KeyColumn &k) { return k.column.attnum == col->attnum; }))
             throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
                                "changes must not set primary-key column \"" + col->name + "\"", "",
                                "Delete the row and insert it under its new key instead.");
@@ -763,24 +805,26 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
         set += quote_ident(col->name) + " = " + params.add(col->type, d, isnull) + ", ";
     }
     const std::string v = quote_ident(ver.name);
-    const std::string expected_param = params.add(INT8OID, Int64GetDatum(expected), false);
+    const std::string expected_param = params.add(INT8OID, Int64GetDatum(call.expected), false);
     /* With the versioning trigger the statement names the version it read and the trigger bumps
      * it; without, the statement bumps it itself. */
-    set += v + " = " + (versioning_trigger_fires(rel, ver.name) ? expected_param : v + " OPERATOR(pg_catalog.+) 1");
+    set += v + " = " +
+           (versioning_trigger_fires(rel, ver.name) ? expected_param : v + " OPERATOR(pg_catalog.+) 1");
 
-    const std::string where = key_condition(rel, pk, key_arg, params);
-    const std::string sql = "UPDATE " + table + " SET " + set + " WHERE " + where + " AND " + v +
-                            " OPERATOR(pg_catalog.=) " + expected_param + " RETURNING " + v + "::pg_catalog.int8";
+    const std::string where = key_condition(rel, pk, call.key, params);
+    const std::string sql = "UPDATE " + call.table + " SET " + set + " WHERE " + where + " AND " + v +
+                            " OPERATOR(pg_catalog.=) " + expected_param + " RETURNING " + v +
+                            "::pg_catalog.int8";
     const char *status = "updated";
     std::optional<int64> new_version;
     std::optional<int64> current;
     if (execute(sql, params) == 1) {
         new_version = current = first_int8();
     } else {
-        current = current_version(rel, table, pk, key_arg, ver);
+        current = current_version(rel, call.table, pk, call.key, ver);
         status = current ? "conflict" : "not_found";
     }
-    spi.finish();
+    call.spi.finish();
     return result_row(fcinfo, status, {new_version, current});
 }
 
@@ -789,33 +833,21 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
  *   → (status text, current_version bigint); status is deleted, conflict or not_found.
  */
 VIGIL_FUNCTION(vigil_optimistic_delete) {
-    require_not_null(fcinfo, 0, "rel");
-    require_not_null(fcinfo, 1, "key");
-    require_not_null(fcinfo, 2, "expected_version");
-    require_not_null(fcinfo, 3, "version_column");
-    const int64 expected = PG_GETARG_INT64(2);
-    const std::string ver_name = name_arg(fcinfo, 3);
-    Jsonb *key_arg = vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); });
-
-    Spi spi;
-    const VersionedTable target_table(PG_GETARG_OID(0), ver_name);
-    const Relation rel = target_table.open.get();
-    const std::string &table = target_table.info.target;
-    const std::vector<KeyColumn> &pk = target_table.info.pk;
-    const Column &ver = target_table.ver;
+    const OptimisticCall call(fcinfo, 3);
 
     Params params;
-    const std::string where = key_condition(rel, pk, key_arg, params);
+    const std::string where = key_condition(call.rel, call.pk, call.key, params);
     Params with_version = params;
-    const std::string v = quote_ident(ver.name);
-    const std::string sql = "DELETE FROM " + table + " WHERE " + where + " AND " + v + " OPERATOR(pg_catalog.=) " +
-                            with_version.add(INT8OID, Int64GetDatum(expected), false);
+    const std::string v = quote_ident(call.ver.name);
+    const std::string sql = "DELETE FROM " + call.table + " WHERE " + where + " AND " + v +
+                            " OPERATOR(pg_catalog.=) " +
+                            with_version.add(INT8OID, Int64GetDatum(call.expected), false);
     const char *status = "deleted";
     std::optional<int64> current;
     if (execute(sql, with_version) != 1) {
-        current = current_version(rel, table, pk, key_arg, ver);
+        current = current_version(call.rel, call.table, call.pk, call.key, call.ver);
         status = current ? "conflict" : "not_found";
     }
-    spi.finish();
+    call.spi.finish();
     return result_row(fcinfo, status, {current});
 }
