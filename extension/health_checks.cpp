@@ -5,9 +5,10 @@
  * [, forced_status text]); C++ compares the value with the check's vigil.<check>_warning
  * and vigil.<check>_critical GUCs. Every check runs in its own subtransaction under a
  * short statement and lock timeout, so a failing or blocked check becomes `unknown` and
- * never aborts the others. Only catalogs and statistics views are read (no relation
- * locks on user tables, no pg_relation_size()), so the function is cheap on databases
- * with many tables and works on a hot standby.
+ * never aborts the others. Only catalogs, statistics views and sequences' data pages are
+ * read (no pg_relation_size(); the one lock taken on a user relation is each sequence's,
+ * held only while vigil.sequence_last_value reads it), so the function is cheap on
+ * databases with many tables and works on a hot standby.
  */
 #include "guard.hpp"
 #include "result_row.hpp"

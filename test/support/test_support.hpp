@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,14 @@
 #include <gtest/gtest.h>
 
 namespace vigil::test {
+
+// The whole contents of a file ("" when it cannot be read).
+inline std::string read_file(const std::string &path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
 
 // What a finished process printed (stdout and stderr together) and its exit status.
 struct ProcessResult {
@@ -57,9 +66,8 @@ inline std::string write_temp_file(const std::string &text, const std::string &s
 inline std::string test_dsn() {
     const char *dsn = std::getenv("VIGIL_TEST_DSN");
     if (!dsn)
-        throw std::runtime_error(
-            "VIGIL_TEST_DSN is not set: run integration tests through `make test` or "
-            "`test/harness/with_cluster.sh -- ctest`");
+        throw std::runtime_error("VIGIL_TEST_DSN is not set: run integration tests through `make test` or "
+                                 "`test/harness/with_cluster.sh -- ctest`");
     return dsn;
 }
 

@@ -15,20 +15,12 @@
 using namespace vigil;
 using ::testing::HasSubstr;
 
-namespace {
-std::string read_file(const std::string &path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-} // namespace
-
 TEST(SystemdUnit, PassesSystemdAnalyzeVerifyWithTheRequiredHardening) {
-    const std::string unit = read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/systemd/vigild.service");
-    for (const char *key : {"Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
-                            "PrivateTmp=yes", "User=vigil", "ReadWritePaths=/var/lib/vigil/backups",
-                            "ExecReload=/bin/kill -HUP $MAINPID"})
+    const std::string unit =
+        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/systemd/vigild.service");
+    for (const char *key :
+         {"Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+          "User=vigil", "ReadWritePaths=/var/lib/vigil/backups", "ExecReload=/bin/kill -HUP $MAINPID"})
         EXPECT_THAT(unit, HasSubstr(key));
     // verify checks that ExecStart exists: point it at the binary just built.
     const std::string dir = ::testing::TempDir() + "vigil_unit_" + std::to_string(getpid());
@@ -40,7 +32,8 @@ TEST(SystemdUnit, PassesSystemdAnalyzeVerifyWithTheRequiredHardening) {
     EXPECT_EQ(r.output, "") << "systemd-analyze reports problems only as messages";
     // A misspelt key is reported: the check above can fail.
     std::ofstream(dir + "/vigild.service", std::ios::app) << "ProtectSystm=strict\n";
-    EXPECT_THAT(test::run_command("systemd-analyze verify " + dir + "/vigild.service").output, HasSubstr("ProtectSystm"));
+    EXPECT_THAT(test::run_command("systemd-analyze verify " + dir + "/vigild.service").output,
+                HasSubstr("ProtectSystm"));
     test::run_command("rm -rf " + dir);
 }
 
@@ -50,7 +43,7 @@ TEST(DefaultConfig, LoadsAndEqualsTheBuiltInDefaults) {
     EXPECT_EQ(c.health.interval.count(), 15);
     EXPECT_EQ(c.backup.retention_count, 7);
     // Every commented default is a valid setting when uncommented.
-    std::string text = read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/vigild.toml");
+    std::string text = test::read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/vigild.toml");
     text = std::regex_replace(text, std::regex("\\n# ([a-z_]+ = )"), "\n$1");
     const Config uncommented = parse_config(text, "uncommented");
     EXPECT_EQ(uncommented.backup.directory, "/var/lib/vigil/backups");

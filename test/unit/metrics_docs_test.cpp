@@ -9,22 +9,16 @@
 
 #include "daemon_metrics.hpp"
 #include "prom_parser.hpp"
+#include "test_support.hpp"
 
 using namespace vigil;
 
 namespace {
 
-std::string read_file(const std::string &path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 // The metric names documented in the tables of docs/metrics.md.
 std::set<std::string> documented() {
     std::set<std::string> names;
-    const std::string doc = read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/metrics.md");
+    const std::string doc = test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/metrics.md");
     const std::regex row("\\n\\| `(vigil_[a-z_]+)` \\|");
     for (auto it = std::sregex_iterator(doc.begin(), doc.end(), row); it != std::sregex_iterator(); ++it)
         names.insert((*it)[1]);
@@ -68,7 +62,8 @@ TEST(MetricsDocs, EveryExportedMetricIsDocumentedAndNothingElse) {
 }
 
 TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
-    const auto dash = nlohmann::json::parse(read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
+    const auto dash = nlohmann::json::parse(
+        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
     EXPECT_EQ(dash.at("title"), "pgvigil");
     const auto e = everything();
     std::set<std::string> used;
@@ -80,16 +75,19 @@ TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
             continue;
         for (const auto &t : panel.at("targets")) {
             const std::string expr = t.at("expr");
-            for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric); it != std::sregex_iterator(); ++it) {
+            for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric);
+                 it != std::sregex_iterator(); ++it) {
                 const std::string name = (*it)[0];
                 used.insert(test::prom_family_of(name, e.families));
-                EXPECT_TRUE(e.count(name) > 0 || e.families.count(name)) << name << " in panel " << panel.at("title");
+                EXPECT_TRUE(e.count(name) > 0 || e.families.count(name))
+                    << name << " in panel " << panel.at("title");
             }
         }
     }
     // The panels: pool usage, waiters, latency percentiles, error rate, health, lag, backups.
-    for (const char *m : {"vigil_pool_connections", "vigil_pool_pending_acquires", "vigil_pool_acquire_seconds",
-                          "vigil_query_duration_seconds", "vigil_query_errors_total", "vigil_health_check_status",
-                          "vigil_replication_lag_seconds", "vigil_backup_age_seconds", "vigil_backup_verify_success"})
+    for (const char *m :
+         {"vigil_pool_connections", "vigil_pool_pending_acquires", "vigil_pool_acquire_seconds",
+          "vigil_query_duration_seconds", "vigil_query_errors_total", "vigil_health_check_status",
+          "vigil_replication_lag_seconds", "vigil_backup_age_seconds", "vigil_backup_verify_success"})
         EXPECT_TRUE(used.count(m)) << m << " is not on the dashboard";
 }
