@@ -59,7 +59,9 @@ Worker::Worker(int id, Runner &runner)
       borrower_("bench client " + std::to_string(id)) {}
 
 Handle Worker::connect(Access access) {
-    return runner_.connect(borrower_, access);
+    Handle h = runner_.connect(borrower_, access, last_connection_);
+    last_connection_ = h.id();
+    return h;
 }
 
 void Worker::record_batch(const std::string &name, double ms, int n) {
@@ -79,10 +81,10 @@ void Worker::record_error(const std::string &name, const std::string &sqlstate, 
 Runner::Runner(Options options, pool::Settings settings)
     : options_(std::move(options)), settings_(std::move(settings)) {}
 
-Handle Runner::connect(const std::string &borrower, Access access) {
+Handle Runner::connect(const std::string &borrower, Access access, std::uint64_t prefer) {
     if (pool_)
-        return Handle(access == Access::read ? pool_->acquire_read(borrower)
-                                             : pool_->acquire_write(borrower));
+        return Handle(access == Access::read ? pool_->acquire_read(borrower, prefer)
+                                             : pool_->acquire_write(borrower, prefer));
     // --no-pool: what an application without a pool pays on every request.
     auto session = pool::pg_connector(settings_)();
     return Handle(std::unique_ptr<pool::PgSession>(static_cast<pool::PgSession *>(session.release())));

@@ -66,14 +66,16 @@ Summary summarize(OpSamples &samples, double seconds);
 // A connection for one operation: a pooled lease, or (--no-pool) a connection of its own.
 class Handle {
   public:
-    explicit Handle(pool::Lease lease) : lease_(std::move(lease)) {}
-    explicit Handle(std::unique_ptr<pool::PgSession> own) : own_(std::move(own)) {}
-    pool::PgSession &session() { return own_ ? *own_ : lease_.pg(); }
+    explicit Handle(pool::Lease lease) : lease_(std::move(lease)), session_(&lease_.pg()) {}
+    explicit Handle(std::unique_ptr<pool::PgSession> own) : own_(std::move(own)), session_(own_.get()) {}
+    pool::PgSession &session() { return *session_; }
+    std::uint64_t id() const { return lease_.id(); } // 0 for a connection of its own
     void mark_broken() noexcept { lease_.mark_broken(); } // a pooled connection is closed, not reused
 
   private:
     pool::Lease lease_;
     std::unique_ptr<pool::PgSession> own_;
+    pool::PgSession *session_;
 };
 
 class Runner;
@@ -98,6 +100,7 @@ class Worker {
     Runner &runner_;
     std::mt19937_64 rng_;
     std::string borrower_;
+    std::uint64_t last_connection_ = 0; // asked for again: each client keeps its backend
 };
 
 // A workload: set up once, then `step` repeatedly from many threads, then check itself.
@@ -142,7 +145,8 @@ class Runner {
   public:
     Runner(Options options, pool::Settings settings);
     Report run();
-    Handle connect(const std::string &borrower, Access access);
+    // A connection for `borrower`: pooled (`prefer`: the one it had last), or its own with --no-pool.
+    Handle connect(const std::string &borrower, Access access, std::uint64_t prefer);
     const Options &options() const { return options_; }
 
   private:

@@ -310,7 +310,7 @@ struct Core : std::enable_shared_from_this<Core> {
         capacity_freed();
     }
 
-    Lease acquire(const std::string &borrower, Seconds timeout);
+    Lease acquire(const std::string &borrower, Seconds timeout, std::uint64_t prefer = 0);
     void release(std::unique_ptr<Slot> slot, bool broken);
     void housekeep();
     void shutdown();
@@ -368,7 +368,7 @@ Clock::time_point Lease::expires_at() const { return slot_ ? slot_->expires : Cl
 
 // ---- acquire / release -------------------------------------------------------------------------
 
-Lease Core::acquire(const std::string &borrower, Seconds timeout) {
+Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t prefer) {
     const auto started = Clock::now();
     const auto deadline = started + duration_cast<Clock::duration>(timeout);
     std::unique_lock lk(mutex);
@@ -378,8 +378,14 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout) {
         std::unique_ptr<Slot> slot;
         bool create = false;
         if (waiters.empty() && !idle.empty()) {
-            slot = std::move(idle.back());
-            idle.pop_back();
+            auto it = std::prev(idle.end());
+            if (prefer != 0) {
+                const auto mine = std::find_if(idle.begin(), idle.end(), [&](const auto &s) { return s->id == prefer; });
+                if (mine != idle.end())
+                    it = mine;
+            }
+            slot = std::move(*it);
+            idle.erase(it);
             active.insert(slot.get()); // still counted against max_size while it is checked
         } else if (waiters.empty() && open_or_opening() < settings.max_size) {
             ++opening;
@@ -592,8 +598,8 @@ Pool::Pool(Settings settings, Connector connector) : core_(std::make_shared<Core
 
 Pool::~Pool() { core_->shutdown(); }
 
-Lease Pool::acquire(const std::string &borrower, std::optional<Seconds> timeout) {
-    return core_->acquire(borrower, timeout.value_or(core_->settings.acquire_timeout));
+Lease Pool::acquire(const std::string &borrower, std::optional<Seconds> timeout, std::uint64_t prefer) {
+    return core_->acquire(borrower, timeout.value_or(core_->settings.acquire_timeout), prefer);
 }
 
 PoolStats Pool::stats() const {
@@ -687,9 +693,13 @@ std::vector<std::optional<double>> RoutedPool::replica_lags() const {
     return state_->lags;
 }
 
-Lease RoutedPool::acquire_write(const std::string &borrower) { return primary_->acquire(borrower); }
+Lease RoutedPool::acquire_write(const std::string &borrower, std::uint64_t prefer) {
+    return primary_->acquire(borrower, std::nullopt, prefer);
+}
 
-Lease RoutedPool::acquire_read(const std::string &borrower) {
+Lease RoutedPool::acquire_read(const std::string &borrower, std::uint64_t prefer) {
+    if (replicas_.empty())
+        return primary_->acquire(borrower, std::nullopt, prefer);
     const auto lags = replica_lags();
     const std::size_t n = replicas_.size();
     const std::size_t start = n ? state_->next.fetch_add(1) % n : 0;
@@ -703,7 +713,7 @@ Lease RoutedPool::acquire_read(const std::string &borrower) {
             }
         }
     }
-    return primary_->acquire(borrower);
+    return primary_->acquire(borrower, std::nullopt, prefer);
 }
 
 } // namespace vigil::pool

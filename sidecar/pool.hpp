@@ -151,8 +151,12 @@ class Pool {
     Pool &operator=(const Pool &) = delete;
 
     // Borrows a connection, waiting first-come first-served up to acquire_timeout (or `timeout`).
-    // `borrower` names the caller in leak warnings. Throws PoolTimeout.
-    Lease acquire(const std::string &borrower = "", std::optional<Seconds> timeout = std::nullopt);
+    // `borrower` names the caller in leak warnings. `prefer` is the Lease::id() of the connection
+    // this borrower had last: when it is idle (and nobody waits) it is the one handed out, so a
+    // client keeps its server backend as it would with a connection of its own (HikariCP's
+    // thread affinity, made explicit). Throws PoolTimeout.
+    Lease acquire(const std::string &borrower = "", std::optional<Seconds> timeout = std::nullopt,
+                  std::uint64_t prefer = 0);
     PoolStats stats() const;
     const Settings &settings() const noexcept;
 
@@ -174,9 +178,10 @@ class RoutedPool {
                LagProbe probe = {}, std::chrono::milliseconds probe_interval = std::chrono::seconds(1));
     ~RoutedPool();
 
-    Lease acquire_write(const std::string &borrower = "");
-    // A replica under the lag limit (round robin), else the primary.
-    Lease acquire_read(const std::string &borrower = "");
+    // `prefer`: as for Pool::acquire (a connection of the primary's pool).
+    Lease acquire_write(const std::string &borrower = "", std::uint64_t prefer = 0);
+    // A replica under the lag limit (round robin), else the primary (`prefer` applies there).
+    Lease acquire_read(const std::string &borrower = "", std::uint64_t prefer = 0);
     // Measures every replica now (the background prober does this each probe_interval).
     void probe_now();
     std::vector<std::optional<double>> replica_lags() const;

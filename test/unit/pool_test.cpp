@@ -97,6 +97,30 @@ TEST(Pool, ReusesAReturnedConnection) {
     EXPECT_EQ(p.stats().acquires, 2u);
 }
 
+TEST(Pool, HandsABorrowerBackTheConnectionItHadLast) {
+    FakeServer server;
+    pool::Pool p(settings(4), fake_connector(server));
+    std::uint64_t a, b, c;
+    {
+        auto la = p.acquire("a");
+        auto lb = p.acquire("b");
+        auto lc = p.acquire("c");
+        a = la.id(), b = lb.id(), c = lc.id();
+    } // returned c, b, a: a is the most recently returned
+    EXPECT_EQ(p.acquire("no preference").id(), a);
+    EXPECT_EQ(p.acquire("b again", std::nullopt, b).id(), b);
+    {
+        auto held = p.acquire("c again", std::nullopt, c);
+        EXPECT_EQ(held.id(), c);
+        // The preferred connection is busy: the most recently returned idle one instead.
+        auto other = p.acquire("wants c", std::nullopt, c);
+        EXPECT_NE(other.id(), c);
+        EXPECT_TRUE(other.id() == a || other.id() == b);
+    }
+    EXPECT_EQ(p.acquire("unknown id", std::nullopt, 999).id(), c);
+    EXPECT_EQ(server.opened, 3);
+}
+
 TEST(Pool, AcquireTimesOutWithStatisticsInTheMessage) {
     FakeServer server;
     pool::Pool p(settings(1), fake_connector(server));
