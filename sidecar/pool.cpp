@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include "retry.hpp"
@@ -83,13 +85,42 @@ db::Result PgSession::run(const Statement &st, const db::Params &params) {
     return run(st, values.data(), static_cast<int>(values.size()));
 }
 
+// PQexec's wait, less one system call: libpq polls the socket before every read, but on a busy
+// host the server has often answered by the time the send returns, so read first and poll only
+// when nothing has arrived. Like PQexec, the first error wins and COPY results return at once.
+db::Result PgSession::await_result() {
+    PGconn *c = conn.get();
+    db::Result kept;
+    for (;;) {
+        if (PQconsumeInput(c) != 1)
+            return db::Result(); // the connection failed: db::check reports libpq's message
+        while (!PQisBusy(c)) {
+            db::Result r(PQgetResult(c));
+            if (!r)
+                return kept;
+            const ExecStatusType status = r.status();
+            if (!kept || kept.status() != PGRES_FATAL_ERROR)
+                kept = std::move(r);
+            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
+                return kept;
+        }
+        pollfd fd{PQsocket(c), POLLIN, 0};
+        if (poll(&fd, 1, -1) < 0 && errno != EINTR)
+            return db::Result();
+    }
+}
+
 db::Result PgSession::run(const Statement &st, const char *const *values, int count) {
-    if (!named_statements_)
-        return db::check(db::Result(PQexecParams(conn.get(), st.sql.c_str(), count, nullptr, values, nullptr, nullptr, 0)),
-                         conn);
+    if (!named_statements_) {
+        if (PQsendQueryParams(conn.get(), st.sql.c_str(), count, nullptr, values, nullptr, nullptr, 0) != 1)
+            return db::check(db::Result(), conn);
+        return db::check(await_result(), conn);
+    }
     for (int attempt = 0;; ++attempt) {
         ensure_prepared(st);
-        db::Result r(PQexecPrepared(conn.get(), st.name.c_str(), count, values, nullptr, nullptr, 0));
+        if (PQsendQueryPrepared(conn.get(), st.name.c_str(), count, values, nullptr, nullptr, 0) != 1)
+            return db::check(db::Result(), conn);
+        db::Result r = await_result();
         // 26000: the server lost the statement (DISCARD ALL, a pooler in between): prepare again.
         if (attempt == 0 && r && r.status() == PGRES_FATAL_ERROR && r.sqlstate() == "26000" &&
             PQtransactionStatus(conn.get()) == PQTRANS_IDLE) {

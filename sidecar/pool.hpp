@@ -83,6 +83,9 @@ class PgSession : public Session {
     db::Connection conn;
 
   private:
+    // The result of the statement just sent, as PQexec would give it.
+    db::Result await_result();
+
     bool named_statements_;
     std::unordered_set<std::string> prepared_;
 };

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# bench_pool.sh OUT.md — vigild's pooled read workload side by side with pgbench on one server:
-#   read --table pgbench_accounts --columns abalance, 8 clients (pgbench -S's own statement and rows)
-#                              vs  pgbench -S -M prepared -c 8 -j 2  (target >= 0.95x), also with
-#     --threads 2 (the clients on two threads, as -j 2); and read of the demo schema's users
-#     (uuid key, six columns) vs pgbench -S and vs pgbench running that same statement on the
-#     same users rows
-#   read --pipeline 10         vs  read unpipelined                (target >= 3x; also --threads 2)
+# bench_pool.sh OUT.md — vigild's pooled read workload side by side with pgbench on one server,
+# on pgbench -S's own statement and rows (read --table pgbench_accounts --columns abalance):
+#   8 clients, a thread each          vs  pgbench -S -M prepared -c 8        (target >= 0.95x)
+#   8 clients on --threads 2          vs  pgbench -S -M prepared -c 8 -j 2   (target >= 0.95x)
+#     (pgbench's one thread and its two threads: each tool's way of spending 2 cores)
+#   --pipeline 10                     vs  the same unpipelined               (target >= 3x, both modes)
 #     next to pgbench's own pipeline ratio on the same server: 10 point selects between
 #     \startpipeline and \endpipeline (-M prepared) vs pgbench -S -M prepared: the ceiling this
 #     machine allows (on 2 shared cores the server's CPU, not round trips, bounds both)
-#   read pooled                vs  read --no-pool                  (target >= 25x)
-# plus the pool's Google Benchmark micro-benchmarks (acquire+release < 1 us; 64 threads on 8
-# connections without starvation). The machine is shared and noisy, so the runs alternate over
-# VIGIL_BENCH_ROUNDS rounds (default 5) and each figure is the median of its rounds.
-# VIGIL_BENCH_SECONDS (default 5) sets each run's length; VIGIL_BENCH_DSN runs against an
-# existing server instead of a throwaway cluster.
+#   pooled                            vs  --no-pool                          (target >= 25x)
+# plus the demo schema's read (users by uuid key, six columns, a heavier statement) against
+# pgbench running that same statement on the same users rows, and the pool's Google Benchmark
+# micro-benchmarks (acquire+release < 1 us; 64 threads on 8 connections without starvation).
+# The machine is shared and noisy, so the runs alternate over VIGIL_BENCH_ROUNDS rounds (default
+# 5) and each figure is the median of its rounds. VIGIL_BENCH_SECONDS (default 5) sets each run's
+# length; VIGIL_BENCH_DSN runs against an existing server instead of a throwaway cluster.
 set -euo pipefail
 source "$(dirname "$0")/../harness/lib.sh"
 out=${1:?usage: bench_pool.sh OUT.md}
@@ -53,41 +53,38 @@ printf '%s\n' "\\set n random(1, $rows)" \
   echo '\endpipeline'
 } >"$pipe_script"
 
-# ops/s of one vigild bench run (the "overall" entry of --json).
+# ops/s of one vigild bench run (the "overall" entry of --json); `accounts` runs pgbench -S's
+# statement on pgbench's rows.
 vigild_rate() { "$VIGILD" --dsn "$dsn" bench --workload read --clients 8 --duration "$secs" --json "$@" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["overall"]["ops_per_sec"])'; }
-pgbench_tps() { "$PGBENCH" -n -M prepared -c 8 -j 2 -T "$secs" "$@" "$dsn" 2>/dev/null |
+accounts() { vigild_rate --table pgbench_accounts --columns abalance "$@"; }
+pgbench_tps() { "$PGBENCH" -n -M prepared -c 8 -T "$secs" "$@" "$dsn" 2>/dev/null |
   sed -nE 's/^tps = ([0-9.]+) .*/\1/p' | head -1; }
 # statements/s of the pipelined script (10 selects per transaction).
-pgbench_pipeline_rate() { python3 -c "import sys; print(float(sys.argv[1]) * 10)" "$(pgbench_tps -f "$pipe_script")"; }
+pgbench_pipeline_rate() { python3 -c "import sys; print(float(sys.argv[1]) * 10)" "$(pgbench_tps -j 2 -f "$pipe_script")"; }
 
 median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
-runs_pgbench=() runs_pgbench_same=() runs_pgbench_pipe=() runs_pooled=() runs_pipelined=() runs_unpooled=() runs_connect=()
-runs_rows=() runs_rows_j2=() runs_pipelined_j2=() runs_pooled_j2=()
+declare -A runs
+run() { local key=$1; shift; runs[$key]+="$("$@") "; }
 for _ in $(seq 1 "$rounds"); do
-  runs_pgbench+=("$(pgbench_tps -S)")
-  runs_rows+=("$(vigild_rate --table pgbench_accounts --columns abalance)")
-  runs_rows_j2+=("$(vigild_rate --table pgbench_accounts --columns abalance --threads 2)")
-  runs_pooled_j2+=("$(vigild_rate --threads 2)")
-  runs_pipelined_j2+=("$(vigild_rate --threads 2 --pipeline 10)")
-  runs_pgbench_same+=("$(pgbench_tps -f "$same_script")")
-  runs_pgbench_pipe+=("$(pgbench_pipeline_rate)")
-  runs_pooled+=("$(vigild_rate)")
-  runs_pipelined+=("$(vigild_rate --pipeline 10)")
-  runs_unpooled+=("$(vigild_rate --no-pool)")
-  runs_connect+=("$(pgbench_tps -S -C)")
+  run pgbench_j1 pgbench_tps -S
+  run thread_each accounts
+  run pgbench_j2 pgbench_tps -S -j 2
+  run threads2 accounts --threads 2
+  run pipelined accounts --pipeline 10
+  run pipelined_j2 accounts --threads 2 --pipeline 10
+  run pgbench_pipe pgbench_pipeline_rate
+  run unpooled accounts --no-pool
+  run pgbench_connect pgbench_tps -S -C
+  run users vigild_rate
+  run users_pipelined vigild_rate --pipeline 10
+  run pgbench_same pgbench_tps -f "$same_script"
 done
-pgbench_rate=$(median "${runs_pgbench[@]}")
-pgbench_same=$(median "${runs_pgbench_same[@]}")
-pgbench_pipe=$(median "${runs_pgbench_pipe[@]}")
-pooled=$(median "${runs_pooled[@]}")
-pipelined=$(median "${runs_pipelined[@]}")
-unpooled=$(median "${runs_unpooled[@]}")
-pgbench_connect=$(median "${runs_connect[@]}")
-rows_rate=$(median "${runs_rows[@]}")
-rows_j2=$(median "${runs_rows_j2[@]}")
-pooled_j2=$(median "${runs_pooled_j2[@]}")
-pipelined_j2=$(median "${runs_pipelined_j2[@]}")
+declare -A m
+for key in "${!runs[@]}"; do
+  # shellcheck disable=SC2086 # the rounds are space-separated numbers
+  m[$key]=$(median ${runs[$key]})
+done
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 micro=$("$VIGIL_ROOT/build/sidecar/vigil_micro_bench" --benchmark_format=json 2>/dev/null)
@@ -111,25 +108,31 @@ PY
 acquire_ns=$(sed -nE 's/^ACQ (.*)/\1/p' <<<"$micro_rows")
 
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}x' if b else 'n/a')" "$1" "$2"; }
+# row LABEL VIGILD_KEY UNIT OTHER_KEY UNIT TARGET
+row() { printf '| %s | %.0f %s | %.0f %s | %s | %s |\n' "$1" "${m[$2]}" "$3" "${m[$4]}" "$5" "$(ratio "${m[$2]}" "${m[$4]}")" "$6"; }
+acc='read --table pgbench_accounts --columns abalance'
 {
   echo "## Pool and read workload (median of $rounds alternating rounds of $secs s, 8 clients, $rows rows, $(nproc) cores shared)"
   echo
   echo "| Comparison | vigild | other | ratio | target |"
   echo "|---|---|---|---|---|"
-  echo "| read --table pgbench_accounts --columns abalance vs \`pgbench -S -M prepared -c 8 -j 2\` (the same statement on the same rows) | $rows_rate ops/s | $pgbench_rate tps | $(ratio "$rows_rate" "$pgbench_rate") | >= 0.95x |"
-  echo "| the same with --threads 2 (clients sharing two threads, as pgbench -j 2) | $rows_j2 ops/s | $pgbench_rate tps | $(ratio "$rows_j2" "$pgbench_rate") | >= 0.95x |"
-  echo "| read (users by uuid key, 6 columns) vs \`pgbench -S -M prepared -c 8 -j 2\` | $pooled ops/s | $pgbench_rate tps | $(ratio "$pooled" "$pgbench_rate") | (a heavier statement) |"
-  echo "| read vs pgbench running the same query on the same users rows (-M prepared -c 8) | $pooled ops/s | $pgbench_same tps | $(ratio "$pooled" "$pgbench_same") | (isolates the client: same statement, same rows) |"
-  echo "| read --pipeline 10 vs read | $pipelined ops/s | $pooled ops/s | $(ratio "$pipelined" "$pooled") | >= 3x |"
-  echo "| the same with --threads 2 | $pipelined_j2 ops/s | $pooled_j2 ops/s | $(ratio "$pipelined_j2" "$pooled_j2") | >= 3x |"
-  echo "| ceiling: pgbench 10-select pipeline vs \`pgbench -S -M prepared -c 8\` | $pgbench_pipe selects/s | $pgbench_rate tps | $(ratio "$pgbench_pipe" "$pgbench_rate") | (what the server allows here) |"
-  echo "| read --pipeline 10 vs pgbench 10-select pipeline | $pipelined ops/s | $pgbench_pipe selects/s | $(ratio "$pipelined" "$pgbench_pipe") | (context) |"
-  echo "| read pooled vs --no-pool | $pooled ops/s | $unpooled ops/s | $(ratio "$pooled" "$unpooled") | >= 25x |"
-  echo "| read --no-pool vs \`pgbench -S -C\` (connect per transaction) | $unpooled ops/s | $pgbench_connect tps | $(ratio "$unpooled" "$pgbench_connect") | (context) |"
+  row "\`$acc\` (a thread per client) vs \`pgbench -S -M prepared -c 8\` (one thread): the same statement on the same rows" thread_each ops/s pgbench_j1 tps ">= 0.95x"
+  row "the same with \`--threads 2\` vs \`pgbench -S -M prepared -c 8 -j 2\` (two threads each)" threads2 ops/s pgbench_j2 tps ">= 0.95x"
+  row "a thread per client vs \`pgbench -j 2\`" thread_each ops/s pgbench_j2 tps "(context)"
+  row "\`--pipeline 10\` vs unpipelined (a thread per client)" pipelined ops/s thread_each ops/s ">= 3x"
+  row "\`--pipeline 10\` vs unpipelined (\`--threads 2\`)" pipelined_j2 ops/s threads2 ops/s ">= 3x"
+  row "ceiling: pgbench's 10-select pipeline vs \`pgbench -S -j 2\`" pgbench_pipe selects/s pgbench_j2 tps "(what the server allows here)"
+  row "pooled vs \`--no-pool\`" thread_each ops/s unpooled ops/s ">= 25x"
+  row "\`--no-pool\` vs \`pgbench -S -C\` (a connection per transaction)" unpooled ops/s pgbench_connect tps "(context)"
+  row "\`read\` of the demo schema (users by uuid key, 6 columns) vs pgbench running that statement on the same rows (\`-c 8\`)" users ops/s pgbench_same tps "(isolates the client)"
+  row "\`read --pipeline 10\` vs \`read\` on users" users_pipelined ops/s users ops/s "(a heavier statement: more server CPU per read)"
   echo
   echo "Load average at the end (1, 5, 15 min): $load."
   echo
-  echo "Rounds (ops/s or tps): pgbench ${runs_pgbench[*]}; read --table pgbench_accounts --columns abalance ${runs_rows[*]}; the same --threads 2 ${runs_rows_j2[*]}; read --threads 2 ${runs_pooled_j2[*]}; pipeline --threads 2 ${runs_pipelined_j2[*]}; pgbench same query ${runs_pgbench_same[*]}; pgbench pipeline (selects/s) ${runs_pgbench_pipe[*]}; read ${runs_pooled[*]}; pipeline ${runs_pipelined[*]}; no-pool ${runs_unpooled[*]}; pgbench -C ${runs_connect[*]}"
+  echo "Rounds (ops/s, tps or selects/s):"
+  for key in pgbench_j1 thread_each pgbench_j2 threads2 pipelined pipelined_j2 pgbench_pipe unpooled pgbench_connect users users_pipelined pgbench_same; do
+    echo "- $key: ${runs[$key]}"
+  done
   echo
   echo "| Pool micro-benchmark (Google Benchmark) | value | target |"
   echo "|---|---|---|"
