@@ -64,12 +64,6 @@ Handle Worker::connect(Access access) {
     return h;
 }
 
-void Worker::record_batch(const std::string &name, double ms, int n) {
-    auto &s = samples[name];
-    for (int i = 0; i < n; ++i)
-        s.ms.push_back(static_cast<float>(ms));
-}
-
 void Worker::record_error(const std::string &name, const std::string &sqlstate, int retries) {
     auto &s = samples[name];
     ++s.errors[sqlstate.empty() ? "08006" : sqlstate];

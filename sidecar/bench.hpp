@@ -91,8 +91,6 @@ class Worker {
     std::mt19937_64 &rng() { return rng_; }
     int id() const { return id_; }
     std::map<std::string, OpSamples> samples;
-    // For workloads that time a batch themselves (pipelining): n successes of `ms` each.
-    void record_batch(const std::string &name, double ms, int n);
     void record_error(const std::string &name, const std::string &sqlstate, int retries);
 
   private:

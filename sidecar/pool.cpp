@@ -314,6 +314,13 @@ struct Core : std::enable_shared_from_this<Core> {
                 ++stats.acquire_buckets[i];
     }
 
+    // True when an idle connection may be handed out as it is, with no round trip: not expired,
+    // not suspect, used within validation_interval and idle. Cheap enough for under the lock.
+    bool ready(Slot &slot, Clock::time_point now) {
+        return now < slot.expires && !slot.suspect && Seconds(now - slot.last_used) <= settings.validation_interval &&
+               slot.session->state() == Session::State::idle;
+    }
+
     // Outside the lock: true when an idle connection may be handed out (not expired, and
     // validated if it sat idle longer than validation_interval).
     bool usable(Slot &slot) {
@@ -417,6 +424,10 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t 
             }
             slot = std::move(*it);
             idle.erase(it);
+            if (ready(*slot, Clock::now())) { // the common case: one trip through the lock
+                record_acquire(slot.get(), borrower, started);
+                return Lease(shared_from_this(), std::move(slot));
+            }
             active.insert(slot.get()); // still counted against max_size while it is checked
         } else if (waiters.empty() && open_or_opening() < settings.max_size) {
             ++opening;

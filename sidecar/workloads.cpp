@@ -132,7 +132,7 @@ class ReadWorkload : public Workload {
             return 1;
         }
         // A pipeline batch: the multiplexed path's send and receive, waiting on the one socket.
-        Flight f{&w, std::nullopt, {}, 0, {}};
+        Flight f{&w, &w.samples["read"], std::nullopt, {}, 0, {}};
         send(f, n);
         for (receive(f); f.handle; receive(f)) {
             pollfd fd{PQsocket(f.handle->session().conn.get()), POLLIN, 0};
@@ -147,7 +147,7 @@ class ReadWorkload : public Workload {
     void run_clients(const std::vector<Worker *> &clients, const std::function<int(int)> &take) override {
         std::vector<Flight> flights;
         for (Worker *w : clients)
-            flights.push_back(Flight{w, std::nullopt, {}, 0, {}});
+            flights.push_back(Flight{w, &w->samples["read"], std::nullopt, {}, 0, {}});
         bool stopping = false;
         // Moves one client on as far as it goes without waiting, as pgbench's state machine
         // does: take in what has arrived, and when its reads are done send the next ones and
@@ -201,6 +201,7 @@ class ReadWorkload : public Workload {
     // One client of a multiplexed thread and the reads it has in flight.
     struct Flight {
         Worker *worker;
+        OpSamples *reads;             // the worker's "read" samples, looked up once
         std::optional<Handle> handle; // the connection borrowed for the reads in flight
         std::chrono::steady_clock::time_point start;
         int n;                // reads in flight (more than one: a pipeline batch)
@@ -266,7 +267,7 @@ class ReadWorkload : public Workload {
     void finish(Flight &f, const std::string &sqlstate, bool broken) {
         if (sqlstate.empty()) {
             const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - f.start;
-            f.worker->record_batch("read", ms.count(), f.n);
+            f.reads->ms.insert(f.reads->ms.end(), static_cast<std::size_t>(f.n), static_cast<float>(ms.count()));
         } else {
             for (int i = 0; i < f.n; ++i)
                 f.worker->record_error("read", sqlstate, 0);
