@@ -36,7 +36,8 @@ dsn=$VIGIL_TEST_DSN
 # Give the users deterministic keys (md5 of 1..rows) so that pgbench can run vigild's exact
 # read query on the same rows: vigild loads the ids from the table, pgbench computes them.
 psql -X -q -v ON_ERROR_STOP=1 -d "$dsn" -c "UPDATE users u SET id = md5(s.k::text)::uuid
-  FROM (SELECT id AS old, row_number() OVER (ORDER BY id) AS k FROM users) s WHERE u.id = s.old" \
+  FROM (SELECT id AS old, row_number() OVER (ORDER BY id) AS k FROM users) s WHERE u.id = s.old
+  AND NOT EXISTS (SELECT FROM users WHERE id = md5('1')::uuid) -- done by an earlier run (VIGIL_BENCH_DSN)" \
   -c "VACUUM ANALYZE users" >/dev/null
 same_script=$(mktemp --suffix=.sql)
 
