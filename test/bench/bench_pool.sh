@@ -13,8 +13,10 @@
 # pgbench running that same statement on the same users rows, and the pool's Google Benchmark
 # micro-benchmarks (acquire+release < 1 us; 64 threads on 8 connections without starvation).
 # The machine is shared and noisy, so the runs alternate over VIGIL_BENCH_ROUNDS rounds (default
-# 5) and each figure is the median of its rounds. VIGIL_BENCH_SECONDS (default 5) sets each run's
-# length; VIGIL_BENCH_DSN runs against an existing server instead of a throwaway cluster.
+# 7): each rate is the median of its rounds, and each ratio is given two ways, as the ratio of the
+# medians and as the median (and range) of the per-round ratios. VIGIL_BENCH_SECONDS (default 5)
+# sets each run's length; VIGIL_BENCH_DSN runs against an existing server instead of a throwaway
+# cluster.
 set -euo pipefail
 source "$(dirname "$0")/../harness/lib.sh"
 out=${1:?usage: bench_pool.sh OUT.md}
@@ -25,7 +27,7 @@ fi
 in_bench_cluster --preload "$0" "$out"
 
 secs=${VIGIL_BENCH_SECONDS:-5}
-rounds=${VIGIL_BENCH_ROUNDS:-5}
+rounds=${VIGIL_BENCH_ROUNDS:-7}
 rows=100000 # pgbench scale 1 = 100,000 accounts; the same number of users
 VIGILD=$VIGIL_ROOT/build/sidecar/vigild
 PGBENCH=$PG_SYSTEM_BINDIR/pgbench
@@ -70,10 +72,10 @@ run() { local key=$1; shift; runs[$key]+="$("$@") "; }
 for _ in $(seq 1 "$rounds"); do
   run pgbench_j1 pgbench_tps -S
   run thread_each accounts
-  run pgbench_j2 pgbench_tps -S -j 2
-  run threads2 accounts --threads 2
   run pipelined accounts --pipeline 10
+  run threads2 accounts --threads 2
   run pipelined_j2 accounts --threads 2 --pipeline 10
+  run pgbench_j2 pgbench_tps -S -j 2
   run pgbench_pipe pgbench_pipeline_rate
   run unpooled accounts --no-pool
   run pgbench_connect pgbench_tps -S -C
@@ -110,13 +112,23 @@ acquire_ns=$(sed -nE 's/^ACQ (.*)/\1/p' <<<"$micro_rows")
 
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}x' if b else 'n/a')" "$1" "$2"; }
 # row LABEL VIGILD_KEY UNIT OTHER_KEY UNIT TARGET
-row() { printf '| %s | %.0f %s | %.0f %s | %s | %s |\n' "$1" "${m[$2]}" "$3" "${m[$4]}" "$5" "$(ratio "${m[$2]}" "${m[$4]}")" "$6"; }
+# The median of the per-round ratios and their range: each round's two runs are close in time, so
+# pairing them cancels the machine's slower swings in load.
+paired() { python3 - "$1" "$2" <<'PY'
+import statistics, sys
+pairs = [(float(a), float(b)) for a, b in zip(sys.argv[1].split(), sys.argv[2].split())]
+r = [a / b for a, b in pairs if b]
+print(f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})" if r else "n/a")
+PY
+}
+row() { printf '| %s | %.0f %s | %.0f %s | %s | %s | %s |\n' "$1" "${m[$2]}" "$3" "${m[$4]}" "$5" \
+  "$(ratio "${m[$2]}" "${m[$4]}")" "$(paired "${runs[$2]}" "${runs[$4]}")" "$6"; }
 acc='read --table pgbench_accounts --columns abalance'
 {
   echo "## Pool and read workload (median of $rounds alternating rounds of $secs s, 8 clients, $rows rows, $(nproc) cores shared)"
   echo
-  echo "| Comparison | vigild | other | ratio | target |"
-  echo "|---|---|---|---|---|"
+  echo "| Comparison | vigild | other | ratio of medians | per-round ratios: median (range) | target |"
+  echo "|---|---|---|---|---|---|"
   row "\`$acc\` (a thread per client) vs \`pgbench -S -M prepared -c 8\` (one thread): the same statement on the same rows" thread_each ops/s pgbench_j1 tps ">= 0.95x"
   row "the same with \`--threads 2\` vs \`pgbench -S -M prepared -c 8 -j 2\` (two threads each)" threads2 ops/s pgbench_j2 tps ">= 0.95x"
   row "a thread per client vs \`pgbench -j 2\`" thread_each ops/s pgbench_j2 tps "(context)"
