@@ -132,9 +132,12 @@ class ReadWorkload : public Workload {
             return 1;
         }
         // A pipeline batch: the multiplexed path's send and receive, waiting on the one socket.
-        Flight f{&w, &w.samples["read"], std::nullopt, {}, 0, {}};
-        send(f, n);
-        for (receive(f); f.handle; receive(f)) {
+        Flight f(w);
+        send(f, n); // a failed send has finished the flight already
+        while (f.handle) {
+            receive(f); // the answer may be there before any poll
+            if (!f.handle)
+                break;
             pollfd fd{PQsocket(f.handle->session().conn.get()), POLLIN, 0};
             if (poll(&fd, 1, 1000) < 0 && errno != EINTR)
                 throw std::system_error(errno, std::generic_category(), "poll");
@@ -147,7 +150,7 @@ class ReadWorkload : public Workload {
     void run_clients(const std::vector<Worker *> &clients, const std::function<int(int)> &take) override {
         std::vector<Flight> flights;
         for (Worker *w : clients)
-            flights.push_back(Flight{w, &w->samples["read"], std::nullopt, {}, 0, {}});
+            flights.emplace_back(*w);
         bool stopping = false;
         // Moves one client on as far as it goes without waiting, as pgbench's state machine
         // does: take in what has arrived, and when its reads are done send the next ones and
@@ -182,13 +185,8 @@ class ReadWorkload : public Workload {
                     fds.push_back(pollfd{PQsocket(f.handle->session().conn.get()), POLLIN, 0});
                     waiting.push_back(&f);
                 }
-            if (fds.empty()) {
-                if (stopping)
-                    return;
-                for (Flight &f : flights)
-                    advance(f);
-                continue;
-            }
+            if (fds.empty())
+                return; // advance leaves a client idle only once the work has run out
             if (poll(fds.data(), fds.size(), 1000) < 0 && errno != EINTR)
                 throw std::system_error(errno, std::generic_category(), "poll");
             for (std::size_t i = 0; i < fds.size(); ++i)
@@ -200,11 +198,12 @@ class ReadWorkload : public Workload {
   private:
     // One client of a multiplexed thread and the reads it has in flight.
     struct Flight {
+        explicit Flight(Worker &w) : worker(&w), reads(&w.samples["read"]) {}
         Worker *worker;
         OpSamples *reads;             // the worker's "read" samples, looked up once
         std::optional<Handle> handle; // the connection borrowed for the reads in flight
         std::chrono::steady_clock::time_point start;
-        int n;                // reads in flight (more than one: a pipeline batch)
+        int n = 0;            // reads in flight (more than one: a pipeline batch)
         std::string sqlstate; // the first failure among them
     };
 
