@@ -249,3 +249,38 @@ TEST(Bench, TransferSurvivesAServerRestart) {
     EXPECT_GT(j["pool"]["created"].get<int>(), 4) << "the pool reopened its connections";
     EXPECT_GT(j["overall"]["retries"].get<int>(), 0) << "the restart was felt";
 }
+
+// The server dies under pipelined reads and stays down for a second (immediate shutdown): with a
+// short acquire_timeout, batches whose connection cannot be had fail and are counted (08001),
+// the run goes on once the server is back, nothing crashes.
+TEST(Bench, PipelinedReadsSurviveAServerCrash) {
+    const std::string dsn = workload_dsn();
+    REQUIRE_VERSIONING(dsn);
+    const char *bindir = std::getenv("VIGIL_TEST_PG_BINDIR");
+    const char *cluster = std::getenv("VIGIL_TEST_CLUSTER_DIR");
+    if (!bindir || !cluster)
+        GTEST_SKIP() << "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR";
+    init(dsn);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(dsn, m, std::regex(R"(port=(\d+))")));
+    const std::string port = m[1];
+    test::ProcessResult bench;
+    std::thread runner([&] {
+        bench = test::run_vigild("bench --dsn '" + dsn +
+                                 "' --workload read --pipeline 10 --clients 4 --duration 5 --acquire-timeout 0.2 --json");
+    });
+    const std::string pg_ctl = std::string("runuser -u postgres -- ") + bindir + "/pg_ctl -D " + cluster +
+                               "/data -l " + cluster + "/server.log -w -o '-p " + port + "' ";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const auto stop = test::run_command(pg_ctl + "-m immediate stop");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    const auto start = test::run_command(pg_ctl + "start");
+    runner.join();
+    ASSERT_EQ(stop.exit_code, 0) << stop.output;
+    ASSERT_EQ(start.exit_code, 0) << start.output;
+    ASSERT_EQ(bench.exit_code, exit_code::ok) << bench.output;
+    const auto j = json_of(bench);
+    EXPECT_GT(j["overall"]["count"].get<long long>(), 0);
+    EXPECT_GT(j["overall"]["errors"].value("08001", 0), 0) << "acquires failed while the server was down";
+    EXPECT_GT(j["pool"]["created"].get<int>(), 4) << "the pool reopened its connections";
+}
