@@ -54,6 +54,22 @@ run_ctest_suite() {
   fi
 }
 
+# TAP-style shell tests (test/shell/*_test.sh): "ok N - ..." / "not ok N - ...".
+run_shell_suite() {
+  local suite=$1 log=$logs/$1.log status=0 t
+  : >"$log"
+  for t in "$VIGIL_ROOT"/test/shell/*_test.sh; do
+    echo "# $t" >>"$log"
+    bash "$t" >>"$log" 2>&1 || status=$?
+  done
+  local passed failed
+  passed=$(grep -cE '^ok ' "$log")
+  failed=$(grep -cE '^not ok ' "$log")
+  count "$suite" "$passed" "$failed" "$status"
+  if [[ $status -ne 0 ]]; then grep -E '^not ok|^#' "$log" | head -40; fi
+}
+
+run_shell_suite shell
 run_pg_regress_suite regress
 run_pg_regress_suite isolation
 run_ctest_suite unit unit

@@ -11,6 +11,10 @@ packages=(
 )
 # The reference Prometheus text-format parser the metrics integration test checks against.
 packages+=(python3-prometheus-client)
+# Index advice measures hypothetical indexes with hypopg.
+packages+=(postgresql-15-hypopg)
+# Packaging: `make deb` and `make test-packages` (debhelper, pg_buildext, lintian).
+packages+=(debhelper devscripts fakeroot dpkg-dev postgresql-server-dev-all lintian)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(prometheus-postgres-exporter curl valgrind)
 fi
@@ -33,14 +37,19 @@ fi
 
 # Installing a server package must not start a server: pgvigil starts its own clusters and
 # leaves nothing running. policy-rc.d (exit 101) tells invoke-rc.d not to start services.
-policy=/usr/sbin/policy-rc.d
+# VIGIL_POLICY_RC_D exists for test/shell/deps_test.sh only.
+policy=${VIGIL_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 placed_policy=0
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
   "${SUDO[@]}" chmod 755 "$policy"
   placed_policy=1
 fi
-cleanup() { [[ $placed_policy -eq 1 ]] && "${SUDO[@]}" rm -f "$policy"; }
+# The trap must not change the exit status: a bare `[[ ... ]] && rm` returns 1 when the
+# policy was already there, and bash exits with the trap's last status.
+cleanup() {
+  if [[ $placed_policy -eq 1 ]]; then "${SUDO[@]}" rm -f "$policy"; fi
+}
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
