@@ -1,11 +1,14 @@
 # pgvigil: PGXS build of the extension (C++17) plus the umbrella targets.
 #
-#   make deps     install every Debian package the build and the tests need (idempotent)
-#   make          build the extension (pgvigil.so) and the vigild sidecar
-#   make install  install the extension into PostgreSQL 15 and vigild into $(bindir)
-#   make demo     deps + build + install, run vigild against a private cluster, print a summary
-#   make test     deps + build + every suite; ends with "N passed, N failed"
-#   make bench    deps + build + the benchmarks under test/bench/
+#   make deps           install every Debian package the build and the tests need (idempotent)
+#   make                build the extension (pgvigil.so) and the vigild sidecar
+#   make install        install the extension into PostgreSQL 15 and vigild into $(bindir)
+#   make installcheck   the regression and isolation suites against the installed extension (PGXS)
+#   make demo           deps + build + install, run vigild against a private cluster, print a summary
+#   make test           deps + build + every suite; ends with "N passed, N failed"
+#   make bench          deps + build + the benchmarks under test/bench/
+#   make deb            the Debian packages postgresql-15-pgvigil and vigild, into build/deb/
+#   make test-packages  build the packages, lint, install and test them, then purge them
 
 # The control file lives in extension/, so PGXS's EXTENSION variable (which expects it at the
 # top level) is not used: the control file is installed as DATA into MODULEDIR instead.
@@ -15,12 +18,29 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" extension/$(E
 MODULEDIR  = extension
 
 MODULE_big = $(EXTNAME)
-OBJS       = $(patsubst %.cpp,%.o,$(sort $(wildcard extension/*.cpp)))
-DATA       = extension/$(EXTNAME).control $(wildcard extension/sql/upgrade/$(EXTNAME)--*--*.sql)
+# extension/*.cpp use PostgreSQL; extension/core/*.cpp are pure C++ (also unit-tested by CMake).
+OBJS       = $(patsubst %.cpp,%.o,$(sort $(wildcard extension/*.cpp extension/core/*.cpp)))
+DATA       = extension/$(EXTNAME).control
 DATA_built = $(EXTNAME)--$(EXTVERSION).sql
-EXTRA_CLEAN = $(EXTNAME)--$(EXTVERSION).sql extension/*.d
-PG_CPPFLAGS = -I$(CURDIR)/extension
+EXTRA_CLEAN = $(EXTNAME)--$(EXTVERSION).sql extension/*.d extension/core/*.d
+PG_CPPFLAGS = -I$(CURDIR)/extension -I$(CURDIR)/common
 SHLIB_LINK  = -lstdc++
+# PGXS appends PG_CXXFLAGS to its own CXXFLAGS (and the user's); read when PGXS is
+# included, so set here; nothing is put in their place.
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wno-register -MMD -MP
+
+# The suites, as every PGXS project declares them: `make installcheck` runs them against the
+# installed extension on a temporary instance (the tests need pgvigil preloaded), and
+# test/run_regress.sh reads these lists to run them against build/tmp_install.
+REGRESS        = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS   = --temp-instance=./tmp_check --temp-config=test/harness/regress.conf \
+                 --load-extension=$(EXTNAME)
+ISOLATION      = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=./tmp_check_iso \
+                 --temp-config=test/harness/regress.conf --load-extension=$(EXTNAME) \
+                 --dbname=contrib_regression
+EXTRA_CLEAN   += tmp_check tmp_check_iso output_iso
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -28,20 +48,24 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 # No LLVM bitcode for JIT: nothing here is worth inlining and clang is not a dependency.
 override with_llvm = no
 
-# Everything below that needs PostgreSQL's build files is skipped until `make deps` has run.
-ifneq ($(PGXS),)
+# The umbrella targets install PostgreSQL's build files themselves (`make deps`) before they
+# re-enter make; every other goal needs them now.
+UMBRELLA_GOALS = deps demo test bench deb test-packages format format-check sidecar print-%
+ifeq ($(PGXS),)
+ifneq ($(filter-out $(UMBRELLA_GOALS),$(or $(MAKECMDGOALS),all)),)
+$(error PostgreSQL 15's build files were not found ($(PG_CONFIG) --pgxs failed): run `make deps` first)
+endif
+else
 include $(PGXS)
 
 ifneq ($(MAJORVERSION),15)
 $(error pgvigil targets PostgreSQL 15; $(PG_CONFIG) is $(MAJORVERSION))
 endif
 
-override CXXFLAGS := -std=c++17 -fPIC -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
-	-Wno-missing-field-initializers -Wno-register -fno-strict-aliasing -fwrapv \
-	-DPGVIGIL_VERSION='"$(EXTVERSION)"' -MMD -MP
 
-extension/%.o: extension/%.cpp
-	$(CXX) $(CXXFLAGS) $(CPPFLAGS) -c -o $@ $<
+# Only vigil.version() needs the version.
+extension/module.o: CPPFLAGS += -DPGVIGIL_VERSION='"$(EXTVERSION)"'
+extension/module.o: extension/$(EXTNAME).control
 
 -include $(OBJS:.o=.d)
 
@@ -57,6 +81,10 @@ all: sidecar
 install: install-sidecar
 endif
 
+# Prints a variable: `make -s print-REGRESS` (the harness reads the suite lists this way).
+print-%:
+	@echo $($*)
+
 # ---------------------------------------------------------------------------
 # Umbrella targets. Each re-enters make so that PGXS is read after deps exist.
 
@@ -65,7 +93,7 @@ JOBS    ?= 2
 bindir_sidecar ?= /usr/local/bin
 unitdir_sidecar ?= /etc/systemd/system
 
-.PHONY: deps sidecar install-sidecar install-extension tmp-install demo test bench format
+.PHONY: deps sidecar install-sidecar install-extension tmp-install demo test bench deb test-packages format
 
 deps:
 	@test/harness/deps.sh
@@ -107,6 +135,14 @@ bench: deps
 	@$(MAKE) --no-print-directory -j $(JOBS) all
 	@$(MAKE) --no-print-directory tmp-install
 	@test/bench/run_all.sh
+
+# Debian packages (debian/, debhelper + pg_buildext), written to build/deb/.
+deb: deps
+	@test/packages/build_debs.sh
+
+# Builds the packages, runs lintian, installs them, tests what was installed, purges them.
+test-packages: deps
+	@test/packages/test_packages.sh
 
 format:
 	clang-format -i extension/*.cpp extension/*.hpp sidecar/*.cpp sidecar/*.hpp test/unit/*.cpp test/integration/*.cpp

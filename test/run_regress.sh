@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # run_regress.sh regress|isolation [TEST...]
-# Runs pg_regress over sql/*.sql (against expected/*.out) or pg_isolation_regress over
-# test/isolation/specs/*.spec (against test/isolation/expected/*.out), each on a temporary
-# instance of build/tmp_install with test/harness/regress.conf. Output: build/<suite>/.
+# Runs pg_regress over the Makefile's REGRESS list (sql/*.sql against expected/*.out) or
+# pg_isolation_regress over its ISOLATION list (test/isolation/specs/*.spec against
+# test/isolation/expected/*.out), each on a temporary instance of build/tmp_install with
+# test/harness/regress.conf. Output: build/<suite>/. `make installcheck` runs the same lists
+# against the installed extension.
 set -euo pipefail
 source "$(dirname "$0")/harness/lib.sh"
 
@@ -12,17 +14,17 @@ case $suite in
   regress)
     runner=$PG_PGXS_DIR/src/test/regress/pg_regress
     inputdir=$VIGIL_ROOT
-    pattern=$VIGIL_ROOT/sql/*.sql ;;
+    list=REGRESS ;;
   isolation)
     runner=$PG_PGXS_DIR/src/test/isolation/pg_isolation_regress
     inputdir=$VIGIL_ROOT/test/isolation
-    pattern=$VIGIL_ROOT/test/isolation/specs/*.spec ;;
+    list=ISOLATION ;;
   *) echo "unknown suite $suite" >&2; exit 64 ;;
 esac
 
 tests=("$@")
 if [[ ${#tests[@]} -eq 0 ]]; then
-  for f in $pattern; do [[ -e $f ]] && tests+=("$(basename "${f%.*}")"); done
+  read -r -a tests <<<"$(make -s -C "$VIGIL_ROOT" --no-print-directory "print-$list")"
 fi
 [[ ${#tests[@]} -gt 0 ]] || { echo "$suite: no tests found"; exit 0; }
 
