@@ -1,7 +1,7 @@
 /*
  * lock_key_hash.hpp — the advisory-lock key of a name, shared by the extension and vigild.
  *
- * Dependency-free on purpose: extension/advisory_locks.cpp and sidecar/lock_key.cpp both include
+ * Dependency-free on purpose: extension/advisory_locks.cpp and test/support/lock_key.hpp both include
  * it, so vigil.lock_key() in SQL and vigil::lock_key() in C++ are one implementation.
  *
  * The key is 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3) over the

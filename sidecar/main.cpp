@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "commands/cli.hpp"
 #include "db.hpp"
 #include "exit_codes.hpp"
 #include "logging.hpp"

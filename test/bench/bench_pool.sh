@@ -48,7 +48,7 @@ same_script=$(mktemp --suffix=.sql)
 # pgbench's pipeline mode: the same point select as -S, ten per transaction in one pipeline.
 pipe_script=$(mktemp --suffix=.sql)
 trap 'rm -f "$pipe_script" "$same_script"' EXIT
-# pgbench running the statement vigild's read workload runs (sidecar/workloads.cpp), on the same rows.
+# pgbench running the statement vigild's read workload runs (sidecar/workload/workloads.cpp), on the same rows.
 printf '%s\n' "\\set n random(1, $rows)" \
   'SELECT id, email, username, full_name, age, active FROM users WHERE id = md5(:n::text)::uuid;' >"$same_script"
 {

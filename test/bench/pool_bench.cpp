@@ -11,7 +11,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "pool.hpp"
+#include "pool/pool.hpp"
 
 using namespace vigil;
 

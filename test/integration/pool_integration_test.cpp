@@ -7,7 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "pool.hpp"
+#include "pool/pool.hpp"
 #include "retry.hpp"
 #include "test_support.hpp"
 

@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "csv_import.hpp"
+#include "import/csv_import.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;

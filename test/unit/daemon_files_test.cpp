@@ -9,7 +9,7 @@
 
 #include "config.hpp"
 #include "dsn_params.hpp"
-#include "backup.hpp"
+#include "backup/backup.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;

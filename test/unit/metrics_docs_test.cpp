@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "daemon_metrics.hpp"
+#include "metrics/daemon_metrics.hpp"
 #include "prom_parser.hpp"
 #include "test_support.hpp"
 

@@ -4,9 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "daemon_metrics.hpp"
-#include "metrics_exposition.hpp"
-#include "metrics_http.hpp"
+#include "metrics/daemon_metrics.hpp"
+#include "metrics/exposition.hpp"
+#include "metrics/http.hpp"
 #include "prom_parser.hpp"
 
 using namespace vigil;

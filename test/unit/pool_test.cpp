@@ -9,7 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "pool.hpp"
+#include "pool/pool.hpp"
 #include "retry.hpp"
 
 using namespace vigil;

@@ -1,0 +1,76 @@
+// http.cpp — serving the exposition text and the probes.
+#include "metrics/http.hpp"
+
+#include <stdexcept>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "metrics/exposition.hpp"
+
+namespace vigil {
+
+std::pair<std::string, int> parse_listen_address(const std::string &listen) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
+        throw std::invalid_argument("metrics.listen must be host:port, got \"" + listen + "\"");
+    std::string host = listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    int port = -1;
+    try {
+        std::size_t used = 0;
+        port = std::stoi(listen.substr(colon + 1), &used);
+        if (used != listen.size() - colon - 1)
+            port = -1;
+    } catch (const std::exception &) {
+    }
+    if (port < 0 || port > 65535)
+        throw std::invalid_argument("metrics.listen: bad port in \"" + listen + "\"");
+    return {host, port};
+}
+
+MetricsServer::MetricsServer(RenderFn render, ReadyFn ready) : render_(std::move(render)), ready_(std::move(ready)) {}
+
+MetricsServer::~MetricsServer() { stop(); }
+
+void MetricsServer::start(const std::string &listen) {
+    const auto [host, port] = parse_listen_address(listen);
+    auto server = std::make_unique<httplib::Server>();
+    server->set_read_timeout(5, 0);
+    server->set_write_timeout(5, 0);
+    server->set_keep_alive_max_count(100);
+    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
+    // vigild share the port silently instead of failing to start.
+    server->set_socket_options([](socket_t sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    server->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
+        res.set_content(render_(), metrics::kContentType);
+    });
+    server->Get("/healthz", [](const httplib::Request &, httplib::Response &res) {
+        res.set_content("ok\n", "text/plain");
+    });
+    server->Get("/readyz", [this](const httplib::Request &, httplib::Response &res) {
+        const auto [ready, reason] = ready_();
+        res.status = ready ? 200 : 503;
+        res.set_content((ready ? "ready" : "not ready: " + reason) + "\n", "text/plain");
+    });
+    if (!server->bind_to_port(host, port))
+        throw std::runtime_error("cannot listen on " + listen + " (metrics.listen): address in use or not available");
+    server_ = std::move(server);
+    listen_ = listen;
+    thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });
+    spdlog::info("metrics on http://{}/metrics", listen);
+}
+
+void MetricsServer::stop() {
+    if (server_)
+        server_->stop();
+    if (thread_.joinable())
+        thread_.join();
+    server_.reset();
+}
+
+} // namespace vigil

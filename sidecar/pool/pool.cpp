@@ -1,0 +1,761 @@
+// pool.cpp — the connection pool.
+#include "pool/pool.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include "retry.hpp"
+
+namespace vigil::pool {
+
+using std::chrono::duration_cast;
+
+Settings Settings::from_config(const PoolConfig &c, const std::string &dsn) {
+    Settings s;
+    s.dsn = dsn;
+    s.max_size = c.max_size;
+    s.min_idle = c.min_idle;
+    s.acquire_timeout = c.acquire_timeout;
+    s.idle_timeout = c.idle_timeout;
+    s.max_lifetime = c.max_lifetime;
+    s.validation_interval = c.validation_interval;
+    s.statement_timeout = c.statement_timeout;
+    s.leak_detection_threshold = c.leak_detection_threshold;
+    s.application_name = c.application_name;
+    s.named_statements = c.named_statements;
+    return s;
+}
+
+// ---- PgSession -------------------------------------------------------------------------------
+
+Session::State PgSession::state() {
+    if (!conn.healthy())
+        return State::broken;
+    if (PQpipelineStatus(conn.get()) != PQ_PIPELINE_OFF)
+        return State::busy;
+    switch (PQtransactionStatus(conn.get())) {
+    case PQTRANS_IDLE:
+        return State::idle;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+        return State::in_transaction;
+    case PQTRANS_ACTIVE:
+        return State::busy;
+    default:
+        return State::broken;
+    }
+}
+
+bool PgSession::rollback() {
+    db::Result r(PQexec(conn.get(), "ROLLBACK"));
+    return r && r.status() == PGRES_COMMAND_OK && state() == State::idle;
+}
+
+bool PgSession::ping() {
+    // An empty query is the cheapest round trip the protocol has.
+    db::Result r(PQexec(conn.get(), ""));
+    return r && r.status() == PGRES_EMPTY_QUERY && conn.healthy();
+}
+
+bool PgSession::ensure_prepared(const Statement &st) {
+    if (!named_statements_)
+        return false;
+    if (prepared_.count(st.name))
+        return true;
+    db::check(db::Result(PQprepare(conn.get(), st.name.c_str(), st.sql.c_str(), 0, nullptr)), conn);
+    prepared_.insert(st.name);
+    return true;
+}
+
+db::Result PgSession::run(const Statement &st, const db::Params &params) {
+    std::vector<const char *> values;
+    values.reserve(params.size());
+    for (const auto &p : params)
+        values.push_back(p ? p->c_str() : nullptr);
+    return run(st, values.data(), static_cast<int>(values.size()));
+}
+
+// PQexec's wait, less one system call: libpq polls the socket before every read, but on a busy
+// host the server has often answered by the time the send returns, so read first and poll only
+// when nothing has arrived. Like PQexec, the first error wins and COPY results return at once.
+db::Result PgSession::await_result() {
+    PGconn *c = conn.get();
+    db::Result kept;
+    for (;;) {
+        if (PQconsumeInput(c) != 1)
+            return db::Result(); // the connection failed: db::check reports libpq's message
+        while (!PQisBusy(c)) {
+            db::Result r(PQgetResult(c));
+            if (!r)
+                return kept;
+            const ExecStatusType status = r.status();
+            if (!kept || kept.status() != PGRES_FATAL_ERROR)
+                kept = std::move(r);
+            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
+                return kept;
+        }
+        pollfd fd{PQsocket(c), POLLIN, 0};
+        if (poll(&fd, 1, -1) < 0 && errno != EINTR)
+            return db::Result();
+    }
+}
+
+db::Result PgSession::run(const Statement &st, const char *const *values, int count) {
+    if (!named_statements_) {
+        if (PQsendQueryParams(conn.get(), st.sql.c_str(), count, nullptr, values, nullptr, nullptr, 0) != 1)
+            return db::check(db::Result(), conn);
+        return db::check(await_result(), conn);
+    }
+    for (int attempt = 0;; ++attempt) {
+        ensure_prepared(st);
+        if (PQsendQueryPrepared(conn.get(), st.name.c_str(), count, values, nullptr, nullptr, 0) != 1)
+            return db::check(db::Result(), conn);
+        db::Result r = await_result();
+        // 26000: the server lost the statement (DISCARD ALL, a pooler in between): prepare again.
+        if (attempt == 0 && r && r.status() == PGRES_FATAL_ERROR && r.sqlstate() == "26000" &&
+            PQtransactionStatus(conn.get()) == PQTRANS_IDLE) {
+            prepared_.erase(st.name);
+            continue;
+        }
+        return db::check(std::move(r), conn);
+    }
+}
+
+Connector pg_connector(const Settings &settings) {
+    return [settings]() -> std::unique_ptr<Session> {
+        auto session = std::make_unique<PgSession>(db::Connection::open(settings.dsn, settings.application_name),
+                                                   settings.named_statements);
+        if (settings.statement_timeout.count() > 0) {
+            const auto ms = static_cast<long long>(settings.statement_timeout.count() * 1000);
+            session->conn.exec("SET statement_timeout = " + std::to_string(ms));
+        }
+        return session;
+    };
+}
+
+std::string describe(const PoolStats &s) {
+    std::ostringstream out;
+    out << "pool: total " << s.total << "/" << s.max_size << ", idle " << s.idle << ", active " << s.active
+        << ", waiting " << s.pending << ", created " << s.created << ", closed " << s.closed << ", timeouts "
+        << s.timeouts << ", errors " << s.errors;
+    return out.str();
+}
+
+// ---- the pool's shared state -------------------------------------------------------------------
+
+namespace detail {
+
+struct Slot {
+    std::unique_ptr<Session> session;
+    std::uint64_t id = 0;
+    Clock::time_point created, expires, last_used, borrowed_at;
+    std::string borrower;
+    bool leak_reported = false;
+    bool suspect = false; // another connection broke while this one sat idle: ping before use
+    std::size_t active_index = kNotActive; // position in Core::active
+    static constexpr std::size_t kNotActive = static_cast<std::size_t>(-1);
+};
+
+// The borrowed connections, for counting and leak detection: O(1) insert and erase without
+// allocating, since every acquire and release passes through here under the pool's lock.
+class ActiveSet {
+  public:
+    void insert(Slot *slot) {
+        if (slot->active_index != Slot::kNotActive)
+            return;
+        slot->active_index = slots_.size();
+        slots_.push_back(slot);
+    }
+    void erase(Slot *slot) {
+        const std::size_t i = slot->active_index;
+        if (i == Slot::kNotActive)
+            return;
+        slots_[i] = slots_.back();
+        slots_[i]->active_index = i;
+        slots_.pop_back();
+        slot->active_index = Slot::kNotActive;
+    }
+    std::size_t size() const { return slots_.size(); }
+    std::vector<Slot *>::const_iterator begin() const { return slots_.begin(); }
+    std::vector<Slot *>::const_iterator end() const { return slots_.end(); }
+
+  private:
+    std::vector<Slot *> slots_;
+};
+
+// A borrower waiting in line: given a connection directly, or the right to open one.
+struct Waiter {
+    std::condition_variable cv;
+    std::unique_ptr<Slot> slot;
+    bool may_create = false;
+};
+
+struct Core : std::enable_shared_from_this<Core> {
+    Settings settings;
+    Connector connector;
+    std::function<void(const std::string &)> leak_handler = [](const std::string &m) { spdlog::warn("{}", m); };
+
+    mutable std::mutex mutex;
+    std::vector<std::unique_ptr<Slot>> idle; // back: most recently returned
+    ActiveSet active;
+    std::deque<Waiter *> waiters;
+    int opening = 0; // connections being opened, counted against max_size
+    bool closed = false;
+    std::uint64_t next_id = 1;
+    PoolStats stats;
+    std::mt19937_64 rng{std::random_device{}()};
+    std::string last_connect_error;
+
+    std::condition_variable housekeeper_cv;
+    std::thread housekeeper;
+
+    int open_or_opening() const { return static_cast<int>(idle.size() + active.size()) + opening; }
+
+    // Under the lock: gives a free connection to the first waiter, else parks it as idle.
+    void hand_off_or_park(std::unique_ptr<Slot> slot) {
+        if (!waiters.empty()) {
+            Waiter *w = waiters.front();
+            waiters.pop_front();
+            active.insert(slot.get()); // counted as borrowed from this moment, not when the waiter wakes
+            w->slot = std::move(slot);
+            w->cv.notify_one();
+            return;
+        }
+        idle.push_back(std::move(slot));
+    }
+
+    // Under the lock: a connection closed, so the first waiter may open a replacement.
+    void capacity_freed() {
+        if (!waiters.empty() && open_or_opening() < settings.max_size) {
+            Waiter *w = waiters.front();
+            waiters.pop_front();
+            ++opening;
+            w->may_create = true;
+            w->cv.notify_one();
+        }
+    }
+
+    Clock::time_point jittered_expiry(Clock::time_point now) {
+        if (settings.max_lifetime.count() <= 0)
+            return Clock::time_point::max();
+        std::uniform_real_distribution<double> cut(0.0, settings.lifetime_jitter);
+        const double life = settings.max_lifetime.count() * (1.0 - cut(rng));
+        return now + duration_cast<Clock::duration>(Seconds(life));
+    }
+
+    // Opens one connection, retrying with jittered backoff until the deadline. The caller holds
+    // a reservation (opening); throws PoolTimeout when the deadline passes (counted as an acquire
+    // timeout only when a borrower was waiting for it).
+    std::unique_ptr<Slot> open_slot(Clock::time_point deadline, bool for_borrower = true) {
+        retry::Backoff backoff(settings.connect_backoff_base, settings.connect_backoff_cap);
+        for (;;) {
+            try {
+                auto session = connector();
+                auto slot = std::make_unique<Slot>();
+                slot->session = std::move(session);
+                const auto now = Clock::now();
+                std::lock_guard lk(mutex);
+                slot->id = next_id++;
+                slot->created = slot->last_used = now;
+                slot->expires = jittered_expiry(now);
+                ++stats.created;
+                return slot;
+            } catch (const db::DbError &e) {
+                std::unique_lock lk(mutex);
+                ++stats.errors;
+                last_connect_error = e.what();
+                const auto delay = backoff.next();
+                if (closed || Clock::now() + delay >= deadline) {
+                    if (for_borrower)
+                        ++stats.timeouts;
+                    throw PoolTimeout("cannot open a connection within acquire_timeout: " + std::string(e.what()) +
+                                          " (" + describe(snapshot()) + ")",
+                                      snapshot());
+                }
+                spdlog::debug("connect failed ({}), retrying in {} ms", e.what(), delay.count());
+                lk.unlock();
+                std::this_thread::sleep_for(delay);
+            }
+        }
+    }
+
+    PoolStats snapshot() const {
+        PoolStats s = stats;
+        s.idle = static_cast<int>(idle.size());
+        s.active = static_cast<int>(active.size());
+        s.total = s.idle + s.active;
+        s.pending = static_cast<int>(waiters.size());
+        s.max_size = settings.max_size;
+        return s;
+    }
+
+    // Under the lock: records a successful acquire.
+    void record_acquire(Slot *slot, const std::string &borrower, Clock::time_point started) {
+        const auto now = Clock::now();
+        slot->borrowed_at = now;
+        slot->borrower = borrower;
+        slot->leak_reported = false;
+        active.insert(slot);
+        ++stats.acquires;
+        const double waited = Seconds(now - started).count();
+        stats.acquire_seconds_sum += waited;
+        for (std::size_t i = 0; i < kAcquireBuckets.size(); ++i)
+            if (waited <= kAcquireBuckets[i])
+                ++stats.acquire_buckets[i];
+    }
+
+    // True when an idle connection may be handed out as it is, with no round trip: not expired,
+    // not suspect, used within validation_interval and idle. Cheap enough for under the lock.
+    bool ready(Slot &slot, Clock::time_point now) {
+        return now < slot.expires && !slot.suspect && Seconds(now - slot.last_used) <= settings.validation_interval &&
+               slot.session->state() == Session::State::idle;
+    }
+
+    // Outside the lock: true when an idle connection may be handed out (not expired, and
+    // validated if it sat idle longer than validation_interval).
+    bool usable(Slot &slot) {
+        const auto now = Clock::now();
+        if (now >= slot.expires)
+            return false;
+        if (slot.suspect || Seconds(now - slot.last_used) > settings.validation_interval) {
+            slot.suspect = false;
+            return slot.session->ping();
+        }
+        return slot.session->state() == Session::State::idle;
+    }
+
+    // Closes a connection that was taken out of the pool's lists (outside the lock).
+    void close_slot(std::unique_ptr<Slot> slot, bool failed) {
+        {
+            std::lock_guard lk(mutex);
+            active.erase(slot.get());
+        }
+        slot.reset(); // PQfinish may take a moment: not under the lock
+        std::lock_guard lk(mutex);
+        ++stats.closed;
+        if (failed)
+            ++stats.errors;
+        capacity_freed();
+    }
+
+    Lease acquire(const std::string &borrower, Seconds timeout, std::uint64_t prefer = 0);
+    void release(std::unique_ptr<Slot> slot, bool broken);
+    void housekeep();
+    void shutdown();
+};
+
+} // namespace detail
+
+using detail::Core;
+using detail::Slot;
+using detail::Waiter;
+
+// ---- Lease -------------------------------------------------------------------------------------
+
+Lease::Lease() = default;
+Lease::Lease(std::shared_ptr<Core> core, std::unique_ptr<Slot> slot) : core_(std::move(core)), slot_(std::move(slot)) {}
+Lease::Lease(Lease &&other) noexcept = default;
+Lease &Lease::operator=(Lease &&other) noexcept {
+    if (this != &other) {
+        release();
+        core_ = std::move(other.core_);
+        slot_ = std::move(other.slot_);
+        broken_ = other.broken_;
+    }
+    return *this;
+}
+Lease::~Lease() { release(); }
+
+void Lease::release() {
+    if (!slot_)
+        return;
+    auto core = std::move(core_);
+    try {
+        core->release(std::move(slot_), broken_);
+    } catch (const std::exception &e) {
+        spdlog::error("returning a connection to the pool failed: {}", e.what());
+    }
+    broken_ = false;
+}
+
+Session &Lease::session() {
+    if (!slot_)
+        throw std::logic_error("empty lease");
+    return *slot_->session;
+}
+
+PgSession &Lease::pg() {
+    auto *pg = dynamic_cast<PgSession *>(&session());
+    if (!pg)
+        throw std::logic_error("this pool's sessions are not libpq connections");
+    return *pg;
+}
+
+std::uint64_t Lease::id() const { return slot_ ? slot_->id : 0; }
+Clock::time_point Lease::expires_at() const { return slot_ ? slot_->expires : Clock::time_point{}; }
+
+// ---- acquire / release -------------------------------------------------------------------------
+
+Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t prefer) {
+    const auto started = Clock::now();
+    const auto deadline = started + duration_cast<Clock::duration>(timeout);
+    std::unique_lock lk(mutex);
+    for (;;) {
+        if (closed)
+            throw db::DbError("the connection pool is closed", "08003");
+        std::unique_ptr<Slot> slot;
+        bool create = false;
+        if (waiters.empty() && !idle.empty()) {
+            auto it = std::prev(idle.end());
+            if (prefer != 0) {
+                const auto mine = std::find_if(idle.begin(), idle.end(), [&](const auto &s) { return s->id == prefer; });
+                if (mine != idle.end())
+                    it = mine;
+            }
+            slot = std::move(*it);
+            idle.erase(it);
+            if (ready(*slot, Clock::now())) { // the common case: one trip through the lock
+                record_acquire(slot.get(), borrower, started);
+                return Lease(shared_from_this(), std::move(slot));
+            }
+            active.insert(slot.get()); // still counted against max_size while it is checked
+        } else if (waiters.empty() && open_or_opening() < settings.max_size) {
+            ++opening;
+            create = true;
+        } else {
+            // Wait in line; whoever frees a connection hands it to the first in line.
+            Waiter me;
+            waiters.push_back(&me);
+            const bool served = me.cv.wait_until(lk, deadline, [&] { return me.slot || me.may_create || closed; });
+            if (!served) {
+                waiters.erase(std::find(waiters.begin(), waiters.end(), &me));
+                ++stats.timeouts;
+                const PoolStats s = snapshot();
+                throw PoolTimeout("no connection available within " + std::to_string(timeout.count()) +
+                                      " s (acquire_timeout) for " + (borrower.empty() ? "a borrower" : borrower) +
+                                      "; " + describe(s) +
+                                      (last_connect_error.empty() ? "" : "; last connect error: " + last_connect_error),
+                                  s);
+            }
+            if (me.slot) {
+                // Handed over directly by a release: just used, so no validation needed.
+                slot = std::move(me.slot);
+                record_acquire(slot.get(), borrower, started);
+                return Lease(shared_from_this(), std::move(slot));
+            }
+            if (me.may_create) {
+                create = true; // the releaser reserved the capacity for us
+            } else {
+                continue; // closed
+            }
+        }
+        lk.unlock();
+        if (create) {
+            std::unique_ptr<Slot> fresh;
+            try {
+                fresh = open_slot(deadline);
+            } catch (...) {
+                lk.lock();
+                --opening;
+                capacity_freed();
+                throw;
+            }
+            lk.lock();
+            --opening;
+            record_acquire(fresh.get(), borrower, started);
+            return Lease(shared_from_this(), std::move(fresh));
+        }
+        if (usable(*slot)) {
+            lk.lock();
+            record_acquire(slot.get(), borrower, started);
+            return Lease(shared_from_this(), std::move(slot));
+        }
+        const bool expired = Clock::now() >= slot->expires;
+        close_slot(std::move(slot), !expired);
+        lk.lock();
+    }
+}
+
+void Core::release(std::unique_ptr<Slot> slot, bool broken) {
+    const auto now = Clock::now();
+    const double held = Seconds(now - slot->borrowed_at).count();
+    bool discard = broken;
+    if (!discard) {
+        switch (slot->session->state()) {
+        case Session::State::idle:
+            break;
+        case Session::State::in_transaction:
+            // Never hand the next borrower someone else's open transaction.
+            spdlog::debug("connection {} returned inside a transaction: rolling back", slot->id);
+            discard = !slot->session->rollback();
+            break;
+        case Session::State::busy:
+        case Session::State::broken:
+            discard = true;
+            broken = true;
+            break;
+        }
+    }
+    if (!discard && now >= slot->expires)
+        discard = true;
+    std::unique_lock lk(mutex);
+    active.erase(slot.get());
+    if (slot->leak_reported) {
+        const std::string msg = "connection " + std::to_string(slot->id) + " borrowed by " +
+                                (slot->borrower.empty() ? "an unnamed borrower" : slot->borrower) +
+                                " returned after " + std::to_string(held) + " s";
+        lk.unlock();
+        spdlog::info("{}", msg);
+        lk.lock();
+    }
+    if (broken) {
+        // A server restart or a terminated backend usually takes its siblings too: make every
+        // idle connection prove itself before the next borrower gets it.
+        for (auto &idle_slot : idle)
+            idle_slot->suspect = true;
+    }
+    if (discard || closed) {
+        lk.unlock();
+        close_slot(std::move(slot), broken);
+        return;
+    }
+    slot->last_used = now;
+    slot->borrower.clear();
+    hand_off_or_park(std::move(slot));
+}
+
+// One housekeeping pass: retire idle connections past idle_timeout (down to min_idle) or past
+// their lifetime, warn about leases held past leak_detection_threshold, top up to min_idle.
+void Core::housekeep() {
+    std::vector<std::unique_ptr<Slot>> retire;
+    std::vector<std::string> leaks;
+    int to_open = 0;
+    {
+        std::lock_guard lk(mutex);
+        if (closed)
+            return;
+        const auto now = Clock::now();
+        // Oldest idle first (front of the vector).
+        for (auto it = idle.begin(); it != idle.end();) {
+            const bool expired = now >= (*it)->expires;
+            const bool idle_too_long = settings.idle_timeout.count() > 0 &&
+                                       Seconds(now - (*it)->last_used) >= settings.idle_timeout &&
+                                       open_or_opening() > settings.min_idle; // retired ones already left idle
+            if (expired || idle_too_long) {
+                retire.push_back(std::move(*it));
+                it = idle.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (settings.leak_detection_threshold.count() > 0) {
+            for (Slot *s : active) {
+                const double held = Seconds(now - s->borrowed_at).count();
+                if (!s->leak_reported && held >= settings.leak_detection_threshold.count()) {
+                    s->leak_reported = true;
+                    leaks.push_back("possible connection leak: connection " + std::to_string(s->id) +
+                                    " has been held for " + std::to_string(held) + " s by " +
+                                    (s->borrower.empty() ? "an unnamed borrower" : s->borrower) +
+                                    " (leak_detection_threshold " +
+                                    std::to_string(settings.leak_detection_threshold.count()) + " s)");
+                }
+            }
+        }
+        const int open = open_or_opening();
+        to_open = std::max(0, std::min(settings.min_idle, settings.max_size) - open);
+        opening += to_open;
+    }
+    for (auto &slot : retire)
+        close_slot(std::move(slot), false);
+    for (const auto &m : leaks)
+        leak_handler(m);
+    for (int i = 0; i < to_open; ++i) {
+        std::unique_ptr<Slot> slot;
+        try {
+            // One short attempt per pass; the next pass tries again, so failures back off by the interval.
+            slot = open_slot(Clock::now(), /*for_borrower=*/false);
+        } catch (const db::DbError &) {
+        }
+        std::lock_guard lk(mutex);
+        --opening;
+        if (slot && !closed)
+            hand_off_or_park(std::move(slot));
+        else
+            capacity_freed();
+    }
+}
+
+void Core::shutdown() {
+    std::vector<std::unique_ptr<Slot>> idle_slots;
+    {
+        std::lock_guard lk(mutex);
+        closed = true;
+        idle_slots.swap(idle);
+        for (Waiter *w : waiters)
+            w->cv.notify_one();
+        waiters.clear();
+        housekeeper_cv.notify_all();
+    }
+    if (housekeeper.joinable())
+        housekeeper.join();
+    idle_slots.clear();
+}
+
+// ---- Pool --------------------------------------------------------------------------------------
+
+Pool::Pool(Settings settings, Connector connector) : core_(std::make_shared<Core>()) {
+    if (settings.max_size < 1)
+        throw std::invalid_argument("pool max_size must be at least 1");
+    if (settings.min_idle > settings.max_size)
+        throw std::invalid_argument("pool min_idle must not exceed max_size");
+    core_->settings = std::move(settings);
+    core_->connector = connector ? std::move(connector) : pg_connector(core_->settings);
+    core_->stats.max_size = core_->settings.max_size;
+    std::weak_ptr<Core> weak = core_;
+    core_->housekeeper = std::thread([weak, interval = core_->settings.housekeeping_interval] {
+        for (;;) {
+            auto core = weak.lock();
+            if (!core)
+                return;
+            core->housekeep();
+            std::unique_lock lk(core->mutex);
+            if (core->closed)
+                return;
+            core->housekeeper_cv.wait_for(lk, interval, [&] { return core->closed; });
+            if (core->closed)
+                return;
+        }
+    });
+}
+
+Pool::~Pool() { core_->shutdown(); }
+
+Lease Pool::acquire(const std::string &borrower, std::optional<Seconds> timeout, std::uint64_t prefer) {
+    return core_->acquire(borrower, timeout.value_or(core_->settings.acquire_timeout), prefer);
+}
+
+PoolStats Pool::stats() const {
+    std::lock_guard lk(core_->mutex);
+    return core_->snapshot();
+}
+
+const Settings &Pool::settings() const noexcept { return core_->settings; }
+
+void Pool::set_leak_handler(std::function<void(const std::string &)> handler) {
+    std::lock_guard lk(core_->mutex);
+    core_->leak_handler = std::move(handler);
+}
+
+// ---- read/write split --------------------------------------------------------------------------
+
+struct RoutedPool::State {
+    Seconds max_lag;
+    LagProbe probe;
+    mutable std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::optional<double>> lags;
+    std::atomic<std::size_t> next{0};
+    bool stopping = false;
+    std::thread prober;
+};
+
+std::optional<double> measure_replica_lag(Pool &replica) {
+    try {
+        Lease lease = replica.acquire("replica lag probe", Seconds(2));
+        db::Result r = lease.conn().exec(
+            "SELECT pg_is_in_recovery(),"
+            "       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+            "            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END");
+        if (r.value(0, 0) != "t" || r.is_null(0, 1))
+            return std::nullopt;
+        return std::stod(r.value(0, 1));
+    } catch (const std::exception &e) {
+        spdlog::debug("replica lag probe failed: {}", e.what());
+        return std::nullopt;
+    }
+}
+
+RoutedPool::RoutedPool(Settings primary, std::vector<Settings> replicas, Seconds max_replica_lag,
+                       Connector primary_connector, std::vector<Connector> replica_connectors, LagProbe probe,
+                       std::chrono::milliseconds probe_interval)
+    : primary_(std::make_unique<Pool>(std::move(primary), std::move(primary_connector))),
+      state_(std::make_unique<State>()) {
+    for (std::size_t i = 0; i < replicas.size(); ++i)
+        replicas_.push_back(std::make_unique<Pool>(
+            std::move(replicas[i]), i < replica_connectors.size() ? replica_connectors[i] : Connector{}));
+    state_->max_lag = max_replica_lag;
+    state_->probe = probe ? std::move(probe) : LagProbe(measure_replica_lag);
+    state_->lags.assign(replicas_.size(), std::nullopt);
+    if (!replicas_.empty()) {
+        probe_now();
+        state_->prober = std::thread([this, probe_interval] {
+            std::unique_lock lk(state_->mutex);
+            while (!state_->stopping) {
+                state_->cv.wait_for(lk, probe_interval, [&] { return state_->stopping; });
+                if (state_->stopping)
+                    break;
+                lk.unlock();
+                probe_now();
+                lk.lock();
+            }
+        });
+    }
+}
+
+RoutedPool::~RoutedPool() {
+    {
+        std::lock_guard lk(state_->mutex);
+        state_->stopping = true;
+    }
+    state_->cv.notify_all();
+    if (state_->prober.joinable())
+        state_->prober.join();
+}
+
+void RoutedPool::probe_now() {
+    std::vector<std::optional<double>> lags;
+    for (auto &replica : replicas_)
+        lags.push_back(state_->probe(*replica));
+    std::lock_guard lk(state_->mutex);
+    state_->lags = std::move(lags);
+}
+
+std::vector<std::optional<double>> RoutedPool::replica_lags() const {
+    std::lock_guard lk(state_->mutex);
+    return state_->lags;
+}
+
+Lease RoutedPool::acquire_write(const std::string &borrower, std::uint64_t prefer) {
+    return primary_->acquire(borrower, std::nullopt, prefer);
+}
+
+Lease RoutedPool::acquire_read(const std::string &borrower, std::uint64_t prefer) {
+    if (replicas_.empty())
+        return primary_->acquire(borrower, std::nullopt, prefer);
+    const auto lags = replica_lags();
+    const std::size_t n = replicas_.size();
+    const std::size_t start = n ? state_->next.fetch_add(1) % n : 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = (start + k) % n;
+        if (lags[i] && *lags[i] <= state_->max_lag.count()) {
+            try {
+                return replicas_[i]->acquire(borrower);
+            } catch (const db::DbError &e) {
+                spdlog::debug("replica {} unavailable for reads: {}", i, e.what());
+            }
+        }
+    }
+    return primary_->acquire(borrower, std::nullopt, prefer);
+}
+
+} // namespace vigil::pool
