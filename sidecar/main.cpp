@@ -9,6 +9,7 @@
 #include "db.hpp"
 #include "exit_codes.hpp"
 #include "logging.hpp"
+#include "retry.hpp"
 #include "version.hpp"
 
 namespace {
@@ -81,9 +82,7 @@ int run(int argc, char **argv) {
     } catch (const db::DbError &e) {
         std::cerr << "vigild: " << e.what() << (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")")
                   << '\n';
-        // Class 08 (connection exception) and 57P0x (server shutting down): the database is unavailable.
-        const bool unavailable = e.sqlstate().rfind("08", 0) == 0 || e.sqlstate().rfind("57P0", 0) == 0;
-        return unavailable ? exit_code::unavailable : exit_code::software;
+        return retry::is_unavailable(e.sqlstate()) ? exit_code::unavailable : exit_code::software;
     }
 }
 

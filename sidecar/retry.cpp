@@ -10,12 +10,14 @@ bool is_transaction_conflict(const std::string &sqlstate) { return sqlstate == "
 
 bool is_connection_lost(const std::string &sqlstate) {
     return sqlstate.empty() || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
-           sqlstate == "57P03";
+           sqlstate == "57P03" || sqlstate == "57P05";
 }
 
 bool is_retryable(const std::string &sqlstate) {
     return is_transaction_conflict(sqlstate) || is_connection_lost(sqlstate);
 }
+
+bool is_unavailable(const std::string &sqlstate) { return !sqlstate.empty() && is_connection_lost(sqlstate); }
 
 Backoff::Backoff(std::chrono::milliseconds base, std::chrono::milliseconds cap) : base_(base), cap_(cap) {}
 

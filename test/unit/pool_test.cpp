@@ -485,6 +485,12 @@ TEST(Retry, SqlstateRules) {
     EXPECT_FALSE(retry::is_retryable("42P01"));
     EXPECT_TRUE(retry::is_transaction_conflict("40001"));
     EXPECT_FALSE(retry::is_transaction_conflict("08006"));
+    // The command line's "unavailable" (exit 69) is the same rule, for errors with a SQLSTATE.
+    EXPECT_TRUE(retry::is_unavailable("08001"));
+    EXPECT_TRUE(retry::is_unavailable("57P03"));
+    EXPECT_FALSE(retry::is_unavailable("57P04")); // database dropped: not coming back
+    EXPECT_FALSE(retry::is_unavailable(""));
+    EXPECT_FALSE(retry::is_unavailable("42501"));
 }
 
 TEST(Retry, BackoffGrowsWithJitterUpToTheCap) {
