@@ -1,7 +1,7 @@
 // db.cpp — libpq wrappers.
 #include "db.hpp"
 
-#include <sstream>
+#include "dsn_params.hpp"
 
 namespace vigil::db {
 
@@ -76,22 +76,19 @@ std::string Connection::scalar(const std::string &sql, const Params &params) {
 std::string redact_dsn(const std::string &dsn) {
     if (dsn.empty())
         return "(libpq defaults)";
-    char *err = nullptr;
-    PQconninfoOption *opts = PQconninfoParse(dsn.c_str(), &err);
-    if (!opts) {
-        PQfreemem(err);
+    std::vector<std::pair<std::string, std::string>> params;
+    try {
+        params = dsn_settings(dsn);
+    } catch (const std::invalid_argument &) {
         return "(unparseable connection string)";
     }
-    std::ostringstream out;
-    for (PQconninfoOption *o = opts; o->keyword; ++o) {
-        if (!o->val || !*o->val)
-            continue;
-        if (out.tellp() > 0)
-            out << ' ';
-        out << o->keyword << '=' << (std::string(o->keyword).find("password") != std::string::npos ? "********" : o->val);
+    std::string out;
+    for (const auto &[keyword, value] : params) {
+        if (!out.empty())
+            out += ' ';
+        out += keyword + '=' + (keyword.find("password") != std::string::npos ? "********" : value);
     }
-    PQconninfoFree(opts);
-    return out.str();
+    return out;
 }
 
 } // namespace vigil::db

@@ -40,7 +40,6 @@ class Result {
     ExecStatusType status() const noexcept { return PQresultStatus(res_.get()); }
     int rows() const noexcept { return PQntuples(res_.get()); }
     int columns() const noexcept { return PQnfields(res_.get()); }
-    std::string column_name(int col) const { return PQfname(res_.get(), col); }
     bool is_null(int row, int col) const noexcept { return PQgetisnull(res_.get(), row, col); }
     std::string value(int row, int col) const { return PQgetvalue(res_.get(), row, col); }
     std::optional<std::string> optional_value(int row, int col) const {

@@ -8,7 +8,7 @@
 
 namespace vigil {
 
-std::map<std::string, std::string> parse_dsn(const std::string &dsn) {
+std::vector<std::pair<std::string, std::string>> dsn_settings(const std::string &dsn) {
     char *err = nullptr;
     std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(PQconninfoParse(dsn.c_str(), &err),
                                                                       &PQconninfoFree);
@@ -19,11 +19,16 @@ std::map<std::string, std::string> parse_dsn(const std::string &dsn) {
             message.pop_back();
         throw std::invalid_argument("invalid connection string: " + message);
     }
-    std::map<std::string, std::string> out;
+    std::vector<std::pair<std::string, std::string>> out;
     for (PQconninfoOption *o = opts.get(); o->keyword; ++o)
         if (o->val && *o->val)
-            out[o->keyword] = o->val;
+            out.emplace_back(o->keyword, o->val);
     return out;
+}
+
+std::map<std::string, std::string> parse_dsn(const std::string &dsn) {
+    const auto settings = dsn_settings(dsn);
+    return {settings.begin(), settings.end()};
 }
 
 std::string build_dsn(const std::map<std::string, std::string> &params) {

@@ -5,10 +5,15 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace vigil {
 
-// The DSN's non-empty settings (libpq parses it, so URIs work too); throws std::invalid_argument.
+// The DSN's non-empty settings in libpq's order (libpq parses it, so URIs work too); throws
+// std::invalid_argument. Everything else here is built on it.
+std::vector<std::pair<std::string, std::string>> dsn_settings(const std::string &dsn);
+// The same settings by keyword.
 std::map<std::string, std::string> parse_dsn(const std::string &dsn);
 // A keyword=value string, values quoted as libpq expects.
 std::string build_dsn(const std::map<std::string, std::string> &params);
