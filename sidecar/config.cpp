@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include <toml++/toml.h>
 
@@ -139,6 +140,45 @@ std::map<std::string, std::map<std::string, Setter>> schema(const std::string &s
           {"pg_bindir", r.string(&C::backup, &BackupConfig::pg_bindir)}}},
     };
 }
+
+template <typename... Fields> auto fields(const Fields &...f) { return std::tie(f...); }
+
+} // namespace
+
+bool operator==(const DatabaseConfig &a, const DatabaseConfig &b) { return a.dsn == b.dsn; }
+bool operator==(const LogConfig &a, const LogConfig &b) { return a.level == b.level; }
+bool operator==(const PoolConfig &a, const PoolConfig &b) {
+    const auto all = [](const PoolConfig &p) {
+        return fields(p.max_size, p.min_idle, p.acquire_timeout, p.idle_timeout, p.max_lifetime,
+                      p.validation_interval, p.statement_timeout, p.leak_detection_threshold, p.application_name,
+                      p.named_statements, p.max_replica_lag, p.replicas);
+    };
+    return all(a) == all(b);
+}
+bool operator==(const MetricsConfig &a, const MetricsConfig &b) {
+    return fields(a.listen, a.slow_query_threshold) == fields(b.listen, b.slow_query_threshold);
+}
+bool operator==(const HealthConfig &a, const HealthConfig &b) { return a.interval == b.interval; }
+bool operator==(const BackupConfig &a, const BackupConfig &b) {
+    const auto all = [](const BackupConfig &k) {
+        return fields(k.directory, k.retention_count, k.retention_days, k.max_age, k.verify_interval, k.pg_bindir);
+    };
+    return all(a) == all(b);
+}
+bool operator==(const Config &a, const Config &b) {
+    return fields(a.database, a.log, a.pool, a.metrics, a.health, a.backup) ==
+           fields(b.database, b.log, b.pool, b.metrics, b.health, b.backup);
+}
+
+std::vector<std::string> config_keys() {
+    std::vector<std::string> out;
+    for (const auto &[section, keys] : schema(""))
+        for (const auto &[key, setter] : keys)
+            out.push_back(section + "." + key);
+    return out;
+}
+
+namespace {
 
 void check_consistency(const Config &c) {
     if (c.pool.min_idle > c.pool.max_size)

@@ -68,6 +68,19 @@ struct Config {
     BackupConfig backup;
 };
 
+// Each section compares by value (the daemon's reload and the default-config test use this).
+bool operator==(const DatabaseConfig &a, const DatabaseConfig &b);
+bool operator==(const LogConfig &a, const LogConfig &b);
+bool operator==(const PoolConfig &a, const PoolConfig &b);
+bool operator==(const MetricsConfig &a, const MetricsConfig &b);
+bool operator==(const HealthConfig &a, const HealthConfig &b);
+bool operator==(const BackupConfig &a, const BackupConfig &b);
+// Every setting but `source`.
+bool operator==(const Config &a, const Config &b);
+
+// Every key vigild understands, as "section.key", sorted.
+std::vector<std::string> config_keys();
+
 // Reads and validates a TOML file; unknown keys and bad values throw ConfigError.
 Config load_config_file(const std::string &path);
 
