@@ -158,6 +158,8 @@ int serve(Context &ctx, Seconds drain_timeout) {
             return {false, "no health poll yet"};
         if (!h->up)
             return {false, "database unreachable: " + h->error};
+        if (!h->health_checks_available || !h->health_checks_error.empty())
+            return {false, "health checks unavailable: " + h->health_checks_error};
         if (h->critical())
             return {false, "a health check is critical"};
         return {true, ""};

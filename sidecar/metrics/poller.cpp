@@ -15,8 +15,12 @@
 namespace vigil {
 
 std::vector<HealthCheckRow> fetch_health_checks(db::Connection &conn) {
-    db::Result r = conn.exec("SELECT check_name, status, severity, current_value, threshold, detail, recommendation"
-                             "  FROM vigil.health_check()");
+    return fetch_health_checks([&conn](const std::string &sql) { return conn.exec(sql); });
+}
+
+std::vector<HealthCheckRow> fetch_health_checks(const std::function<db::Result(const std::string &)> &exec) {
+    db::Result r = exec("SELECT check_name, status, severity, current_value, threshold, detail, recommendation"
+                        "  FROM vigil.health_check()");
     std::vector<HealthCheckRow> rows;
     for (int i = 0; i < r.rows(); ++i) {
         HealthCheckRow row;
@@ -159,16 +163,20 @@ void HealthPoller::poll_once() {
     pool::Lease lease;
     db::Connection *conn = nullptr;
 
-    // Each query is timed under its own operation name.
+    // Each query is timed under its own operation name and runs in a savepoint of its own: one
+    // that fails (a view the role may not read, a timeout) is rolled back alone and does not abort
+    // the poll's read-only transaction for the queries after it.
     auto query = [this, &conn](const std::string &operation, const std::string &sql) {
         const auto start = std::chrono::steady_clock::now();
         try {
-            db::Result r = conn->exec(sql);
+            db::Result r = conn->exec("SAVEPOINT vigil_poll_query; " + sql);
             queries_.observe(operation, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
             return r;
         } catch (const db::DbError &e) {
             queries_.observe(operation, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                              e.sqlstate().empty() ? "08006" : e.sqlstate());
+            if (conn->healthy())
+                conn->exec("ROLLBACK TO SAVEPOINT vigil_poll_query");
             throw;
         }
     };
@@ -200,8 +208,12 @@ void HealthPoller::poll_once() {
                               "       (SELECT max(n_dead_tup::float8 / (n_live_tup + n_dead_tup)) FROM pg_stat_user_tables"
                               "         WHERE n_live_tup + n_dead_tup >= 1000),"
                               "       pg_is_in_recovery(),"
-                              "       to_regprocedure('vigil.health_check()') IS NOT NULL,"
-                              "       to_regclass('vigil.table_bloat') IS NOT NULL");
+                              // From the catalogs, not to_regprocedure(): that raises 42501 for a
+                              // schema the role may not use, and the poll would read as down.
+                              "       EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                              "                WHERE n.nspname = 'vigil' AND p.proname = 'health_check' AND p.pronargs = 0),"
+                              "       EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                              "                WHERE n.nspname = 'vigil' AND c.relname = 'table_bloat')");
         snap->database = db.value(0, 0);
         snap->database_size_bytes = std::stoll(db.value(0, 1));
         snap->xid_age = std::stoll(db.value(0, 2));
@@ -244,23 +256,19 @@ void HealthPoller::poll_once() {
                 if (!bloat.is_null(0, 0))
                     snap->bloat_ratio_max = std::stod(bloat.value(0, 0));
             } catch (const db::DbError &e) {
-                spdlog::warn("vigil.table_bloat: {}", e.what());
+                spdlog::warn("vigil.table_bloat: {} (SQLSTATE {})", e.what(), e.sqlstate());
                 if (!conn->healthy())
                     throw;
             }
         }
 
         if (snap->health_checks_available) {
-            const auto start = std::chrono::steady_clock::now();
             try {
-                snap->checks = fetch_health_checks(*conn);
-                queries_.observe("poll_health_check",
-                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+                snap->checks = fetch_health_checks(
+                    [&](const std::string &sql) { return query("poll_health_check", sql); });
             } catch (const db::DbError &e) {
-                queries_.observe("poll_health_check",
-                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                                 e.sqlstate());
-                snap->health_checks_error = e.what();
+                snap->health_checks_error = std::string(e.what()) + " (SQLSTATE " + e.sqlstate() + ")";
+                spdlog::warn("vigil.health_check(): {}", snap->health_checks_error);
                 if (!conn->healthy())
                     throw;
             }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,15 +15,12 @@
 #include <vector>
 
 #include "config.hpp"
+#include "db.hpp"
 #include "pool/pool.hpp"
 #include "pool/stats.hpp"
 #include "metrics/query_metrics.hpp"
 
 namespace vigil {
-
-namespace db {
-class Connection;
-}
 
 // One row of vigil.health_check().
 struct HealthCheckRow {
@@ -33,6 +31,8 @@ struct HealthCheckRow {
 
 // Runs vigil.health_check() (ordered by severity, worst first); throws db::DbError.
 std::vector<HealthCheckRow> fetch_health_checks(db::Connection &conn);
+// The same through `exec`, which runs one statement (the poller's timed savepoint query).
+std::vector<HealthCheckRow> fetch_health_checks(const std::function<db::Result(const std::string &)> &exec);
 
 struct StandbyLag {
     std::string standby, client_addr;

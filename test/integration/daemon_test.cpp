@@ -535,3 +535,47 @@ TEST(Daemon, ReadinessFollowsCriticalChecks) {
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
     admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
 }
+
+TEST(Daemon, AMonitoringRoleGetsHealthChecksEvenWhenOneQueryIsRefused) {
+    // The set-up docs/daemon.md gives: a LOGIN role with pg_monitor and USAGE on schema vigil.
+    // One poll query is refused here on purpose (SELECT on vigil.table_bloat revoked): it must
+    // not abort the poll's transaction and take vigil.health_check() with it (it did: the
+    // checks then failed with SQLSTATE 25P02 and the daemon exported no health metrics).
+    db::Connection admin = db::Connection::open(test::test_dsn());
+    const std::string name = "vigil_monitor_" + std::to_string(getpid());
+    const std::string role = name + "_role";
+    admin.exec("CREATE DATABASE " + name);
+    admin.exec("CREATE ROLE " + role + " LOGIN IN ROLE pg_monitor");
+    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    db::Connection owner = db::Connection::open(dsn);
+    owner.exec("CREATE EXTENSION pgvigil; GRANT USAGE ON SCHEMA vigil TO " + role +
+               "; REVOKE ALL ON vigil.table_bloat FROM PUBLIC, pg_monitor");
+    const int port = free_port();
+    Daemon d(test::write_temp_file(config_text(port, dsn + " user=" + role)));
+    test::PromExposition e;
+    ASSERT_TRUE(wait_until([&] {
+        if (!get(port, "/metrics"))
+            return false;
+        e = scrape(port);
+        return e.value("vigil_up") == 1.0;
+    })) << d.log();
+    EXPECT_EQ(e.value("vigil_health_checks_available"), 1) << d.log();
+    EXPECT_GE(e.count("vigil_health_check_status"), 5u);
+    EXPECT_GE(e.value("vigil_query_errors_total", {{"sqlstate_class", "42"}}).value_or(0), 1);
+    EXPECT_THAT(d.log(), HasSubstr("vigil.table_bloat"));
+
+    // Without USAGE on the schema the checks are unavailable, and /readyz says so (it answered
+    // ready before).
+    owner.exec("REVOKE USAGE ON SCHEMA vigil FROM " + role);
+    ASSERT_TRUE(wait_until([&] { return scrape(port).value("vigil_health_checks_available") == 0.0; })) << d.log();
+    EXPECT_EQ(scrape(port).value("vigil_up"), 1); // the server itself is still watched
+    auto ready = get(port, "/readyz");
+    EXPECT_EQ((*ready)->status, 503);
+    EXPECT_THAT((*ready)->body, HasSubstr("health checks unavailable"));
+    EXPECT_THAT((*ready)->body, HasSubstr("42501"));
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
+    owner = db::Connection();
+    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
+    admin.exec("DROP ROLE " + role);
+}
