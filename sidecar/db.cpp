@@ -24,13 +24,20 @@ std::string Result::sqlstate() const {
 std::string Result::error_message() const { return trimmed(PQresultErrorMessage(res_.get())); }
 
 Connection Connection::open(const std::string &dsn, const std::string &application_name) {
+    // Refused before any connection attempt: libpq would read a bare word as a database name.
+    if (!dsn.empty())
+        dsn_settings(dsn);
     const char *keywords[] = {"dbname", "fallback_application_name", nullptr};
     const char *values[] = {dsn.c_str(), application_name.c_str(), nullptr};
     Connection conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
     if (!conn)
         throw DbError("out of memory allocating a libpq connection", "53200");
-    if (PQstatus(conn.get()) != CONNECTION_OK)
-        throw DbError("cannot connect to " + redact_dsn(dsn) + ": " + conn.error_message(), "08006");
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+        const std::string message = conn.error_message();
+        if (is_connection_option_error(message))
+            throw InvalidDsn("invalid connection string " + redact_dsn(dsn) + ": " + message);
+        throw DbError("cannot connect to " + redact_dsn(dsn) + ": " + message, "08006");
+    }
     return conn;
 }
 

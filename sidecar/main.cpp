@@ -7,6 +7,7 @@
 
 #include "commands/cli.hpp"
 #include "db.hpp"
+#include "dsn_params.hpp"
 #include "exit_codes.hpp"
 #include "logging.hpp"
 #include "retry.hpp"
@@ -73,6 +74,10 @@ int run(int argc, char **argv) {
 
     try {
         return (*registry.selected())(ctx);
+    } catch (const InvalidDsn &e) {
+        std::cerr << "vigild: " << e.what()
+                  << " (give key=value settings such as 'host=db1 dbname=app', or a postgresql:// URI)\n";
+        return exit_code::usage;
     } catch (const CommandError &e) {
         std::cerr << "vigild: " << e.what() << '\n';
         return e.exit_code();
