@@ -22,6 +22,36 @@ int nagios_exit_code(const std::vector<HealthCheckRow> &rows) {
     return seen[2] ? exit_code::critical : seen[1] ? exit_code::warning : seen[3] ? exit_code::unknown : exit_code::ok;
 }
 
+// One line of the table: control characters in someone else's names (a newline in a table name)
+// are shown escaped rather than breaking the table or forging a line of it.
+std::string one_line(const std::string &text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c == '\n')
+            out += "\\n";
+        else if (c == '\r')
+            out += "\\r";
+        else if (c == '\t')
+            out += "\\t";
+        else if (c < 0x20 || c == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
+// What to do about an error that kept the checks from running.
+std::string hint_for(const db::DbError &e) {
+    if (e.sqlstate() == "42501")
+        return " — grant the role what the checks need: GRANT USAGE ON SCHEMA vigil TO <role>; "
+               "GRANT pg_monitor TO <role>";
+    return "";
+}
+
 } // namespace
 
 void register_check_command(CommandRegistry &registry) {
@@ -31,7 +61,10 @@ void register_check_command(CommandRegistry &registry) {
             std::vector<HealthCheckRow> rows;
             try {
                 db::Connection conn = db::Connection::open(ctx.dsn(), "vigild check");
-                if (conn.scalar("SELECT to_regprocedure('vigil.health_check()') IS NOT NULL") != "t") {
+                // From the catalogs: to_regprocedure() raises 42501 for a schema the role may not use.
+                if (conn.scalar("SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                                " WHERE n.nspname = 'vigil' AND p.proname = 'health_check' AND p.pronargs = 0)") !=
+                    "t") {
                     std::cout << "UNKNOWN: vigil.health_check() does not exist in this database "
                                  "(CREATE EXTENSION pgvigil)\n";
                     return exit_code::unknown;
@@ -39,7 +72,8 @@ void register_check_command(CommandRegistry &registry) {
                 rows = fetch_health_checks(conn);
             } catch (const db::DbError &e) {
                 // A Nagios plugin that cannot ask says UNKNOWN.
-                std::cout << "UNKNOWN: " << e.what() << '\n';
+                std::cout << "UNKNOWN: " << one_line(e.what())
+                          << (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")") << hint_for(e) << '\n';
                 return exit_code::unknown;
             }
             const int code = nagios_exit_code(rows);
@@ -59,7 +93,10 @@ void register_check_command(CommandRegistry &registry) {
             }
             int counts[4] = {0, 0, 0, 0};
             std::size_t width = 5, value_width = 5, threshold_width = 9;
-            for (const auto &r : rows) {
+            for (auto &r : rows) {
+                for (std::string *field : {&r.check_name, &r.status, &r.current_value, &r.threshold, &r.detail,
+                                           &r.recommendation})
+                    *field = one_line(*field);
                 ++counts[r.severity >= 0 && r.severity <= 3 ? r.severity : 3];
                 width = std::max(width, r.check_name.size());
                 value_width = std::max(value_width, r.current_value.size());

@@ -88,6 +88,32 @@ TEST_F(CheckTest, MissingFunctionOrDatabaseIsUnknown) {
     EXPECT_THAT(down.output, HasSubstr("UNKNOWN"));
 }
 
+TEST_F(CheckTest, NamesWithNewlinesStayOnTheirLine) {
+    // A detail naming a table called "t\nOK: 0 critical" must not forge a line of the table.
+    set_rows("('a', 'warning', 1, '1', '0', E'bloat in \"t\\nOK: 0 critical\"', E'VACUUM \"t\\n\"')");
+    auto r = check();
+    EXPECT_EQ(r.exit_code, exit_code::warning) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("bloat in \"t\\nOK: 0 critical\""));
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("\nOK: 0 critical")));
+    int lines = 0;
+    for (char c : r.output)
+        lines += c == '\n';
+    EXPECT_EQ(lines, 5) << r.output; // summary, blank, header, the row, its recommendation
+}
+
+TEST_F(CheckTest, ARoleWithoutSchemaUsageIsUnknownWithTheGrantToGive) {
+    const std::string role = name_ + "_nobody";
+    admin_.exec("CREATE ROLE " + role + " LOGIN");
+    set_rows("('a', 'ok', 0, '1', '2', 'fine', '')");
+    auto r = test::run_vigild("--dsn '" + dsn_with(dsn_, {{"user", role}}) + "' check");
+    admin_.exec("DROP DATABASE " + name_ + " WITH (FORCE)");
+    admin_.exec("DROP ROLE " + role);
+    EXPECT_EQ(r.exit_code, exit_code::unknown) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("UNKNOWN: "));
+    EXPECT_THAT(r.output, HasSubstr("SQLSTATE 42501"));
+    EXPECT_THAT(r.output, HasSubstr("GRANT USAGE ON SCHEMA vigil TO"));
+}
+
 TEST(RealHealthCheck, CheckAgreesWithTheExtension) {
     // The extension's own vigil.health_check() in the harness's database.
     db::Connection conn = db::Connection::open(test::test_dsn());
