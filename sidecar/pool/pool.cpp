@@ -1,9 +1,8 @@
-// pool.cpp — the connection pool.
+// pool.cpp — the connection pool: leases, first-come first-served acquire, release with rollback
+// or discard, housekeeping (idle, lifetime, leaks, min_idle) and statistics.
 #include "pool/pool.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -11,7 +10,6 @@
 #include <sstream>
 #include <thread>
 
-#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include "retry.hpp"
@@ -34,113 +32,6 @@ Settings Settings::from_config(const PoolConfig &c, const std::string &dsn) {
     s.application_name = c.application_name;
     s.named_statements = c.named_statements;
     return s;
-}
-
-// ---- PgSession -------------------------------------------------------------------------------
-
-Session::State PgSession::state() {
-    if (!conn.healthy())
-        return State::broken;
-    if (PQpipelineStatus(conn.get()) != PQ_PIPELINE_OFF)
-        return State::busy;
-    switch (PQtransactionStatus(conn.get())) {
-    case PQTRANS_IDLE:
-        return State::idle;
-    case PQTRANS_INTRANS:
-    case PQTRANS_INERROR:
-        return State::in_transaction;
-    case PQTRANS_ACTIVE:
-        return State::busy;
-    default:
-        return State::broken;
-    }
-}
-
-bool PgSession::rollback() {
-    db::Result r(PQexec(conn.get(), "ROLLBACK"));
-    return r && r.status() == PGRES_COMMAND_OK && state() == State::idle;
-}
-
-bool PgSession::ping() {
-    // An empty query is the cheapest round trip the protocol has.
-    db::Result r(PQexec(conn.get(), ""));
-    return r && r.status() == PGRES_EMPTY_QUERY && conn.healthy();
-}
-
-bool PgSession::ensure_prepared(const Statement &st) {
-    if (!named_statements_)
-        return false;
-    if (prepared_.count(st.name))
-        return true;
-    db::check(db::Result(PQprepare(conn.get(), st.name.c_str(), st.sql.c_str(), 0, nullptr)), conn);
-    prepared_.insert(st.name);
-    return true;
-}
-
-db::Result PgSession::run(const Statement &st, const db::Params &params) {
-    std::vector<const char *> values;
-    values.reserve(params.size());
-    for (const auto &p : params)
-        values.push_back(p ? p->c_str() : nullptr);
-    return run(st, values.data(), static_cast<int>(values.size()));
-}
-
-// PQexec's wait, less one system call: libpq polls the socket before every read, but on a busy
-// host the server has often answered by the time the send returns, so read first and poll only
-// when nothing has arrived. Like PQexec, the first error wins and COPY results return at once.
-db::Result PgSession::await_result() {
-    PGconn *c = conn.get();
-    db::Result kept;
-    for (;;) {
-        if (PQconsumeInput(c) != 1)
-            return db::Result(); // the connection failed: db::check reports libpq's message
-        while (!PQisBusy(c)) {
-            db::Result r(PQgetResult(c));
-            if (!r)
-                return kept;
-            const ExecStatusType status = r.status();
-            if (!kept || kept.status() != PGRES_FATAL_ERROR)
-                kept = std::move(r);
-            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
-                return kept;
-        }
-        pollfd fd{PQsocket(c), POLLIN, 0};
-        if (poll(&fd, 1, -1) < 0 && errno != EINTR)
-            return db::Result();
-    }
-}
-
-db::Result PgSession::run(const Statement &st, const char *const *values, int count) {
-    if (!named_statements_) {
-        if (PQsendQueryParams(conn.get(), st.sql.c_str(), count, nullptr, values, nullptr, nullptr, 0) != 1)
-            return db::check(db::Result(), conn);
-        return db::check(await_result(), conn);
-    }
-    for (int attempt = 0;; ++attempt) {
-        ensure_prepared(st);
-        if (PQsendQueryPrepared(conn.get(), st.name.c_str(), count, values, nullptr, nullptr, 0) != 1)
-            return db::check(db::Result(), conn);
-        db::Result r = await_result();
-        // 26000: the server lost the statement (DISCARD ALL, a pooler in between): prepare again.
-        if (attempt == 0 && r && r.status() == PGRES_FATAL_ERROR && r.sqlstate() == "26000" &&
-            PQtransactionStatus(conn.get()) == PQTRANS_IDLE) {
-            prepared_.erase(st.name);
-            continue;
-        }
-        return db::check(std::move(r), conn);
-    }
-}
-
-Connector pg_connector(const Settings &settings) {
-    return [settings]() -> std::unique_ptr<Session> {
-        auto session = std::make_unique<PgSession>(db::Connection::open(settings.dsn, settings.application_name),
-                                                   settings.named_statements);
-        if (settings.statement_timeout.count() > 0) {
-            const auto ms = static_cast<long long>(settings.statement_timeout.count() * 1000);
-            session->conn.exec("SET statement_timeout = " + std::to_string(ms));
-        }
-        return session;
-    };
 }
 
 std::string describe(const PoolStats &s) {
@@ -203,7 +94,9 @@ struct Waiter {
 struct Core : std::enable_shared_from_this<Core> {
     Settings settings;
     Connector connector;
-    std::function<void(const std::string &)> leak_handler = [](const std::string &m) { spdlog::warn("{}", m); };
+    std::function<void(const std::string &)> leak_handler = [](const std::string &m) {
+        spdlog::warn("{}", m);
+    };
 
     mutable std::mutex mutex;
     std::vector<std::unique_ptr<Slot>> idle; // back: most recently returned
@@ -278,8 +171,8 @@ struct Core : std::enable_shared_from_this<Core> {
                 if (closed || Clock::now() + delay >= deadline) {
                     if (for_borrower)
                         ++stats.timeouts;
-                    throw PoolTimeout("cannot open a connection within acquire_timeout: " + std::string(e.what()) +
-                                          " (" + describe(snapshot()) + ")",
+                    throw PoolTimeout("cannot open a connection within acquire_timeout: " +
+                                          std::string(e.what()) + " (" + describe(snapshot()) + ")",
                                       snapshot());
                 }
                 spdlog::debug("connect failed ({}), retrying in {} ms", e.what(), delay.count());
@@ -317,7 +210,8 @@ struct Core : std::enable_shared_from_this<Core> {
     // True when an idle connection may be handed out as it is, with no round trip: not expired,
     // not suspect, used within validation_interval and idle. Cheap enough for under the lock.
     bool ready(Slot &slot, Clock::time_point now) {
-        return now < slot.expires && !slot.suspect && Seconds(now - slot.last_used) <= settings.validation_interval &&
+        return now < slot.expires && !slot.suspect &&
+               Seconds(now - slot.last_used) <= settings.validation_interval &&
                slot.session->state() == Session::State::idle;
     }
 
@@ -363,7 +257,8 @@ using detail::Waiter;
 // ---- Lease -------------------------------------------------------------------------------------
 
 Lease::Lease() = default;
-Lease::Lease(std::shared_ptr<Core> core, std::unique_ptr<Slot> slot) : core_(std::move(core)), slot_(std::move(slot)) {}
+Lease::Lease(std::shared_ptr<Core> core, std::unique_ptr<Slot> slot)
+    : core_(std::move(core)), slot_(std::move(slot)) {}
 Lease::Lease(Lease &&other) noexcept = default;
 Lease &Lease::operator=(Lease &&other) noexcept {
     if (this != &other) {
@@ -374,7 +269,9 @@ Lease &Lease::operator=(Lease &&other) noexcept {
     }
     return *this;
 }
-Lease::~Lease() { release(); }
+Lease::~Lease() {
+    release();
+}
 
 void Lease::release() {
     if (!slot_)
@@ -401,8 +298,12 @@ PgSession &Lease::pg() {
     return *pg;
 }
 
-std::uint64_t Lease::id() const { return slot_ ? slot_->id : 0; }
-Clock::time_point Lease::expires_at() const { return slot_ ? slot_->expires : Clock::time_point{}; }
+std::uint64_t Lease::id() const {
+    return slot_ ? slot_->id : 0;
+}
+Clock::time_point Lease::expires_at() const {
+    return slot_ ? slot_->expires : Clock::time_point{};
+}
 
 // ---- acquire / release -------------------------------------------------------------------------
 
@@ -418,7 +319,8 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t 
         if (waiters.empty() && !idle.empty()) {
             auto it = std::prev(idle.end());
             if (prefer != 0) {
-                const auto mine = std::find_if(idle.begin(), idle.end(), [&](const auto &s) { return s->id == prefer; });
+                const auto mine =
+                    std::find_if(idle.begin(), idle.end(), [&](const auto &s) { return s->id == prefer; });
                 if (mine != idle.end())
                     it = mine;
             }
@@ -436,16 +338,18 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t 
             // Wait in line; whoever frees a connection hands it to the first in line.
             Waiter me;
             waiters.push_back(&me);
-            const bool served = me.cv.wait_until(lk, deadline, [&] { return me.slot || me.may_create || closed; });
+            const bool served =
+                me.cv.wait_until(lk, deadline, [&] { return me.slot || me.may_create || closed; });
             if (!served) {
                 waiters.erase(std::find(waiters.begin(), waiters.end(), &me));
                 ++stats.timeouts;
                 const PoolStats s = snapshot();
-                throw PoolTimeout("no connection available within " + std::to_string(timeout.count()) +
-                                      " s (acquire_timeout) for " + (borrower.empty() ? "a borrower" : borrower) +
-                                      "; " + describe(s) +
-                                      (last_connect_error.empty() ? "" : "; last connect error: " + last_connect_error),
-                                  s);
+                throw PoolTimeout(
+                    "no connection available within " + std::to_string(timeout.count()) +
+                        " s (acquire_timeout) for " + (borrower.empty() ? "a borrower" : borrower) + "; " +
+                        describe(s) +
+                        (last_connect_error.empty() ? "" : "; last connect error: " + last_connect_error),
+                    s);
             }
             if (me.slot) {
                 // Handed over directly by a release: just used, so no validation needed.
@@ -548,9 +452,10 @@ void Core::housekeep() {
         // Oldest idle first (front of the vector).
         for (auto it = idle.begin(); it != idle.end();) {
             const bool expired = now >= (*it)->expires;
-            const bool idle_too_long = settings.idle_timeout.count() > 0 &&
-                                       Seconds(now - (*it)->last_used) >= settings.idle_timeout &&
-                                       open_or_opening() > settings.min_idle; // retired ones already left idle
+            const bool idle_too_long =
+                settings.idle_timeout.count() > 0 &&
+                Seconds(now - (*it)->last_used) >= settings.idle_timeout &&
+                open_or_opening() > settings.min_idle; // retired ones already left idle
             if (expired || idle_too_long) {
                 retire.push_back(std::move(*it));
                 it = idle.erase(it);
@@ -638,7 +543,9 @@ Pool::Pool(Settings settings, Connector connector) : core_(std::make_shared<Core
     });
 }
 
-Pool::~Pool() { core_->shutdown(); }
+Pool::~Pool() {
+    core_->shutdown();
+}
 
 Lease Pool::acquire(const std::string &borrower, std::optional<Seconds> timeout, std::uint64_t prefer) {
     return core_->acquire(borrower, timeout.value_or(core_->settings.acquire_timeout), prefer);
@@ -649,113 +556,13 @@ PoolStats Pool::stats() const {
     return core_->snapshot();
 }
 
-const Settings &Pool::settings() const noexcept { return core_->settings; }
+const Settings &Pool::settings() const noexcept {
+    return core_->settings;
+}
 
 void Pool::set_leak_handler(std::function<void(const std::string &)> handler) {
     std::lock_guard lk(core_->mutex);
     core_->leak_handler = std::move(handler);
-}
-
-// ---- read/write split --------------------------------------------------------------------------
-
-struct RoutedPool::State {
-    Seconds max_lag;
-    LagProbe probe;
-    mutable std::mutex mutex;
-    std::condition_variable cv;
-    std::vector<std::optional<double>> lags;
-    std::atomic<std::size_t> next{0};
-    bool stopping = false;
-    std::thread prober;
-};
-
-std::optional<double> measure_replica_lag(Pool &replica) {
-    try {
-        Lease lease = replica.acquire("replica lag probe", Seconds(2));
-        db::Result r = lease.conn().exec(
-            "SELECT pg_is_in_recovery(),"
-            "       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-            "            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END");
-        if (r.value(0, 0) != "t" || r.is_null(0, 1))
-            return std::nullopt;
-        return std::stod(r.value(0, 1));
-    } catch (const std::exception &e) {
-        spdlog::debug("replica lag probe failed: {}", e.what());
-        return std::nullopt;
-    }
-}
-
-RoutedPool::RoutedPool(Settings primary, std::vector<Settings> replicas, Seconds max_replica_lag,
-                       Connector primary_connector, std::vector<Connector> replica_connectors, LagProbe probe,
-                       std::chrono::milliseconds probe_interval)
-    : primary_(std::make_unique<Pool>(std::move(primary), std::move(primary_connector))),
-      state_(std::make_unique<State>()) {
-    for (std::size_t i = 0; i < replicas.size(); ++i)
-        replicas_.push_back(std::make_unique<Pool>(
-            std::move(replicas[i]), i < replica_connectors.size() ? replica_connectors[i] : Connector{}));
-    state_->max_lag = max_replica_lag;
-    state_->probe = probe ? std::move(probe) : LagProbe(measure_replica_lag);
-    state_->lags.assign(replicas_.size(), std::nullopt);
-    if (!replicas_.empty()) {
-        probe_now();
-        state_->prober = std::thread([this, probe_interval] {
-            std::unique_lock lk(state_->mutex);
-            while (!state_->stopping) {
-                state_->cv.wait_for(lk, probe_interval, [&] { return state_->stopping; });
-                if (state_->stopping)
-                    break;
-                lk.unlock();
-                probe_now();
-                lk.lock();
-            }
-        });
-    }
-}
-
-RoutedPool::~RoutedPool() {
-    {
-        std::lock_guard lk(state_->mutex);
-        state_->stopping = true;
-    }
-    state_->cv.notify_all();
-    if (state_->prober.joinable())
-        state_->prober.join();
-}
-
-void RoutedPool::probe_now() {
-    std::vector<std::optional<double>> lags;
-    for (auto &replica : replicas_)
-        lags.push_back(state_->probe(*replica));
-    std::lock_guard lk(state_->mutex);
-    state_->lags = std::move(lags);
-}
-
-std::vector<std::optional<double>> RoutedPool::replica_lags() const {
-    std::lock_guard lk(state_->mutex);
-    return state_->lags;
-}
-
-Lease RoutedPool::acquire_write(const std::string &borrower, std::uint64_t prefer) {
-    return primary_->acquire(borrower, std::nullopt, prefer);
-}
-
-Lease RoutedPool::acquire_read(const std::string &borrower, std::uint64_t prefer) {
-    if (replicas_.empty())
-        return primary_->acquire(borrower, std::nullopt, prefer);
-    const auto lags = replica_lags();
-    const std::size_t n = replicas_.size();
-    const std::size_t start = n ? state_->next.fetch_add(1) % n : 0;
-    for (std::size_t k = 0; k < n; ++k) {
-        const std::size_t i = (start + k) % n;
-        if (lags[i] && *lags[i] <= state_->max_lag.count()) {
-            try {
-                return replicas_[i]->acquire(borrower);
-            } catch (const db::DbError &e) {
-                spdlog::debug("replica {} unavailable for reads: {}", i, e.what());
-            }
-        }
-    }
-    return primary_->acquire(borrower, std::nullopt, prefer);
 }
 
 } // namespace vigil::pool

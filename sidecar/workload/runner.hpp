@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "db.hpp"
-#include "pool/pool.hpp"
+#include "pool/routing.hpp"
 #include "retry.hpp"
 
 namespace vigil::bench {
@@ -69,7 +70,7 @@ class Handle {
     explicit Handle(pool::Lease lease) : lease_(std::move(lease)), session_(&lease_.pg()) {}
     explicit Handle(std::unique_ptr<pool::PgSession> own) : own_(std::move(own)), session_(own_.get()) {}
     pool::PgSession &session() { return *session_; }
-    std::uint64_t id() const { return lease_.id(); } // 0 for a connection of its own
+    std::uint64_t id() const { return lease_.id(); }      // 0 for a connection of its own
     void mark_broken() noexcept { lease_.mark_broken(); } // a pooled connection is closed, not reused
 
   private:
@@ -105,6 +106,7 @@ class Worker {
 class Workload {
   public:
     virtual ~Workload() = default;
+    // Checks the database has what the workload needs (WorkloadError if not) and loads its keys.
     virtual void prepare(db::Connection &conn) = 0;
     // One unit of work of at most `max_ops` operations (a pipeline batch is several); returns
     // how many it performed.
@@ -123,6 +125,26 @@ class Workload {
     virtual nlohmann::json finish(db::Connection &) { return nullptr; }
 };
 
+// Why a workload cannot run, thrown before any client starts: by make_workload (a bad name or
+// weights) and by Workload::prepare (the database lacks what the workload needs).
+class WorkloadError : public std::runtime_error {
+  public:
+    enum class Kind {
+        unknown_workload, // no workload has that name
+        weights,          // the mixed workload's weights name an unknown workload or are all zero
+        demo_schema,      // the demo schema (users, posts, accounts, transfers) is missing or empty
+        table,            // the table to read is missing, has no single-column key, or no rows
+        columns,          // a column to read is not in the table
+        extension,        // the pgvigil extension, or the function the workload calls, is missing
+    };
+    WorkloadError(Kind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
+    Kind kind() const noexcept { return kind_; }
+
+  private:
+    Kind kind_;
+};
+
+// The workload named read, crud, transfer or mixed. Throws WorkloadError.
 std::unique_ptr<Workload> make_workload(const std::string &name, const Options &options);
 
 // The result of a run.

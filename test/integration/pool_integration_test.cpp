@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "pool/pool.hpp"
+#include "pool/routing.hpp"
 #include "retry.hpp"
 #include "test_support.hpp"
 
@@ -132,7 +133,8 @@ TEST(PoolIntegration, TerminatedBackendCostsOneRetryAndPoisonsItsSiblings) {
             all.push_back(p.acquire());
     }
     db::Connection admin = db::Connection::open(test::test_dsn());
-    admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'vigil pool test'");
+    admin.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'vigil pool test'");
     std::this_thread::sleep_for(100ms);
     int failures = 0;
     for (int i = 0; i < 20; ++i) {
@@ -157,7 +159,9 @@ TEST(PoolIntegration, PreparedStatementsAreCachedPerConnectionAndOptional) {
         EXPECT_EQ(lease.run(st, {"41"}).value(0, 0), "42");
         EXPECT_EQ(lease.run(st, {"1"}).value(0, 0), "2");
         EXPECT_EQ(lease.pg().prepared_count(), 1u);
-        EXPECT_EQ(lease.conn().scalar("SELECT count(*) FROM pg_prepared_statements WHERE name = 'vigil_test_add'"), "1");
+        EXPECT_EQ(
+            lease.conn().scalar("SELECT count(*) FROM pg_prepared_statements WHERE name = 'vigil_test_add'"),
+            "1");
         // The server forgot it (DISCARD ALL, a pooler in between): prepared again transparently.
         lease.conn().exec("DEALLOCATE ALL");
         EXPECT_EQ(lease.run(st, {"2"}).value(0, 0), "3");
@@ -174,14 +178,16 @@ TEST(PoolIntegration, ServerRestartMidWorkloadIsSurvived) {
     const char *bindir = std::getenv("VIGIL_TEST_PG_BINDIR");
     const char *cluster = std::getenv("VIGIL_TEST_CLUSTER_DIR");
     if (!bindir || !cluster)
-        GTEST_SKIP() << "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR (test/harness/with_cluster.sh)";
+        GTEST_SKIP()
+            << "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR (test/harness/with_cluster.sh)";
     std::smatch m;
     const std::string dsn = test::test_dsn();
     ASSERT_TRUE(std::regex_search(dsn, m, std::regex(R"(port=(\d+))")));
     const std::string port = m[1];
 
     db::Connection admin = db::Connection::open(dsn);
-    admin.exec("DROP TABLE IF EXISTS restart_probe; CREATE TABLE restart_probe (client int, at timestamptz DEFAULT clock_timestamp())");
+    admin.exec("DROP TABLE IF EXISTS restart_probe; CREATE TABLE restart_probe (client int, at timestamptz "
+               "DEFAULT clock_timestamp())");
     pool::Pool p(settings(4));
     std::atomic<bool> stop{false};
     std::atomic<int> lost{0};
@@ -191,7 +197,8 @@ TEST(PoolIntegration, ServerRestartMidWorkloadIsSurvived) {
             while (!stop) {
                 try {
                     auto lease = p.acquire("client " + std::to_string(c));
-                    lease.conn().exec_params("INSERT INTO restart_probe (client) VALUES ($1)", {std::to_string(c)});
+                    lease.conn().exec_params("INSERT INTO restart_probe (client) VALUES ($1)",
+                                             {std::to_string(c)});
                 } catch (const db::DbError &e) {
                     if (!retry::is_connection_lost(e.sqlstate()))
                         ADD_FAILURE() << e.sqlstate() << " " << e.what();
@@ -201,9 +208,9 @@ TEST(PoolIntegration, ServerRestartMidWorkloadIsSurvived) {
             }
         });
     std::this_thread::sleep_for(500ms);
-    const auto restart = test::run_command(std::string("runuser -u postgres -- ") + bindir + "/pg_ctl -D " + cluster +
-                                           "/data -l " + cluster + "/server.log -m fast -w -o '-p " + port +
-                                           "' restart");
+    const auto restart =
+        test::run_command(std::string("runuser -u postgres -- ") + bindir + "/pg_ctl -D " + cluster +
+                          "/data -l " + cluster + "/server.log -m fast -w -o '-p " + port + "' restart");
     ASSERT_EQ(restart.exit_code, 0) << restart.output;
     const auto restarted = std::chrono::system_clock::now();
     std::this_thread::sleep_for(1500ms);
@@ -241,15 +248,17 @@ class Replica {
             return;
         const int port = std::stoi(m[1]) + 1; // the next port, retried a few times if taken
         test::run_command("rm -rf " + dir_);
-        auto backup = test::run_command("runuser -u postgres -- " + bindir_ + "/pg_basebackup -D " + dir_ +
-                                        " -R -X stream -c fast -h 127.0.0.1 -p " + std::string(m[1]) + " -U postgres");
+        auto backup =
+            test::run_command("runuser -u postgres -- " + bindir_ + "/pg_basebackup -D " + dir_ +
+                              " -R -X stream -c fast -h 127.0.0.1 -p " + std::string(m[1]) + " -U postgres");
         if (backup.exit_code != 0) {
             error = backup.output;
             return;
         }
         for (int p = port; p < port + 20 && !started_; ++p) {
-            auto start = test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ + " -o '-p " +
-                                           std::to_string(p) + "' -l " + dir_ + "/server.log -w -t 30 start");
+            auto start =
+                test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ + " -o '-p " +
+                                  std::to_string(p) + "' -l " + dir_ + "/server.log -w -t 30 start");
             if (start.exit_code == 0) {
                 started_ = true;
                 dsn_ = "host=127.0.0.1 port=" + std::to_string(p) + " user=postgres dbname=postgres";
@@ -260,7 +269,8 @@ class Replica {
     }
     ~Replica() {
         if (started_)
-            test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ + " -m immediate -w stop");
+            test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ +
+                              " -m immediate -w stop");
         if (!dir_.empty())
             test::run_command("rm -rf " + dir_);
     }
@@ -273,13 +283,16 @@ class Replica {
     bool started_ = false;
 };
 
-bool served_by_standby(pool::Lease &lease) { return lease.conn().scalar("SELECT pg_is_in_recovery()") == "t"; }
+bool served_by_standby(pool::Lease &lease) {
+    return lease.conn().scalar("SELECT pg_is_in_recovery()") == "t";
+}
 
 } // namespace
 
 TEST(PoolIntegration, ReadsGoToAStreamingReplicaOnlyWhileItsLagIsSmall) {
     if (!std::getenv("VIGIL_TEST_PG_BINDIR") || !std::getenv("VIGIL_TEST_CLUSTER_DIR"))
-        GTEST_SKIP() << "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR (test/harness/with_cluster.sh)";
+        GTEST_SKIP()
+            << "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR (test/harness/with_cluster.sh)";
     db::Connection primary = db::Connection::open(test::test_dsn());
     primary.exec("DROP TABLE IF EXISTS lag_probe; CREATE TABLE lag_probe (x int)");
     Replica replica;
@@ -293,7 +306,7 @@ TEST(PoolIntegration, ReadsGoToAStreamingReplicaOnlyWhileItsLagIsSmall) {
     // Wait until the standby has replayed a commit, so its lag can be measured.
     primary.exec("INSERT INTO lag_probe VALUES (1)");
     for (int i = 0; i < 100 && standby.scalar("SELECT to_regclass('lag_probe') IS NOT NULL AND"
-                                             " (SELECT count(*) FROM lag_probe) = 1") != "t";
+                                              " (SELECT count(*) FROM lag_probe) = 1") != "t";
          ++i)
         std::this_thread::sleep_for(50ms);
 
@@ -321,7 +334,8 @@ TEST(PoolIntegration, ReadsGoToAStreamingReplicaOnlyWhileItsLagIsSmall) {
     EXPECT_GT(*routed.replica_lags()[0], 1.0);
     {
         auto read = routed.acquire_read("reader");
-        EXPECT_FALSE(served_by_standby(read)) << "a read went to a replica " << *routed.replica_lags()[0] << " s behind";
+        EXPECT_FALSE(served_by_standby(read))
+            << "a read went to a replica " << *routed.replica_lags()[0] << " s behind";
     }
 
     // Caught up again: reads return to the replica.

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "pool/pool.hpp"
+#include "pool/routing.hpp"
 #include "retry.hpp"
 
 using namespace vigil;
@@ -68,7 +69,9 @@ pool::Settings settings(int max_size) {
     return s;
 }
 
-FakeSession &fake(pool::Lease &lease) { return dynamic_cast<FakeSession &>(lease.session()); }
+FakeSession &fake(pool::Lease &lease) {
+    return dynamic_cast<FakeSession &>(lease.session());
+}
 
 // Waits until pred() holds, at most two seconds.
 template <class Pred> bool eventually(Pred pred) {
