@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,14 @@ struct CreateResult {
     std::vector<std::string> removed; // dumps removed by retention
 };
 
+// There is nowhere to write the backup: the configuration gives no backup directory.
+class NoBackupDirectory : public std::runtime_error {
+  public:
+    NoBackupDirectory() : std::runtime_error("no backup directory given") {}
+};
+
 // Dumps the database `dsn` points at into `cfg.directory` and writes its manifest, then applies
-// retention. Throws std::runtime_error (nothing is left behind on failure).
+// retention. Throws NoBackupDirectory, or std::runtime_error (nothing is left behind on failure).
 CreateResult create(const std::string &dsn, const BackupConfig &cfg);
 
 // The manifest path belonging to a dump path.
@@ -74,7 +81,7 @@ struct VerifyReport {
     std::vector<Step> steps;
     double seconds = 0;
     bool database_unreachable = false; // the restore could not connect
-    bool passed() const; // every step passed (a skipped step is not a pass)
+    bool passed() const;               // every step passed (a skipped step is not a pass)
     nlohmann::json to_json() const;
     std::string to_text() const;
 };

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +17,7 @@
 #include "db.hpp"
 #include "dsn_params.hpp"
 #include "backup/subprocess.hpp"
+#include "progress.hpp"
 #include "wall_clock.hpp"
 
 namespace fs = std::filesystem;
@@ -34,7 +34,8 @@ std::string timestamp_for_name(double epoch) {
     char buf[40];
     std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%S", &tm);
     char out[48];
-    std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>((epoch - static_cast<double>(secs)) * 1000));
+    std::snprintf(out, sizeof out, "%s.%03dZ", buf,
+                  static_cast<int>((epoch - static_cast<double>(secs)) * 1000));
     return out;
 }
 
@@ -63,7 +64,8 @@ void write_atomically(const std::string &path, const std::string &text) {
 nlohmann::json Manifest::to_json() const {
     nlohmann::json tables_json = nlohmann::json::array();
     for (const TableDigest &t : tables)
-        tables_json.push_back({{"schema", t.schema}, {"name", t.name}, {"rows", t.rows}, {"checksum", t.checksum}});
+        tables_json.push_back(
+            {{"schema", t.schema}, {"name", t.name}, {"rows", t.rows}, {"checksum", t.checksum}});
     return {{"format", "vigil-backup-manifest"},
             {"version", 1},
             {"database", database},
@@ -133,22 +135,23 @@ std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<b
                                        const std::function<void(std::size_t, std::size_t)> &progress) {
     // Ordinary tables that pg_dump dumps the data of: not catalogs, not temporary, not
     // extension members.
-    db::Result tables = conn.exec(
-        "SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname)"
-        "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
-        "   AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
-        "   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
-        "                      AND d.objid = c.oid AND d.deptype = 'e')"
-        " ORDER BY 1, 2");
+    db::Result tables =
+        conn.exec("SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname)"
+                  "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                  " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
+                  "   AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
+                  "   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+                  "                      AND d.objid = c.oid AND d.deptype = 'e')"
+                  " ORDER BY 1, 2");
     std::vector<TableDigest> out;
     for (int i = 0; i < tables.rows(); ++i) {
         if (stop && stop->load())
             throw std::runtime_error("stopped");
         // hashtextextended is the stable hash hash partitioning relies on; the sum of the row
         // hashes does not depend on row order.
-        db::Result r = conn.exec("SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM ONLY " +
-                                 tables.value(i, 2) + " t");
+        db::Result r =
+            conn.exec("SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM ONLY " +
+                      tables.value(i, 2) + " t");
         out.push_back({tables.value(i, 0), tables.value(i, 1), std::stoll(r.value(0, 0)), r.value(0, 1)});
         if (progress)
             progress(out.size(), static_cast<std::size_t>(tables.rows()));
@@ -158,7 +161,8 @@ std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<b
 
 std::string manifest_path_for(const std::string &dump_path) {
     const std::string suffix = ".dump";
-    if (dump_path.size() > suffix.size() && dump_path.compare(dump_path.size() - suffix.size(), suffix.size(), suffix) == 0)
+    if (dump_path.size() > suffix.size() &&
+        dump_path.compare(dump_path.size() - suffix.size(), suffix.size(), suffix) == 0)
         return dump_path.substr(0, dump_path.size() - suffix.size()) + ".manifest.json";
     return dump_path + ".manifest.json";
 }
@@ -169,7 +173,8 @@ std::vector<std::pair<std::string, Manifest>> list_backups(const std::string &di
     for (const auto &entry : fs::directory_iterator(directory, ec)) {
         const std::string name = entry.path().filename().string();
         const std::string suffix = ".manifest.json";
-        if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        if (name.size() <= suffix.size() ||
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
             continue;
         try {
             std::ifstream in(entry.path());
@@ -179,7 +184,8 @@ std::vector<std::pair<std::string, Manifest>> list_backups(const std::string &di
             spdlog::warn("ignoring {}: {}", entry.path().string(), e.what());
         }
     }
-    std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.second.created_at > b.second.created_at; });
+    std::sort(out.begin(), out.end(),
+              [](const auto &a, const auto &b) { return a.second.created_at > b.second.created_at; });
     return out;
 }
 
@@ -190,7 +196,8 @@ std::vector<std::string> apply_retention(const BackupConfig &cfg, const std::str
     int kept = 0;
     for (const auto &[dump, manifest] : backups) {
         const bool too_many = kept >= cfg.retention_count;
-        const bool too_old = cfg.retention_days > 0 && now - manifest.created_at > cfg.retention_days * 86400.0;
+        const bool too_old =
+            cfg.retention_days > 0 && now - manifest.created_at > cfg.retention_days * 86400.0;
         if (dump != keep && (too_many || too_old)) {
             std::error_code ec;
             fs::remove(manifest_path_for(dump), ec); // the manifest first: a dump without one is not listed
@@ -206,7 +213,7 @@ std::vector<std::string> apply_retention(const BackupConfig &cfg, const std::str
 
 CreateResult create(const std::string &dsn, const BackupConfig &cfg) {
     if (cfg.directory.empty())
-        throw std::runtime_error("no backup directory: set backup.directory or pass --directory");
+        throw NoBackupDirectory();
     fs::create_directories(cfg.directory);
     const auto started = std::chrono::steady_clock::now();
 
@@ -215,8 +222,9 @@ CreateResult create(const std::string &dsn, const BackupConfig &cfg) {
     // The snapshot stays exported while this transaction is open: pg_dump imports it, and the
     // checksums below read the same rows.
     conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    db::Result snap = conn.exec("SELECT pg_export_snapshot(), current_database(), current_setting('server_version'),"
-                                "       extract(epoch FROM transaction_timestamp())");
+    db::Result snap =
+        conn.exec("SELECT pg_export_snapshot(), current_database(), current_setting('server_version'),"
+                  "       extract(epoch FROM transaction_timestamp())");
     const std::string snapshot = snap.value(0, 0);
     Manifest m;
     m.database = snap.value(0, 1);
@@ -232,19 +240,17 @@ CreateResult create(const std::string &dsn, const BackupConfig &cfg) {
         env["PGPASSWORD"] = *child.password;
     SubprocessResult dumped;
     std::thread dumper([&] {
-        dumped = run_subprocess({pg_program(cfg.pg_bindir, "pg_dump"), "--format=custom", "--snapshot=" + snapshot,
-                                 "--file=" + partial, "--dbname=" + child.dsn},
+        dumped = run_subprocess({pg_program(cfg.pg_bindir, "pg_dump"), "--format=custom",
+                                 "--snapshot=" + snapshot, "--file=" + partial, "--dbname=" + child.dsn},
                                 env);
     });
-    // Progress on a terminal only.
-    const bool tty = isatty(STDERR_FILENO);
+    ProgressLine progress; // on a terminal only
     try {
-        m.tables = table_digests(conn, nullptr, [tty](std::size_t done, std::size_t total) {
-            if (tty)
-                std::fprintf(stderr, "\rbackup: checksummed %zu/%zu tables, pg_dump running", done, total);
+        m.tables = table_digests(conn, nullptr, [&progress](std::size_t done, std::size_t total) {
+            progress.update(
+                ProgressLine::format("backup: checksummed %zu/%zu tables, pg_dump running", done, total));
         });
-        if (tty)
-            std::fprintf(stderr, "\rbackup: waiting for pg_dump to finish%30s\r", "");
+        progress.show("backup: waiting for pg_dump to finish");
     } catch (...) {
         dumper.join();
         std::error_code ec;
@@ -252,8 +258,7 @@ CreateResult create(const std::string &dsn, const BackupConfig &cfg) {
         throw;
     }
     dumper.join();
-    if (tty)
-        std::fprintf(stderr, "\r%60s\r", "");
+    progress.clear();
     conn.exec("COMMIT");
     if (dumped.exit_code != 0) {
         std::error_code ec;

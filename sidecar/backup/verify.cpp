@@ -18,6 +18,7 @@
 #include "db.hpp"
 #include "dsn_params.hpp"
 #include "backup/subprocess.hpp"
+#include "progress.hpp"
 #include "wall_clock.hpp"
 
 namespace fs = std::filesystem;
@@ -47,7 +48,8 @@ class Runner {
   public:
     explicit Runner(VerifyReport &report) : report_(report) {}
     // Runs body unless `skip_reason` is set; returns whether the step passed.
-    bool run(const std::string &name, const std::function<std::string()> &body, const std::string &skip_reason = "") {
+    bool run(const std::string &name, const std::function<std::string()> &body,
+             const std::string &skip_reason = "") {
         Step step{name, "pass", 0, ""};
         if (!skip_reason.empty()) {
             step.status = "skip";
@@ -56,8 +58,7 @@ class Runner {
             return false;
         }
         const auto t0 = std::chrono::steady_clock::now();
-        if (isatty(STDERR_FILENO))
-            std::fprintf(stderr, "\rverify: %-20s\r", name.c_str()); // progress on a terminal only
+        progress_.show("verify: " + name); // on a terminal only
         try {
             step.detail = body();
         } catch (const std::exception &e) {
@@ -65,14 +66,14 @@ class Runner {
             step.detail = e.what();
         }
         step.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (isatty(STDERR_FILENO))
-            std::fprintf(stderr, "\r%40s\r", "");
+        progress_.clear();
         report_.steps.push_back(step);
         return step.status == "pass";
     }
 
   private:
     VerifyReport &report_;
+    ProgressLine progress_;
 };
 
 // "public.t: rows 10, manifest 11" lines for every difference, at most `limit`.
@@ -89,10 +90,11 @@ std::string compare_tables(const std::vector<TableDigest> &expected, const std::
             continue;
         }
         if (it->second->rows != e.rows)
-            problems.push_back(key + ": " + std::to_string(it->second->rows) + " rows restored, manifest has " +
-                               std::to_string(e.rows));
+            problems.push_back(key + ": " + std::to_string(it->second->rows) +
+                               " rows restored, manifest has " + std::to_string(e.rows));
         else if (it->second->checksum != e.checksum)
-            problems.push_back(key + ": row checksum differs from the manifest (same row count, changed rows)");
+            problems.push_back(key +
+                               ": row checksum differs from the manifest (same row count, changed rows)");
         got.erase(it);
     }
     for (const auto &[key, t] : got)
@@ -135,7 +137,8 @@ nlohmann::json VerifyReport::to_json() const {
     nlohmann::json j = {{"target", target}, {"kind", kind}, {"passed", passed()}, {"seconds", seconds}};
     j["steps"] = nlohmann::json::array();
     for (const Step &s : steps)
-        j["steps"].push_back({{"name", s.name}, {"status", s.status}, {"seconds", s.seconds}, {"detail", s.detail}});
+        j["steps"].push_back(
+            {{"name", s.name}, {"status", s.status}, {"seconds", s.seconds}, {"detail", s.detail}});
     return j;
 }
 
@@ -143,12 +146,15 @@ std::string VerifyReport::to_text() const {
     std::ostringstream out;
     out << "verify " << kind << " " << target << "\n";
     for (const Step &s : steps) {
-        out << "  " << std::left << std::setw(5) << (s.status == "pass" ? "PASS" : s.status == "fail" ? "FAIL" : "SKIP")
-            << " " << std::setw(16) << s.name << std::right << std::fixed << std::setprecision(3) << std::setw(9)
-            << s.seconds << "s  " << s.detail << "\n";
+        out << "  " << std::left << std::setw(5)
+            << (s.status == "pass"   ? "PASS"
+                : s.status == "fail" ? "FAIL"
+                                     : "SKIP")
+            << " " << std::setw(16) << s.name << std::right << std::fixed << std::setprecision(3)
+            << std::setw(9) << s.seconds << "s  " << s.detail << "\n";
     }
-    out << (passed() ? "verification passed" : "verification FAILED") << " in " << std::fixed << std::setprecision(3)
-        << seconds << "s\n";
+    out << (passed() ? "verification passed" : "verification FAILED") << " in " << std::fixed
+        << std::setprecision(3) << seconds << "s\n";
     return out.str();
 }
 
@@ -174,9 +180,10 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
     std::optional<Manifest> manifest;
     const std::string manifest_path = manifest_path_for(dump_path);
     const bool have_manifest_file = fs::exists(manifest_path, ec);
-    const std::string no_manifest = "no manifest " + manifest_path +
-                                    " (not made by vigild backup create): this check cannot run";
-    const std::string unusable_manifest = have_manifest_file ? "the manifest is unusable: this check cannot run" : no_manifest;
+    const std::string no_manifest =
+        "no manifest " + manifest_path + " (not made by vigild backup create): this check cannot run";
+    const std::string unusable_manifest =
+        have_manifest_file ? "the manifest is unusable: this check cannot run" : no_manifest;
     runner.run(
         "manifest",
         [&] {
@@ -203,11 +210,14 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
                 throw StepFailed("SHA-256 mismatch: the file is truncated (" + std::to_string(size) +
                                  " bytes, manifest has " + std::to_string(manifest->dump_size) + ")");
             if (size != manifest->dump_size)
-                throw StepFailed("SHA-256 mismatch: the file has " + std::to_string(size) + " bytes, manifest has " +
-                                 std::to_string(manifest->dump_size));
-            throw StepFailed("SHA-256 mismatch: the content changed (same size), " + sum + " != " + manifest->dump_sha256);
+                throw StepFailed("SHA-256 mismatch: the file has " + std::to_string(size) +
+                                 " bytes, manifest has " + std::to_string(manifest->dump_size));
+            throw StepFailed("SHA-256 mismatch: the content changed (same size), " + sum +
+                             " != " + manifest->dump_sha256);
         },
-        !missing.empty() ? missing : manifest ? "" : unusable_manifest);
+        !missing.empty() ? missing
+        : manifest       ? ""
+                         : unusable_manifest);
 
     runner.run(
         "age",
@@ -222,8 +232,8 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
                 source = "file modification time (no manifest)";
             }
             const double age = now_epoch() - created;
-            const std::string text = human_duration(age) + " old by " + source + ", limit " +
-                                     human_duration(cfg.max_age.count());
+            const std::string text =
+                human_duration(age) + " old by " + source + ", limit " + human_duration(cfg.max_age.count());
             if (cfg.max_age.count() > 0 && age > cfg.max_age.count())
                 throw StepFailed("stale: " + text);
             return text;
@@ -266,10 +276,10 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
             }
             if (scratch.empty())
                 throw StepFailed("could not create a scratch database");
-            SubprocessResult r = run_subprocess({pg_program(cfg.pg_bindir, "pg_restore"), "--exit-on-error",
-                                                 "--no-owner", "--no-privileges",
-                                                 "--dbname=" + dsn_with(child.dsn, {{"dbname", scratch}}), dump_path},
-                                                child_env(child), "", stop);
+            SubprocessResult r = run_subprocess(
+                {pg_program(cfg.pg_bindir, "pg_restore"), "--exit-on-error", "--no-owner", "--no-privileges",
+                 "--dbname=" + dsn_with(child.dsn, {{"dbname", scratch}}), dump_path},
+                child_env(child), "", stop);
             if (r.exit_code != 0)
                 throw StepFailed("pg_restore into " + scratch + " failed: " + r.describe());
             return "restored into scratch database " + scratch;
@@ -291,7 +301,9 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
             return std::to_string(actual.size()) + " tables, " + std::to_string(rows) +
                    " rows: counts and checksums match the manifest";
         },
-        !restored ? "the dump did not restore" : manifest ? "" : unusable_manifest);
+        !restored  ? "the dump did not restore"
+        : manifest ? ""
+                   : unusable_manifest);
 
     if (!scratch.empty()) {
         runner.run("drop_scratch", [&] {
@@ -319,7 +331,8 @@ VerifyReport verify_base_backup(const std::string &directory, bool restore_test,
     };
 
     const bool verified = runner.run("pg_verifybackup", [&] {
-        SubprocessResult r = run_subprocess({pg_program(cfg.pg_bindir, "pg_verifybackup"), directory}, {}, "", stop);
+        SubprocessResult r =
+            run_subprocess({pg_program(cfg.pg_bindir, "pg_verifybackup"), directory}, {}, "", stop);
         if (r.exit_code != 0)
             throw StepFailed("pg_verifybackup: " + r.describe());
         return std::string("manifest, checksums and WAL verified");
@@ -353,10 +366,10 @@ VerifyReport verify_base_backup(const std::string &directory, bool restore_test,
                 // A socket in the copy's directory only, no TCP: nothing else can reach it.
                 const std::string port = std::to_string(20000 + static_cast<int>(getpid()) % 30000);
                 SubprocessResult started = run_subprocess(
-                    as_server_user({pg_program(cfg.pg_bindir, "pg_ctl"), "-D", data, "-l", tmp + "/server.log", "-w",
-                                    "-t", "120", "-o",
-                                    "-p " + port + " -c listen_addresses='' -c unix_socket_directories='" + tmp +
-                                        "' -c archive_mode=off -c shared_preload_libraries=''",
+                    as_server_user({pg_program(cfg.pg_bindir, "pg_ctl"), "-D", data, "-l",
+                                    tmp + "/server.log", "-w", "-t", "120", "-o",
+                                    "-p " + port + " -c listen_addresses='' -c unix_socket_directories='" +
+                                        tmp + "' -c archive_mode=off -c shared_preload_libraries=''",
                                     "start"}),
                     {}, "", stop);
                 if (started.exit_code != 0) {
@@ -366,7 +379,8 @@ VerifyReport verify_base_backup(const std::string &directory, bool restore_test,
                     throw StepFailed("the throwaway instance did not start: " + started.describe() + " " +
                                      text.str().substr(0, 400));
                 }
-                std::map<std::string, std::string> target{{"host", tmp}, {"port", port}, {"dbname", "postgres"}};
+                std::map<std::string, std::string> target{
+                    {"host", tmp}, {"port", port}, {"dbname", "postgres"}};
                 auto params = parse_dsn(dsn);
                 if (params.count("user"))
                     target["user"] = params["user"];

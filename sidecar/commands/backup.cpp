@@ -57,6 +57,10 @@ void register_backup_command(CommandRegistry &registry) {
                 r = backup::create(ctx.dsn(), cfg);
             } catch (const db::DbError &) {
                 throw;
+            } catch (const backup::NoBackupDirectory &) {
+                throw CommandError(
+                    exit_code::cant_create,
+                    "backup failed: no backup directory: set backup.directory or pass --directory");
             } catch (const std::exception &e) {
                 throw CommandError(exit_code::cant_create, std::string("backup failed: ") + e.what());
             }
@@ -87,7 +91,8 @@ void register_backup_command(CommandRegistry &registry) {
         std::string target = opts->target;
         if (target.empty()) {
             if (cfg.directory.empty())
-                throw CommandError(exit_code::usage, "backup verify: give a dump or directory, or set backup.directory");
+                throw CommandError(exit_code::usage,
+                                   "backup verify: give a dump or directory, or set backup.directory");
             target = cfg.directory;
         }
         backup::VerifyReport report;
@@ -103,18 +108,23 @@ void register_backup_command(CommandRegistry &registry) {
         return verify_exit_code(report);
     });
     cmd->require_subcommand(1);
-    CLI::App *create = cmd->add_subcommand("create", "pg_dump the database and write a manifest of row counts and checksums");
-    create->add_option("--directory", opts->directory, "Where to write the backup (default: backup.directory)");
+    CLI::App *create = cmd->add_subcommand(
+        "create", "pg_dump the database and write a manifest of row counts and checksums");
+    create->add_option("--directory", opts->directory,
+                       "Where to write the backup (default: backup.directory)");
     create->add_flag("--json", opts->json, "Print one JSON object");
     create->callback([opts] { opts->action = "create"; });
 
-    CLI::App *verify = cmd->add_subcommand("verify", "Verify a dump (restore it into a scratch database) or a base backup");
-    verify->add_option("target", opts->target,
-                       "A dump, a base backup directory, or a backup directory (its newest dump); default backup.directory");
+    CLI::App *verify =
+        cmd->add_subcommand("verify", "Verify a dump (restore it into a scratch database) or a base backup");
+    verify->add_option(
+        "target", opts->target,
+        "A dump, a base backup directory, or a backup directory (its newest dump); default backup.directory");
     verify->add_flag("--json", opts->json, "Print one JSON object");
     verify->add_flag("--restore-test", opts->restore_test,
                      "For a base backup: start a throwaway instance on a copy and query it");
-    verify->add_option("--max-age", opts->max_age, "Fail when the backup is older than this (default backup.max_age)");
+    verify->add_option("--max-age", opts->max_age,
+                       "Fail when the backup is older than this (default backup.max_age)");
     verify->callback([opts] { opts->action = "verify"; });
 }
 

@@ -39,6 +39,29 @@ std::map<std::string, int> parse_weights(const std::string &text) {
     return weights;
 }
 
+// The message and exit code the command line gives for a workload that cannot run: the option
+// at fault named as on the command line.
+CommandError command_error(const bench::WorkloadError &e) {
+    using Kind = bench::WorkloadError::Kind;
+    switch (e.kind()) {
+    case Kind::unknown_workload:
+        return CommandError(exit_code::usage, e.what());
+    case Kind::weights:
+        return CommandError(exit_code::usage, std::string("--weights: ") + e.what());
+    case Kind::demo_schema:
+        return CommandError(exit_code::data_error,
+                            std::string(e.what()) +
+                                ": run `vigild init-schema` first to create and seed the demo schema");
+    case Kind::table:
+        return CommandError(exit_code::data_error, std::string("--table: ") + e.what());
+    case Kind::columns:
+        return CommandError(exit_code::data_error, std::string("--columns: ") + e.what());
+    case Kind::extension:
+        return CommandError(exit_code::unavailable, e.what());
+    }
+    return CommandError(exit_code::software, e.what());
+}
+
 struct BenchArgs {
     bench::Options options;
     std::optional<double> duration;
@@ -93,7 +116,12 @@ void register_bench_command(CommandRegistry &registry) {
             o.replicas = pc.replicas;
             o.max_replica_lag = pc.max_replica_lag;
             bench::Runner runner(o, settings);
-            bench::Report report = runner.run();
+            bench::Report report;
+            try {
+                report = runner.run();
+            } catch (const bench::WorkloadError &e) {
+                throw command_error(e);
+            }
             if (args->json)
                 std::cout << report.to_json().dump(2) << '\n';
             else

@@ -13,8 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "commands/cli.hpp"
-#include "exit_codes.hpp"
+#include "progress.hpp"
 
 namespace vigil::csv {
 
@@ -58,7 +57,8 @@ bool Reader::fill() {
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            throw CommandError(exit_code::io_error, std::string("cannot read the CSV input: ") + std::strerror(errno));
+            throw ImportError(ImportError::Kind::cannot_read,
+                              std::string("cannot read the CSV input: ") + std::strerror(errno));
         pos_ = 0;
         len_ = static_cast<std::size_t>(n);
         bytes_ += n;
@@ -179,7 +179,8 @@ std::string check_record(const Record &r, const std::vector<std::string> &column
             char byte[8];
             std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(r.raw[b + bad]));
             return "line " + std::to_string(line) + ", " + column_label(columns, i) +
-                   ": invalid UTF-8 (byte " + byte + " at character " + std::to_string(bad + 1) + " of the field)";
+                   ": invalid UTF-8 (byte " + byte + " at character " + std::to_string(bad + 1) +
+                   " of the field)";
         }
     }
     return "";
@@ -221,7 +222,8 @@ std::string server_reason(const db::Result &r, const std::function<long long(lon
         message = r.error_message();
     const std::string detail = field(r, PG_DIAG_MESSAGE_DETAIL);
     const std::string state = field(r, PG_DIAG_SQLSTATE);
-    return where + message + (detail.empty() ? "" : " (" + detail + ")") + (state.empty() ? "" : " [SQLSTATE " + state + "]");
+    return where + message + (detail.empty() ? "" : " (" + detail + ")") +
+           (state.empty() ? "" : " [SQLSTATE " + state + "]");
 }
 
 // Ends a COPY and returns its result (the first non-null one), draining the rest.
@@ -287,38 +289,23 @@ std::string csv_quote(const std::string &s) {
     return out + "\"";
 }
 
-class Progress {
-  public:
-    Progress(bool on, long long total_bytes) : on_(on), total_(total_bytes), start_(Clock::now()), last_(start_) {}
-    void update(long long bytes, long long rows) {
-        if (!on_)
-            return;
-        const auto now = Clock::now();
-        if (now - last_ < std::chrono::milliseconds(250))
-            return;
-        last_ = now;
-        const double secs = std::chrono::duration<double>(now - start_).count();
-        const double rate = secs > 0 ? rows / secs : 0;
-        if (total_ > 0) {
-            const int pct = static_cast<int>(100.0 * static_cast<double>(bytes) / static_cast<double>(total_));
-            const int filled = pct * 30 / 100;
-            std::fprintf(stderr, "\r[%s%s] %3d%%  %lld rows  %.0f rows/s   ", std::string(filled, '#').c_str(),
-                         std::string(30 - filled, ' ').c_str(), pct, rows, rate);
-        } else {
-            std::fprintf(stderr, "\r%lld rows  %.0f rows/s   ", rows, rate);
-        }
-        std::fflush(stderr);
+// The progress line: a bar when the size is known (a file), else the rows so far.
+void show_progress(ProgressLine &line, long long total_bytes, long long bytes, long long rows) {
+    if (!line.due())
+        return;
+    const double secs = line.elapsed_seconds();
+    const double rate = secs > 0 ? rows / secs : 0;
+    if (total_bytes > 0) {
+        const int pct =
+            static_cast<int>(100.0 * static_cast<double>(bytes) / static_cast<double>(total_bytes));
+        const int filled = pct * 30 / 100;
+        line.update(ProgressLine::format("[%s%s] %3d%%  %lld rows  %.0f rows/s",
+                                         std::string(filled, '#').c_str(),
+                                         std::string(30 - filled, ' ').c_str(), pct, rows, rate));
+    } else {
+        line.update(ProgressLine::format("%lld rows  %.0f rows/s", rows, rate));
     }
-    ~Progress() {
-        if (on_)
-            std::fprintf(stderr, "\r%*s\r", 70, "");
-    }
-
-  private:
-    bool on_;
-    long long total_;
-    Clock::time_point start_, last_;
-};
+}
 
 } // namespace
 
@@ -326,22 +313,25 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
     ImportResult result;
     const auto started = Clock::now();
     if (o.on_error == OnError::skip && o.reject_file.empty())
-        throw CommandError(exit_code::usage, "--on-error skip needs --reject-file FILE, so no bad row is lost");
+        throw ImportError(ImportError::Kind::reject_file_needed,
+                          "skipping bad rows needs a reject file to put them in, so that none is lost");
     if (!o.header && o.columns.empty())
-        throw CommandError(exit_code::usage, "--no-header needs --columns a,b,c");
+        throw ImportError(ImportError::Kind::columns_needed,
+                          "without a header row the columns must be named");
 
     // The table and its columns, checked before anything is read into it.
     std::string table;
     try {
         table = conn.scalar("SELECT $1::regclass::text", {o.table});
     } catch (const db::DbError &e) {
-        throw CommandError(exit_code::usage, "table " + o.table + ": " + e.what());
+        throw ImportError(ImportError::Kind::no_table, "table " + o.table + ": " + e.what());
     }
 
     const bool from_stdin = o.path == "-";
     const int fd = from_stdin ? 0 : ::open(o.path.c_str(), O_RDONLY);
     if (fd < 0)
-        throw CommandError(exit_code::no_input, "cannot open " + o.path + ": " + std::strerror(errno));
+        throw ImportError(ImportError::Kind::cannot_open,
+                          "cannot open " + o.path + ": " + std::strerror(errno));
     struct Closer {
         int fd;
         ~Closer() {
@@ -349,7 +339,7 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
                 ::close(fd);
         }
     } closer{from_stdin ? -1 : fd};
-    struct stat st{};
+    struct stat st {};
     const long long size = (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) ? st.st_size : 0;
 
     Reader reader(fd);
@@ -369,7 +359,7 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
             }
         }
         if (invalid_utf8_offset(rec.raw.data(), rec.raw.size()) != std::string::npos)
-            throw CommandError(exit_code::data_error, "line 1: the header row is not valid UTF-8");
+            throw ImportError(ImportError::Kind::bad_columns, "line 1: the header row is not valid UTF-8");
         columns.clear();
         for (std::size_t i = 0; i < rec.fields.size(); ++i)
             columns.push_back(rec.value(i));
@@ -378,19 +368,20 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
     for (std::size_t i = 0; i < columns.size(); ++i) {
         for (std::size_t j = 0; j < i; ++j)
             if (columns[j] == columns[i])
-                throw CommandError(exit_code::data_error, "column \"" + columns[i] + "\" is named twice");
+                throw ImportError(ImportError::Kind::bad_columns,
+                                  "column \"" + columns[i] + "\" is named twice");
         if (conn.scalar("SELECT count(*) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2"
                         " AND attnum > 0 AND NOT attisdropped",
                         {o.table, columns[i]}) != "1")
-            throw CommandError(exit_code::data_error, "column \"" + columns[i] + "\" " +
-                                                          (o.header ? "named in the header " : "") +
-                                                          "does not exist in table " + table);
+            throw ImportError(ImportError::Kind::bad_columns, "column \"" + columns[i] + "\" " +
+                                                                  (o.header ? "named in the header " : "") +
+                                                                  "does not exist in table " + table);
         char *quoted = PQescapeIdentifier(conn.get(), columns[i].c_str(), columns[i].size());
         column_list += (i ? ", " : "") + std::string(quoted);
         PQfreemem(quoted);
     }
     const std::string copy_sql = "COPY " + table + " (" + column_list + ") FROM STDIN WITH (FORMAT csv)";
-    Progress progress(o.progress, size);
+    ProgressLine progress(std::chrono::milliseconds(250), o.progress);
 
     conn.exec("BEGIN");
     // Deferrable constraints are checked per COPY, so they reject rows rather than the commit.
@@ -415,7 +406,7 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
             if (chunk.size() >= (1 << 18)) {
                 put(conn, chunk);
                 chunk.clear();
-                progress.update(reader.bytes_read(), result.rows_read);
+                show_progress(progress, size, reader.bytes_read(), result.rows_read);
             }
         }
         put(conn, chunk);
@@ -423,23 +414,25 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
         if (!r || r.status() != PGRES_COMMAND_OK) {
             if (!r)
                 throw db::DbError("COPY failed: " + conn.error_message(), "08006");
-            result.first_error = server_reason(r, [&](long long n) {
-                return from_stdin ? -1 : physical_line(o.path, o.header, n);
-            });
+            result.first_error = server_reason(
+                r, [&](long long n) { return from_stdin ? -1 : physical_line(o.path, o.header, n); });
             conn.exec("ROLLBACK");
         } else {
             conn.exec("COMMIT");
             result.imported = result.rows_read;
         }
     } else {
-        std::unique_ptr<std::FILE, int (*)(std::FILE *)> rejects(std::fopen(o.reject_file.c_str(), "w"), &std::fclose);
+        std::unique_ptr<std::FILE, int (*)(std::FILE *)> rejects(std::fopen(o.reject_file.c_str(), "w"),
+                                                                 &std::fclose);
         if (!rejects)
-            throw CommandError(exit_code::cant_create, "cannot write " + o.reject_file + ": " + std::strerror(errno));
+            throw ImportError(ImportError::Kind::cannot_create_rejects,
+                              "cannot write " + o.reject_file + ": " + std::strerror(errno));
         std::fputs("line,error,row\n", rejects.get());
         auto reject = [&](const Record &r, const std::string &reason) {
             ++result.rejected;
             const std::string row = r.raw.substr(0, r.content_size());
-            std::fprintf(rejects.get(), "%lld,%s,%s\n", r.line, csv_quote(reason).c_str(), csv_quote(row).c_str());
+            std::fprintf(rejects.get(), "%lld,%s,%s\n", r.line, csv_quote(reason).c_str(),
+                         csv_quote(row).c_str());
         };
         std::vector<Record> batch;
         std::string data;
@@ -474,7 +467,7 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
             if (!batch.empty())
                 copy_range(0, batch.size());
             batch.clear();
-            progress.update(reader.bytes_read(), result.rows_read);
+            show_progress(progress, size, reader.bytes_read(), result.rows_read);
         };
         while (reader.next(rec)) {
             ++result.rows_read;
@@ -489,7 +482,8 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
         }
         flush();
         if (std::fflush(rejects.get()) != 0)
-            throw CommandError(exit_code::io_error, "cannot write " + o.reject_file + ": " + std::strerror(errno));
+            throw ImportError(ImportError::Kind::cannot_write_rejects,
+                              "cannot write " + o.reject_file + ": " + std::strerror(errno));
         conn.exec("COMMIT");
     }
     result.bytes = reader.bytes_read();

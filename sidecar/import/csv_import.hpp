@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,18 +18,20 @@ namespace vigil::csv {
 // One CSV record as it appears in the file: PostgreSQL's CSV rules (RFC 4180, "" inside quotes,
 // newlines inside quoted fields).
 struct Record {
-    std::string raw;                                   // the bytes, line terminator included
+    std::string raw;                                         // the bytes, line terminator included
     std::vector<std::pair<std::size_t, std::size_t>> fields; // [begin, end) in raw, quotes included
-    long long line = 0;                                // physical line where the record starts
-    bool unterminated_quote = false;                   // the file ended inside a quoted field
-    std::size_t content_size() const;                  // raw without the line terminator
-    std::string value(std::size_t field) const;        // unquoted text of a field
+    long long line = 0;                                      // physical line where the record starts
+    bool unterminated_quote = false;                         // the file ended inside a quoted field
+    std::size_t content_size() const;                        // raw without the line terminator
+    std::string value(std::size_t field) const;              // unquoted text of a field
 };
 
 // Reads records from a file descriptor with a fixed-size buffer.
 class Reader {
   public:
-    explicit Reader(int fd) : fd_(fd), buf_(1 << 20) {}
+    // Reads `buffer_size` bytes at a time (the fuzz target passes small sizes, so that records
+    // straddle reads).
+    explicit Reader(int fd, std::size_t buffer_size = 1 << 20) : fd_(fd), buf_(buffer_size ? buffer_size : 1) {}
     bool next(Record &record); // false at the end of input
     long long bytes_read() const noexcept { return bytes_; }
 
@@ -57,7 +60,27 @@ struct ImportOptions {
     OnError on_error = OnError::abort;
     std::string reject_file;
     std::size_t batch_rows = 5000; // skip mode: rows per savepoint-protected COPY
-    bool progress = false;          // a progress bar on stderr
+    bool progress = false;         // a progress bar on stderr (drawn on a terminal only)
+};
+
+// Why an import did not run, or stopped before its end (nothing was imported).
+class ImportError : public std::runtime_error {
+  public:
+    enum class Kind {
+        reject_file_needed,    // skip mode without a reject file: bad rows would be lost
+        columns_needed,        // no header row and no column names
+        no_table,              // the target table does not exist
+        cannot_open,           // the input cannot be opened
+        cannot_read,           // reading the input failed
+        bad_columns,           // the header is not UTF-8, or a column is named twice or not in the table
+        cannot_create_rejects, // the reject file cannot be created
+        cannot_write_rejects,  // writing the reject file failed
+    };
+    ImportError(Kind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
+    Kind kind() const noexcept { return kind_; }
+
+  private:
+    Kind kind_;
 };
 
 struct ImportResult {
@@ -68,8 +91,8 @@ struct ImportResult {
     double rows_per_sec() const { return seconds > 0 ? static_cast<double>(rows_read) / seconds : 0; }
 };
 
-// Runs the import. Throws CommandError for usage problems (unknown table or column, unreadable
-// file); in abort mode a bad row rolls everything back and the result names it in first_error.
+// Runs the import. Throws ImportError when it cannot run (unknown table or column, unreadable
+// file, ...); in abort mode a bad row rolls everything back and the result names it in first_error.
 ImportResult import_csv(db::Connection &conn, const ImportOptions &options);
 
 } // namespace vigil::csv

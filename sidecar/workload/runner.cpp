@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <iomanip>
 #include <sstream>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
+
+#include "progress.hpp"
 
 namespace vigil::bench {
 
@@ -177,18 +177,16 @@ Report Runner::run() {
     }
 
     // A progress line each second, on a terminal only.
-    const bool tty = isatty(STDERR_FILENO);
+    ProgressLine line(std::chrono::seconds(1));
     std::thread progress;
     std::atomic<bool> finished{false};
-    if (tty) {
+    if (line.active()) {
         progress = std::thread([&] {
             long long last = 0;
-            auto tick = Clock::now();
             while (!finished) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
-                if (Clock::now() - tick < std::chrono::seconds(1))
+                if (!line.due())
                     continue;
-                tick = Clock::now();
                 const long long now_done = done_.load();
                 std::string pool_part;
                 if (pool_) {
@@ -197,10 +195,9 @@ Report Runner::run() {
                                 std::to_string(st.total) + " open, " + std::to_string(st.pending) +
                                 " waiting";
                 }
-                std::fprintf(stderr, "\r%6.0fs  %lld ops  %lld ops/s%s   ",
-                             std::chrono::duration<double>(tick - start).count(), now_done, now_done - last,
-                             pool_part.c_str());
-                std::fflush(stderr);
+                line.update(ProgressLine::format("%6.0fs  %lld ops  %lld ops/s%s",
+                                                 std::chrono::duration<double>(Clock::now() - start).count(),
+                                                 now_done, now_done - last, pool_part.c_str()));
                 last = now_done;
             }
         });
@@ -209,10 +206,9 @@ Report Runner::run() {
         t.join();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     finished = true;
-    if (progress.joinable()) {
+    if (progress.joinable())
         progress.join();
-        std::fprintf(stderr, "\r%*s\r", 80, "");
-    }
+    line.clear();
 
     Report report;
     report.options = options_;
