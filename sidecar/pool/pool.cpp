@@ -20,17 +20,8 @@ using std::chrono::duration_cast;
 
 Settings Settings::from_config(const PoolConfig &c, const std::string &dsn) {
     Settings s;
+    static_cast<PoolConfig &>(s) = c;
     s.dsn = dsn;
-    s.max_size = c.max_size;
-    s.min_idle = c.min_idle;
-    s.acquire_timeout = c.acquire_timeout;
-    s.idle_timeout = c.idle_timeout;
-    s.max_lifetime = c.max_lifetime;
-    s.validation_interval = c.validation_interval;
-    s.statement_timeout = c.statement_timeout;
-    s.leak_detection_threshold = c.leak_detection_threshold;
-    s.application_name = c.application_name;
-    s.named_statements = c.named_statements;
     return s;
 }
 

@@ -24,19 +24,10 @@ namespace vigil::pool {
 
 using Clock = std::chrono::steady_clock;
 
-// Everything the pool is told; from_config() maps the [pool] section onto it.
-struct Settings {
+// Everything the pool is told: the [pool] section as it is (its defaults live in config.hpp
+// only), the server, and the pool's own timings that are not configuration.
+struct Settings : PoolConfig {
     std::string dsn;
-    int max_size = 10;
-    int min_idle = 0;
-    Seconds acquire_timeout{30};
-    Seconds idle_timeout{600};
-    Seconds max_lifetime{1800}; // 0: connections never expire
-    Seconds validation_interval{30};
-    Seconds statement_timeout{0};
-    Seconds leak_detection_threshold{0}; // 0: off
-    std::string application_name = "vigild";
-    bool named_statements = true;
     double lifetime_jitter = 0.1; // each connection lives up to this fraction less than max_lifetime
     std::chrono::milliseconds housekeeping_interval{250};
     std::chrono::milliseconds connect_backoff_base{20};
