@@ -10,7 +10,9 @@
  */
 #include "guard.hpp"
 #include "result_row.hpp"
+#include "result_set.hpp"
 #include "activity_sampler.hpp"
+#include "core/percentile.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -33,7 +35,6 @@ PGDLLEXPORT void vigil_sampler_main(Datum arg);
 }
 
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 namespace {
@@ -66,6 +67,7 @@ SamplerShared *g_shared = nullptr; /* null unless preloaded */
 shmem_request_hook_type g_prev_shmem_request = nullptr;
 shmem_startup_hook_type g_prev_shmem_startup = nullptr;
 
+/* The size of the ring in shared memory. */
 Size shared_size() {
     return add_size(offsetof(SamplerShared, samples), mul_size(g_sample_history, sizeof(Sample)));
 }
@@ -131,6 +133,7 @@ Sample take_sample() {
     return s;
 }
 
+/* Writes one sample into the ring, over the oldest once it is full. */
 void store_sample(const Sample &s) {
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     g_shared->samples[g_shared->written % g_shared->capacity] = s;
@@ -141,10 +144,11 @@ void store_sample(const Sample &s) {
 /* The stored samples, oldest first. */
 std::vector<Sample> read_samples() {
     if (!g_shared)
-        throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "the pgvigil activity sampler is not running",
-                           "pgvigil is not in shared_preload_libraries, so no background worker samples "
-                           "the server's activity.",
-                           "Add pgvigil to shared_preload_libraries in postgresql.conf and restart the server.");
+        throw vigil::Error(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "the pgvigil activity sampler is not running",
+            "pgvigil is not in shared_preload_libraries, so no background worker samples "
+            "the server's activity.",
+            "Add pgvigil to shared_preload_libraries in postgresql.conf and restart the server.");
     std::vector<Sample> out;
     out.reserve(static_cast<size_t>(g_shared->capacity));
     LWLockAcquire(g_shared->lock, LW_SHARED);
@@ -155,14 +159,6 @@ std::vector<Sample> read_samples() {
         out.push_back(g_shared->samples[k % cap]);
     LWLockRelease(g_shared->lock);
     return out;
-}
-
-/* percentile_cont over sorted values. */
-double percentile(const std::vector<double> &sorted, double q) {
-    const double pos = q * static_cast<double>(sorted.size() - 1);
-    const size_t lo = static_cast<size_t>(std::floor(pos));
-    const size_t hi = std::min(lo + 1, sorted.size() - 1);
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
 }
 
 } // namespace
@@ -200,8 +196,6 @@ void activity_sampler_init() {
     snprintf(worker.bgw_function_name, BGW_MAXLEN, "vigil_sampler_main");
     pg_call([&] { RegisterBackgroundWorker(&worker); });
 }
-
-bool activity_sampler_running() { return g_shared != nullptr; }
 
 } // namespace vigil
 
@@ -244,16 +238,18 @@ void vigil_sampler_main(Datum) {
  */
 VIGIL_FUNCTION(vigil_activity_history) {
     const std::vector<Sample> samples = read_samples();
-    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-    vigil::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
+    const vigil::ResultSet rows(fcinfo);
     for (const Sample &s : samples) {
-        Datum values[6] = {TimestampTzGetDatum(s.at), Int32GetDatum(s.active), Int32GetDatum(s.idle),
-                           Int32GetDatum(s.idle_in_transaction), Int32GetDatum(s.waiting_on_lock),
+        Datum values[6] = {TimestampTzGetDatum(s.at),
+                           Int32GetDatum(s.active),
+                           Int32GetDatum(s.idle),
+                           Int32GetDatum(s.idle_in_transaction),
+                           Int32GetDatum(s.waiting_on_lock),
                            Int32GetDatum(s.total)};
         bool nulls[6] = {false, false, false, false, false, false};
-        vigil::pg_call([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+        rows.put(values, nulls);
     }
-    return (Datum)0;
+    return rows.done();
 }
 
 /*
@@ -286,11 +282,11 @@ VIGIL_FUNCTION(vigil_activity_stats) {
         for (int i = 1; i < 7; i++)
             nulls[i] = true;
     } else {
-        values[1] = Float8GetDatum(percentile(active, 0.50));
-        values[2] = Float8GetDatum(percentile(active, 0.95));
+        values[1] = Float8GetDatum(vigil::core::percentile_cont(active, 0.50));
+        values[2] = Float8GetDatum(vigil::core::percentile_cont(active, 0.95));
         values[3] = Int32GetDatum(static_cast<int32>(active.back()));
-        values[4] = Float8GetDatum(percentile(total, 0.50));
-        values[5] = Float8GetDatum(percentile(total, 0.95));
+        values[4] = Float8GetDatum(vigil::core::percentile_cont(total, 0.50));
+        values[5] = Float8GetDatum(vigil::core::percentile_cont(total, 0.95));
         values[6] = Int32GetDatum(static_cast<int32>(total.back()));
     }
     return vigil::result_row(fcinfo, values, nulls);

@@ -9,7 +9,4 @@ namespace vigil {
  * shared-memory ring and registers the background worker. */
 void activity_sampler_init();
 
-/* True when the sampler's ring exists (pgvigil was preloaded). */
-bool activity_sampler_running();
-
 } // namespace vigil

@@ -10,7 +10,9 @@
  * wait queue. The backend sleeps on its latch and is woken by the lock's release, by the timer,
  * or by pg_cancel_backend; the caller's own lock_timeout is restored exactly.
  */
+#include "arguments.hpp"
 #include "guard.hpp"
+#include "core/lock_timeout.hpp"
 
 #include "../common/lock_key_hash.hpp"
 
@@ -33,9 +35,6 @@ namespace {
 
 enum class Scope { session, transaction };
 
-/* The largest timeout lock_timeout can express: INT_MAX milliseconds (about 24.8 days). */
-constexpr long long max_timeout_ms = PG_INT32_MAX;
-
 /* The lock tag pg_advisory_lock(bigint) uses for the same key. */
 LOCKTAG advisory_tag(int64 key) {
     LOCKTAG tag;
@@ -45,7 +44,9 @@ LOCKTAG advisory_tag(int64 key) {
 }
 
 /* The lock mode pg_advisory_lock uses: ShareLock for shared, ExclusiveLock otherwise. */
-LOCKMODE lock_mode(bool shared) { return shared ? ShareLock : ExclusiveLock; }
+LOCKMODE lock_mode(bool shared) {
+    return shared ? ShareLock : ExclusiveLock;
+}
 
 /* The key of a name: the FNV-1a 64 hash of its UTF-8 bytes. Empty names are refused. */
 int64 key_of_name(text *name) {
@@ -60,42 +61,32 @@ int64 key_of_name(text *name) {
     return vigil::lock_key_of_utf8(std::string_view(utf8, utf8_len));
 }
 
-/* Raises 22004 when argument argno is NULL. */
-void require_not_null(FunctionCallInfo fcinfo, int argno, const char *what) {
-    if (PG_ARGISNULL(argno))
-        throw vigil::Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(what) + " must not be null");
-}
-
 /* No timeout of our own (a NULL timeout argument). */
 constexpr int no_limit = -1;
 
 /*
- * The timeout argument in milliseconds: no_limit for NULL, 0 for "try once", otherwise at least 1 (a positive timeout under a millisecond is rounded up, because
- * lock_timeout = 0 would mean "no limit").
+ * The timeout argument in milliseconds: no_limit for NULL, 0 for "try once", otherwise at least 1 (a positive
+ * timeout under a millisecond is rounded up, because lock_timeout = 0 would mean "no limit").
  */
 int timeout_ms(FunctionCallInfo fcinfo, int argno) {
     if (PG_ARGISNULL(argno))
         return no_limit;
     const Interval *iv = PG_GETARG_INTERVAL_P(argno);
-    const __int128 usecs = static_cast<__int128>(iv->time) +
-                           static_cast<__int128>(iv->day) * USECS_PER_DAY +
-                           static_cast<__int128>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
-    if (usecs < 0)
+    const vigil::core::TimeoutMs t = vigil::core::lock_timeout_ms(iv->time, iv->day, iv->month);
+    if (t.problem == vigil::core::TimeoutMs::Problem::Negative)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, "timeout must not be negative", "",
                            "Pass NULL to wait without a limit, or '0' to try once without waiting.");
-    const __int128 ms = (usecs + 999) / 1000;
-    if (ms > max_timeout_ms)
+    if (t.problem == vigil::core::TimeoutMs::Problem::TooLong)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
                            "timeout must be at most 2147483647 milliseconds (about 24 days)", "",
                            "Pass NULL to wait without a limit.");
-    return static_cast<int>(ms);
+    return t.ms;
 }
 
 /* Requests the lock without waiting; true when it is now held. */
 bool try_acquire(const LOCKTAG &tag, LOCKMODE mode, Scope scope) {
-    return vigil::pg_call([&] {
-        return LockAcquire(&tag, mode, scope == Scope::session, true);
-    }) != LOCKACQUIRE_NOT_AVAIL;
+    return vigil::pg_call([&] { return LockAcquire(&tag, mode, scope == Scope::session, true); }) !=
+           LOCKACQUIRE_NOT_AVAIL;
 }
 
 /*
@@ -123,8 +114,8 @@ bool acquire(const LOCKTAG &tag, LOCKMODE mode, Scope scope, int timeout) {
                 /* GUC_ACTION_SAVE at a nest level of our own: AtEOXact_GUC puts the caller's
                  * value back exactly (the subtransaction's abort does it on error). */
                 const int nest_level = NewGUCNestLevel();
-                (void)set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
-                                        GUC_ACTION_SAVE, true, 0, false);
+                (void)set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                                        true, 0, false);
                 (void)LockAcquire(&tag, mode, session, false);
                 AtEOXact_GUC(true, nest_level);
             });
@@ -144,26 +135,26 @@ bool release(const LOCKTAG &tag, LOCKMODE mode, Scope scope) {
 
 /* advisory_lock / advisory_xact_lock (key, timeout, shared) once the key is known. */
 Datum lock_with_key(FunctionCallInfo fcinfo, int64 key, Scope scope) {
-    require_not_null(fcinfo, 2, "shared");
+    vigil::require_not_null(fcinfo, 2, "shared");
     const int timeout = timeout_ms(fcinfo, 1);
     PG_RETURN_BOOL(acquire(advisory_tag(key), lock_mode(PG_GETARG_BOOL(2)), scope, timeout));
 }
 
 /* The key of the name in argument 0. */
-int64 name_arg(FunctionCallInfo fcinfo) {
-    require_not_null(fcinfo, 0, "lock name");
+int64 name_key_arg(FunctionCallInfo fcinfo) {
+    vigil::require_not_null(fcinfo, 0, "lock name");
     return key_of_name(vigil::pg_call([&] { return PG_GETARG_TEXT_PP(0); }));
 }
 
 /* The bigint key in argument 0. */
 int64 key_arg(FunctionCallInfo fcinfo) {
-    require_not_null(fcinfo, 0, "lock key");
+    vigil::require_not_null(fcinfo, 0, "lock key");
     return PG_GETARG_INT64(0);
 }
 
 /* advisory_unlock(name or key, shared): releases one session-level hold. */
 Datum unlock_with_key(FunctionCallInfo fcinfo, int64 key) {
-    require_not_null(fcinfo, 1, "shared");
+    vigil::require_not_null(fcinfo, 1, "shared");
     PG_RETURN_BOOL(release(advisory_tag(key), lock_mode(PG_GETARG_BOOL(1)), Scope::session));
 }
 
@@ -174,7 +165,8 @@ std::vector<int64> sorted_keys(ArrayType *names) {
     Datum *elems = nullptr;
     bool *nulls = nullptr;
     int count = 0;
-    vigil::pg_call([&] { deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count); });
+    vigil::pg_call(
+        [&] { deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count); });
     if (count == 0)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, "names must not be empty", "",
                            "Pass at least one lock name.");
@@ -191,14 +183,6 @@ std::vector<int64> sorted_keys(ArrayType *names) {
     return keys;
 }
 
-/* Milliseconds left until deadline (never negative). */
-int remaining_ms(TimestampTz deadline) {
-    const TimestampTz now = GetCurrentTimestamp();
-    if (now >= deadline)
-        return 0;
-    return static_cast<int>(std::min<long long>((deadline - now + 999) / 1000, max_timeout_ms));
-}
-
 } // namespace
 
 /* vigil.lock_key(name text) → bigint */
@@ -208,7 +192,7 @@ VIGIL_FUNCTION(vigil_lock_key) {
 
 /* vigil.advisory_lock(name text, timeout interval, shared bool) → bool */
 VIGIL_FUNCTION(vigil_advisory_lock_name) {
-    return lock_with_key(fcinfo, name_arg(fcinfo), Scope::session);
+    return lock_with_key(fcinfo, name_key_arg(fcinfo), Scope::session);
 }
 
 /* vigil.advisory_lock(key bigint, timeout interval, shared bool) → bool */
@@ -218,7 +202,7 @@ VIGIL_FUNCTION(vigil_advisory_lock_key) {
 
 /* vigil.advisory_xact_lock(name text, timeout interval, shared bool) → bool */
 VIGIL_FUNCTION(vigil_advisory_xact_lock_name) {
-    return lock_with_key(fcinfo, name_arg(fcinfo), Scope::transaction);
+    return lock_with_key(fcinfo, name_key_arg(fcinfo), Scope::transaction);
 }
 
 /* vigil.advisory_xact_lock(key bigint, timeout interval, shared bool) → bool */
@@ -227,10 +211,14 @@ VIGIL_FUNCTION(vigil_advisory_xact_lock_key) {
 }
 
 /* vigil.advisory_unlock(name text, shared bool) → bool */
-VIGIL_FUNCTION(vigil_advisory_unlock_name) { return unlock_with_key(fcinfo, name_arg(fcinfo)); }
+VIGIL_FUNCTION(vigil_advisory_unlock_name) {
+    return unlock_with_key(fcinfo, name_key_arg(fcinfo));
+}
 
 /* vigil.advisory_unlock(key bigint, shared bool) → bool */
-VIGIL_FUNCTION(vigil_advisory_unlock_key) { return unlock_with_key(fcinfo, key_arg(fcinfo)); }
+VIGIL_FUNCTION(vigil_advisory_unlock_key) {
+    return unlock_with_key(fcinfo, key_arg(fcinfo));
+}
 
 /*
  * vigil.advisory_lock_all(names text[], timeout interval, xact bool) → bool
@@ -239,8 +227,8 @@ VIGIL_FUNCTION(vigil_advisory_unlock_key) { return unlock_with_key(fcinfo, key_a
  * error, the locks this call took are released again.
  */
 VIGIL_FUNCTION(vigil_advisory_lock_all) {
-    require_not_null(fcinfo, 0, "names");
-    require_not_null(fcinfo, 2, "xact");
+    vigil::require_not_null(fcinfo, 0, "names");
+    vigil::require_not_null(fcinfo, 2, "xact");
     const std::vector<int64> keys = sorted_keys(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(0); }));
     const int timeout = timeout_ms(fcinfo, 1);
     const Scope scope = PG_GETARG_BOOL(2) ? Scope::transaction : Scope::session;
@@ -255,7 +243,8 @@ VIGIL_FUNCTION(vigil_advisory_lock_all) {
     try {
         for (const int64 key : keys) {
             /* Later keys get what is left of the timeout; 0 left means one last try. */
-            const int left = timeout == no_limit ? no_limit : remaining_ms(deadline);
+            const int left =
+                timeout == no_limit ? no_limit : vigil::core::remaining_ms(GetCurrentTimestamp(), deadline);
             if (!acquire(advisory_tag(key), ExclusiveLock, scope, left)) {
                 release_taken();
                 PG_RETURN_BOOL(false);

@@ -18,6 +18,7 @@
 #include "guard.hpp"
 #include "result_row.hpp"
 #include "relation.hpp"
+#include "core/bloat_estimate.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -41,22 +42,7 @@ extern "C" {
 
 namespace {
 
-/* What a scan found; plain data, safe to fill inside pg_call(). */
-struct PageTotals {
-    uint64 pages = 0;       /* pages read */
-    uint64 leaf_pages = 0;  /* btree only */
-    uint64 live_tuples = 0; /* heap tuples or index items */
-    uint64 dead_tuples = 0;
-    uint64 live_bytes = 0;
-    uint64 dead_bytes = 0;
-    uint64 free_bytes = 0;
-};
-
-/* The relation's name for messages, looked up without raising an error. */
-std::string relation_label(Oid relid) {
-    const char *name = vigil::pg_call([&] { return get_rel_name(relid); });
-    return name ? std::string(name) : "OID " + std::to_string(relid);
-}
+using vigil::core::PageTotals;
 
 /*
  * Refuses callers who may not read the table: SELECT on it, or membership in
@@ -69,8 +55,7 @@ void check_read_permission(Oid table_relid, Oid checked_relid) {
     });
     if (!allowed)
         throw vigil::Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                           "permission denied to measure bloat of \"" + relation_label(checked_relid) +
-                               "\"",
+                           "permission denied to measure bloat of " + vigil::relation_label(checked_relid),
                            "Measuring bloat reads every row of the table.",
                            "Grant SELECT on the table or membership in pg_stat_scan_tables.");
 }
@@ -79,13 +64,12 @@ void check_read_permission(Oid table_relid, Oid checked_relid) {
 void check_sample_pages(int32 sample_pages) {
     if (sample_pages < 0)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                           "sample_pages must not be negative, not " + std::to_string(sample_pages),
-                           "", "Pass 0 to read every page, or the number of pages to sample.");
+                           "sample_pages must not be negative, not " + std::to_string(sample_pages), "",
+                           "Pass 0 to read every page, or the number of pages to sample.");
 }
 
 /* Counts one heap page: its tuples by visibility and its free space (pgstattuple's rules). */
-void count_heap_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy,
-                     PageTotals *totals) {
+void count_heap_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy, PageTotals *totals) {
     SnapshotData dirty;
     InitDirtySnapshot(dirty);
     Buffer buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
@@ -117,8 +101,7 @@ void count_heap_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strat
 }
 
 /* Counts one btree page: items on live leaf pages; empty, deleted and half-dead pages are free. */
-void count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy,
-                      PageTotals *totals) {
+void count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy, PageTotals *totals) {
     Buffer buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     Page page = BufferGetPage(buf);
@@ -133,8 +116,7 @@ void count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy stra
             totals->free_bytes += PageGetFreeSpace(page);
             const OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
             /* The high key (on every leaf but the rightmost) is not an entry. */
-            for (OffsetNumber off = P_FIRSTDATAKEY(opaque); off <= maxoff;
-                 off = OffsetNumberNext(off)) {
+            for (OffsetNumber off = P_FIRSTDATAKEY(opaque); off <= maxoff; off = OffsetNumberNext(off)) {
                 ItemId lp = PageGetItemId(page, off);
                 if (ItemIdIsDead(lp)) {
                     totals->dead_tuples++;
@@ -161,7 +143,7 @@ PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks
                       PageCounter count_page, bool *sampled) {
     PageTotals totals;
     const BlockNumber range = nblocks > first_block ? nblocks - first_block : 0;
-    *sampled = sample_pages > 0 && static_cast<BlockNumber>(sample_pages) < range;
+    *sampled = vigil::core::is_sampled(sample_pages, range);
     const bool use_sample = *sampled;
     vigil::pg_call([&] {
         BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
@@ -174,9 +156,9 @@ PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks
             const uint64 n = static_cast<uint64>(sample_pages);
             for (uint64 i = 0; i < n; i++) {
                 CHECK_FOR_INTERRUPTS();
-                const uint64 lo = i * range / n;
-                const uint64 hi = (i + 1) * range / n; /* > lo, since range > n */
-                const uint64 pick = lo + pg_prng_uint64_range(&pg_global_prng_state, 0, hi - lo - 1);
+                const vigil::core::PageSlice slice = vigil::core::sample_slice(i, n, range);
+                const uint64 pick =
+                    slice.first + pg_prng_uint64_range(&pg_global_prng_state, 0, slice.end - slice.first - 1);
                 count_page(rel, first_block + static_cast<BlockNumber>(pick), strategy, &totals);
             }
         } else {
@@ -187,42 +169,26 @@ PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks
         }
         FreeAccessStrategy(strategy);
     });
-    if (use_sample && totals.pages > 0) {
-        /* Scale each total by pages in range / pages read, rounding to whole units. */
-        const double scale = static_cast<double>(range) / static_cast<double>(totals.pages);
-        auto scaled = [scale](uint64 v) { return static_cast<uint64>(v * scale + 0.5); };
-        totals.leaf_pages = scaled(totals.leaf_pages);
-        totals.live_tuples = scaled(totals.live_tuples);
-        totals.dead_tuples = scaled(totals.dead_tuples);
-        totals.live_bytes = scaled(totals.live_bytes);
-        totals.dead_bytes = scaled(totals.dead_bytes);
-        totals.free_bytes = scaled(totals.free_bytes);
-    }
+    if (use_sample)
+        vigil::core::scale_to_range(totals, range);
     return totals;
 }
 
 /* Refuses another session's temporary table: its pages are not in shared buffers. */
 void check_not_other_temp(Relation rel) {
     if (RELATION_IS_OTHER_TEMP(rel))
-        throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
-                           "cannot measure temporary tables of other sessions",
+        throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED, "cannot measure temporary tables of other sessions",
                            "Their pages live in the owning session's local buffers.");
 }
 
-/* The share of the relation not holding live data, 0 for an empty relation. */
-double bloat_ratio(uint64 relation_bytes, uint64 live_bytes) {
-    if (relation_bytes == 0)
-        return 0.0;
-    const double ratio = 1.0 - static_cast<double>(live_bytes) / static_cast<double>(relation_bytes);
-    return ratio < 0.0 ? 0.0 : ratio;
-}
-
 /* A byte or row count as a bigint Datum. */
-Datum int8_datum(uint64 v) { return Int64GetDatum(static_cast<int64>(v)); }
+Datum int8_datum(uint64 v) {
+    return Int64GetDatum(static_cast<int64>(v));
+}
 
 /* The method column: "sampled" or "exact". */
 Datum method_datum(bool sampled) {
-    return vigil::pg_call([&] { return CStringGetTextDatum(sampled ? "sampled" : "exact"); });
+    return vigil::text_datum(sampled ? "sampled" : "exact");
 }
 
 } // namespace
@@ -239,12 +205,10 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
 
     const char relkind = vigil::pg_call([&] { return get_rel_relkind(relid); });
     if (relkind == RELKIND_INDEX)
-        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
-                           "\"" + relation_label(relid) + "\" is an index",
-                           "", "Use vigil.measure_index_bloat() for btree indexes.");
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE, vigil::relation_label(relid) + " is an index", "",
+                           "Use vigil.measure_index_bloat() for btree indexes.");
     if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW && relkind != RELKIND_TOASTVALUE)
-        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
-                           "\"" + relation_label(relid) + "\" is not a table",
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE, vigil::relation_label(relid) + " is not a table",
                            "Only tables, materialized views and TOAST tables have heap pages.",
                            "Pass a table; for a partitioned table, measure each partition.");
     check_read_permission(relid, relid);
@@ -253,7 +217,7 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
     check_not_other_temp(rel.get());
     if (rel.get()->rd_rel->relam != HEAP_TABLE_AM_OID)
         throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
-                           "\"" + relation_label(relid) + "\" does not use the heap access method",
+                           vigil::relation_label(relid) + " does not use the heap access method",
                            "Only heap tables can be measured.");
 
     const BlockNumber nblocks = vigil::pg_call([&] { return RelationGetNumberOfBlocks(rel.get()); });
@@ -261,11 +225,12 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
     const PageTotals t = scan_pages(rel.get(), 0, nblocks, sample_pages, count_heap_page, &sampled);
     const uint64 table_bytes = static_cast<uint64>(nblocks) * BLCKSZ;
 
-    Datum values[9] = {int8_datum(table_bytes), int8_datum(t.pages), int8_datum(t.live_tuples),
-                       int8_datum(t.dead_tuples), int8_datum(t.live_bytes), int8_datum(t.dead_bytes),
-                       int8_datum(t.free_bytes),
-                       Float8GetDatum(bloat_ratio(table_bytes, t.live_bytes)),
-                       method_datum(sampled)};
+    Datum values[9] = {
+        int8_datum(table_bytes),   int8_datum(t.pages),
+        int8_datum(t.live_tuples), int8_datum(t.dead_tuples),
+        int8_datum(t.live_bytes),  int8_datum(t.dead_bytes),
+        int8_datum(t.free_bytes),  Float8GetDatum(vigil::core::bloat_ratio(table_bytes, t.live_bytes)),
+        method_datum(sampled)};
     bool nulls[9] = {};
     return vigil::result_row(fcinfo, values, nulls);
 }
@@ -282,11 +247,10 @@ VIGIL_FUNCTION(vigil_measure_index_bloat) {
 
     const char relkind = vigil::pg_call([&] { return get_rel_relkind(relid); });
     if (relkind != RELKIND_INDEX)
-        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
-                           "\"" + relation_label(relid) + "\" is not an index",
-                           "", relkind == RELKIND_RELATION || relkind == RELKIND_MATVIEW
-                                   ? "Use vigil.measure_bloat() for tables."
-                                   : "Pass a btree index.");
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE, vigil::relation_label(relid) + " is not an index", "",
+                           relkind == RELKIND_RELATION || relkind == RELKIND_MATVIEW
+                               ? "Use vigil.measure_bloat() for tables."
+                               : "Pass a btree index.");
     const Oid table_relid = vigil::pg_call([&] { return IndexGetRelation(relid, false); });
     check_read_permission(table_relid, relid);
 
@@ -294,11 +258,11 @@ VIGIL_FUNCTION(vigil_measure_index_bloat) {
     check_not_other_temp(rel.get());
     if (rel.get()->rd_rel->relam != BTREE_AM_OID)
         throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
-                           "\"" + relation_label(relid) + "\" is not a btree index",
+                           vigil::relation_label(relid) + " is not a btree index",
                            "Only btree indexes can be measured.");
     if (!rel.get()->rd_index->indisvalid)
         throw vigil::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                           "index \"" + relation_label(relid) + "\" is not valid",
+                           "index " + vigil::relation_label(relid) + " is not valid",
                            "A failed CREATE INDEX CONCURRENTLY leaves an invalid index.",
                            "Drop it or REINDEX it.");
 
@@ -309,11 +273,15 @@ VIGIL_FUNCTION(vigil_measure_index_bloat) {
         scan_pages(rel.get(), BTREE_METAPAGE + 1, nblocks, sample_pages, count_btree_page, &sampled);
     const uint64 index_bytes = static_cast<uint64>(nblocks) * BLCKSZ;
 
-    Datum values[10] = {int8_datum(index_bytes), int8_datum(t.pages), int8_datum(t.leaf_pages),
-                        int8_datum(t.live_tuples), int8_datum(t.dead_tuples),
-                        int8_datum(t.live_bytes), int8_datum(t.dead_bytes),
+    Datum values[10] = {int8_datum(index_bytes),
+                        int8_datum(t.pages),
+                        int8_datum(t.leaf_pages),
+                        int8_datum(t.live_tuples),
+                        int8_datum(t.dead_tuples),
+                        int8_datum(t.live_bytes),
+                        int8_datum(t.dead_bytes),
                         int8_datum(t.free_bytes),
-                        Float8GetDatum(bloat_ratio(index_bytes, t.live_bytes)),
+                        Float8GetDatum(vigil::core::bloat_ratio(index_bytes, t.live_bytes)),
                         method_datum(sampled)};
     bool nulls[10] = {};
     return vigil::result_row(fcinfo, values, nulls);

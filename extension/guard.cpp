@@ -3,7 +3,7 @@
  */
 #include "guard.hpp"
 
-#include <cstdio>
+#include <cstring>
 #include <new>
 
 namespace vigil {
@@ -20,9 +20,7 @@ void pg_call_impl(void (*fn)(void *), void *arg) {
     ErrorData *volatile caught = nullptr;
 
     PG_TRY();
-    {
-        fn(arg);
-    }
+    { fn(arg); }
     PG_CATCH();
     {
         MemoryContextSwitchTo(caller_cxt);
@@ -35,43 +33,70 @@ void pg_call_impl(void (*fn)(void *), void *arg) {
         throw PgError(caught);
 }
 
-static void copy_text(char *dst, size_t size, const char *src) noexcept {
-    std::snprintf(dst, size, "%s", src ? src : "");
+namespace {
+
+/*
+ * A complete copy of text in the current memory context, for raising after the exception that
+ * owns text is gone; null for empty text. Never raises an error: if memory runs out, it
+ * returns the fallback.
+ */
+const char *copy_text(const char *text, const char *fallback = nullptr) noexcept {
+    if (text == nullptr || *text == '\0')
+        return nullptr;
+    const size_t size = std::strlen(text) + 1;
+    void *copy = MemoryContextAllocExtended(CurrentMemoryContext, size, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+    return copy ? static_cast<const char *>(std::memcpy(copy, text, size)) : fallback;
 }
 
-/* Fills *out from the exception being handled; called only inside a catch block. */
+constexpr const char *kInternalError = "internal error in pgvigil";
+
+} // namespace
+
 void capture_current_exception(PendingError *out) noexcept {
-    out->sqlstate = ERRCODE_INTERNAL_ERROR;
-    out->pg = nullptr;
-    out->message[0] = out->detail[0] = out->hint[0] = '\0';
+    *out = PendingError{ERRCODE_INTERNAL_ERROR, nullptr, kInternalError, nullptr, nullptr};
     try {
         throw;
     } catch (const PgError &e) {
         out->pg = e.data();
     } catch (const Error &e) {
         out->sqlstate = e.sqlstate();
-        copy_text(out->message, sizeof out->message, e.what());
-        copy_text(out->detail, sizeof out->detail, e.detail().c_str());
-        copy_text(out->hint, sizeof out->hint, e.hint().c_str());
+        out->message = copy_text(e.what(), "out of memory while reporting an error");
+        if (out->message == nullptr)
+            out->message = "";
+        out->detail = copy_text(e.detail().c_str());
+        out->hint = copy_text(e.hint().c_str());
     } catch (const std::bad_alloc &) {
         out->sqlstate = ERRCODE_OUT_OF_MEMORY;
-        copy_text(out->message, sizeof out->message, "out of memory");
+        out->message = "out of memory";
     } catch (const std::exception &e) {
-        copy_text(out->message, sizeof out->message, "internal error in pgvigil");
-        copy_text(out->detail, sizeof out->detail, e.what());
+        out->detail = copy_text(e.what());
     } catch (...) {
-        copy_text(out->message, sizeof out->message, "internal error in pgvigil");
-        copy_text(out->detail, sizeof out->detail, "An unknown C++ exception was thrown.");
+        out->detail = "An unknown C++ exception was thrown.";
     }
 }
 
-/* Raises the captured error. Called after every C++ object of the failed call is gone. */
-void raise_pending(const PendingError *err) {
+void raise_pending(const char *entry, const ErrorStacks &at_entry, const PendingError *err) {
+    if (!at_entry.unchanged()) {
+        /* Put the entry point's handler back first: the error must reach it, not a dead frame. */
+        PG_exception_stack = at_entry.exception_stack;
+        error_context_stack = at_entry.context_stack;
+        const char *own = err->pg ? err->pg->message : err->message;
+        if (own != nullptr && *own == '\0')
+            own = nullptr;
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_INTERNAL_ERROR),
+             errmsg_internal("pgvigil entry point %s left PostgreSQL's error handling stack changed", entry),
+             errdetail_internal("PG_exception_stack or error_context_stack was not the one the function was "
+                                "called with; both are restored.%s%s%s",
+                                own ? " The function's own error was: " : "", own ? own : "", own ? "." : ""),
+             errhint("This is a bug in pgvigil; please report it.")));
+    }
     if (err->pg)
         ReThrowError(err->pg);
     ereport(ERROR, (errcode(err->sqlstate), errmsg_internal("%s", err->message),
-                    err->detail[0] ? errdetail_internal("%s", err->detail) : 0,
-                    err->hint[0] ? errhint("%s", err->hint) : 0));
+                    err->detail ? errdetail_internal("%s", err->detail) : 0,
+                    err->hint ? errhint("%s", err->hint) : 0));
     pg_unreachable();
 }
 

@@ -2,7 +2,7 @@
  * module.cpp — the module's identity: magic block, load-time set-up, vigil.version().
  */
 #include "guard.hpp"
-#include "module.hpp"
+#include "result_row.hpp"
 #include "health_checks.hpp"
 #include "activity_sampler.hpp"
 
@@ -21,20 +21,16 @@ void _PG_init(void) {
     /* Nothing to set up while pg_upgrade loads libraries to check them. */
     if (IsBinaryUpgrade)
         return;
-    vigil::module_init();
+    vigil::guarded("_PG_init", [] {
+        /* Each feature that needs load-time set-up adds its call here. */
+        vigil::health_checks_init();
+        vigil::activity_sampler_init();
+        /* Last: any other vigil.* setting is a typo; warn about it and drop it. */
+        vigil::pg_call([] { MarkGUCPrefixReserved("vigil"); });
+    });
 }
-
-namespace vigil {
-
-void module_init() {
-    /* Each feature that needs load-time set-up adds its call here. */
-    health_checks_init();
-    activity_sampler_init();
-    /* Last: any other vigil.* setting is a typo; warn about it and drop it. */
-    MarkGUCPrefixReserved("vigil");
-}
-
-} // namespace vigil
 
 /* vigil.version() → text: the version of the loaded pgvigil library. */
-VIGIL_FUNCTION(vigil_version) { PG_RETURN_TEXT_P(cstring_to_text(PGVIGIL_VERSION)); }
+VIGIL_FUNCTION(vigil_version) {
+    return vigil::text_datum(PGVIGIL_VERSION);
+}

@@ -1,10 +1,11 @@
 /*
- * pool_sizing.cpp — connection-pool sizing: the cores × 2 + spindles formula and the
- * M/M/c queueing model (Erlang C) behind pool_wait() and pool_size_for().
+ * pool_sizing.cpp — connection-pool sizing: the cores × 2 + spindles formula, and pool_wait()
+ * and pool_size_for() on the M/M/c queueing model (Erlang C, core/erlang_c.hpp).
  */
 #include "guard.hpp"
 #include "result_row.hpp"
-#include "pool_sizing.hpp"
+#include "result_set.hpp"
+#include "core/erlang_c.hpp"
 
 extern "C" {
 #include "postmaster/postmaster.h"
@@ -12,7 +13,7 @@ extern "C" {
 
 #include <cmath>
 #include <cstdio>
-#include <limits>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -23,8 +24,8 @@ namespace {
 int pool_size_formula(int cpu_cores, int effective_spindles) {
     if (cpu_cores < 1)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                           "cpu_cores must be at least 1, not " + std::to_string(cpu_cores),
-                           "", "Pass the number of CPU cores of the database host.");
+                           "cpu_cores must be at least 1, not " + std::to_string(cpu_cores), "",
+                           "Pass the number of CPU cores of the database host.");
     if (effective_spindles < 0)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
                            "effective_spindles must not be negative, not " +
@@ -43,61 +44,11 @@ VIGIL_FUNCTION(vigil_pool_size_formula) {
     PG_RETURN_INT32(pool_size_formula(PG_GETARG_INT32(0), PG_GETARG_INT32(1)));
 }
 
-/* ---------------------------------------------------------------------------------------
- * The M/M/c queue (Erlang C): requests arrive at rate lambda, hold a connection for an
- * exponentially distributed service time S, and wait in the pool's queue when all c
- * connections are busy. This is the one implementation of the formula in pgvigil.
- */
-namespace vigil {
-
-/* Erlang B for c servers and offered load a, by the recurrence B(k) = aB(k-1) / (k + aB(k-1)):
- * no factorials or powers, so it neither overflows nor loses precision for c in the millions. */
-double erlang_b(double offered_load, int servers) {
-    double b = 1.0;
-    for (int k = 1; k <= servers; k++)
-        b = erlang_b_step(b, offered_load, k);
-    return b;
-}
-
-double erlang_b_step(double previous, double offered_load, int servers) {
-    return offered_load * previous / (servers + offered_load * previous);
-}
-
-/* Erlang C from Erlang B: the probability that a request has to wait (requires a < c). */
-double erlang_c_from_b(double b, double offered_load, int servers) {
-    const double rho = offered_load / servers;
-    return b / (1.0 - rho * (1.0 - b));
-}
-
-/* The waiting time exceeded with probability 1 - q: P(W > t) = C·exp(-(c - a)·t / S). */
-double wait_quantile_ms(double p_wait, double offered_load, int servers, double service_ms, double q) {
-    if (p_wait <= 1.0 - q)
-        return 0.0;
-    return service_ms / (servers - offered_load) * std::log(p_wait / (1.0 - q));
-}
-
-QueueMetrics mmc_metrics(double arrival_rate_per_s, double service_time_ms, int pool_size) {
-    QueueMetrics m{};
-    m.offered_load = arrival_rate_per_s * service_time_ms / 1000.0;
-    m.utilization = m.offered_load / pool_size;
-    if (m.utilization >= 1.0) {
-        m.p_wait = 1.0;
-        m.mean_wait_ms = m.p95_wait_ms = m.p99_wait_ms = std::numeric_limits<double>::infinity();
-        return m;
-    }
-    m.p_wait = erlang_c_from_b(erlang_b(m.offered_load, pool_size), m.offered_load, pool_size);
-    m.mean_wait_ms = m.p_wait * service_time_ms / (pool_size - m.offered_load);
-    m.p95_wait_ms = wait_quantile_ms(m.p_wait, m.offered_load, pool_size, service_time_ms, 0.95);
-    m.p99_wait_ms = wait_quantile_ms(m.p_wait, m.offered_load, pool_size, service_time_ms, 0.99);
-    return m;
-}
-
-} // namespace vigil
-
 namespace {
 
 constexpr int kMaxPoolSize = 1000000;
 
+/* Refuses an arrival rate or a service time the queueing model cannot take. */
 void check_rate_and_service(double arrival_rate_per_s, double service_time_ms) {
     if (!std::isfinite(arrival_rate_per_s) || arrival_rate_per_s < 0)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
@@ -109,6 +60,7 @@ void check_rate_and_service(double arrival_rate_per_s, double service_time_ms) {
                            "Pass how long one request holds a connection, in milliseconds.");
 }
 
+/* One number, printf-formatted, for an explanation. */
 std::string fmt(const char *format, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, format, v);
@@ -123,7 +75,9 @@ struct AdviceRow {
 };
 
 /* The server's connection slots for clients: max_connections minus the reserved ones. */
-int available_connections() { return MaxConnections - ReservedBackends; }
+int available_connections() {
+    return MaxConnections - ReservedBackends;
+}
 
 } // namespace
 
@@ -138,12 +92,13 @@ VIGIL_FUNCTION(vigil_pool_wait) {
     const int pool = PG_GETARG_INT32(2);
     check_rate_and_service(rate, service);
     if (pool < 1 || pool > kMaxPoolSize)
-        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                           "pool_size must be between 1 and " + std::to_string(kMaxPoolSize) + ", not " +
-                               std::to_string(pool));
-    const vigil::QueueMetrics m = vigil::mmc_metrics(rate, service, pool);
-    Datum values[5] = {Float8GetDatum(m.utilization), Float8GetDatum(m.p_wait), Float8GetDatum(m.mean_wait_ms),
-                       Float8GetDatum(m.p95_wait_ms), Float8GetDatum(m.p99_wait_ms)};
+        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, "pool_size must be between 1 and " +
+                                                                std::to_string(kMaxPoolSize) + ", not " +
+                                                                std::to_string(pool));
+    const vigil::core::QueueMetrics m = vigil::core::mmc_metrics(rate, service, pool);
+    Datum values[5] = {Float8GetDatum(m.utilization), Float8GetDatum(m.p_wait),
+                       Float8GetDatum(m.mean_wait_ms), Float8GetDatum(m.p95_wait_ms),
+                       Float8GetDatum(m.p99_wait_ms)};
     bool nulls[5] = {false, false, false, false, false};
     return vigil::result_row(fcinfo, values, nulls);
 }
@@ -162,38 +117,29 @@ VIGIL_FUNCTION(vigil_pool_size_for) {
     const double margin = PG_GETARG_FLOAT8(4);
     check_rate_and_service(rate, service);
     if (!std::isfinite(target) || target < 0)
-        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, "target_p99_wait_ms must be a finite number of at least 0");
+        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                           "target_p99_wait_ms must be a finite number of at least 0");
     if (instances < 1)
         throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
                            "app_instances must be at least 1, not " + std::to_string(instances), "",
                            "Pass the number of application processes that each keep their own pool.");
     if (!(margin > 0 && margin <= 1))
-        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, "safety_margin must be greater than 0 and at most 1",
-                           "", "It is the highest utilisation the pool may run at; 0.8 is a common choice.");
+        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                           "safety_margin must be greater than 0 and at most 1", "",
+                           "It is the highest utilisation the pool may run at; 0.8 is a common choice.");
 
-    /* Walk c upwards, carrying Erlang B along, until the targets are met. */
     const double a = rate * service / 1000.0;
-    double b = 1.0;
-    int pool = 0;
-    double p_wait = 0, p99 = 0;
-    for (int c = 1; c <= kMaxPoolSize; c++) {
-        b = vigil::erlang_b_step(b, a, c);
-        if (a / c >= 1.0 || a / c > margin)
-            continue;
-        p_wait = vigil::erlang_c_from_b(b, a, c);
-        p99 = vigil::wait_quantile_ms(p_wait, a, c, service, 0.99);
-        if (p99 <= target) {
-            pool = c;
-            break;
-        }
-        if (c % 4096 == 0)
-            vigil::check_for_interrupts();
-    }
-    if (pool == 0)
+    const std::optional<vigil::core::PoolFit> fit = vigil::core::smallest_pool(
+        a, service, target, margin, kMaxPoolSize, [] { vigil::check_for_interrupts(); });
+    if (!fit)
         throw vigil::Error(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-                           "no pool of up to " + std::to_string(kMaxPoolSize) + " connections meets the target",
+                           "no pool of up to " + std::to_string(kMaxPoolSize) +
+                               " connections meets the target",
                            "The offered load is " + fmt("%.0f", a) + " busy connections.",
                            "Reduce the service time or spread the load over several servers.");
+    const int pool = fit->pool_size;
+    const double p_wait = fit->p_wait;
+    const double p99 = fit->p99_wait_ms;
     const int per_instance = (pool + instances - 1) / instances;
     const long total = static_cast<long>(per_instance) * instances;
     const int available = available_connections();
@@ -203,39 +149,39 @@ VIGIL_FUNCTION(vigil_pool_size_for) {
                     "Little's law: " + fmt("%g", rate) + " requests/s × " + fmt("%g", service) +
                         " ms = " + fmt("%.2f", a) + " connections busy on average"});
     rows.push_back({"pool_size", static_cast<double>(pool),
-                    "smallest pool with p99 wait <= " + fmt("%g", target) + " ms and utilisation <= " +
-                        fmt("%.0f", margin * 100) + "% (Erlang C)"});
+                    "smallest pool with p99 wait <= " + fmt("%g", target) +
+                        " ms and utilisation <= " + fmt("%.0f", margin * 100) + "% (Erlang C)"});
     rows.push_back({"utilization", a / pool, "busy fraction of the pool at that size"});
     rows.push_back({"p_wait", p_wait, "probability that a request waits for a connection"});
     rows.push_back({"p99_wait_ms", p99, "99th percentile of the wait for a connection"});
     rows.push_back({"per_instance_pool", static_cast<double>(per_instance),
                     "pool size for each of " + std::to_string(instances) + " application instance(s)"});
-    rows.push_back({"total_connections", static_cast<double>(total), "connections all instances open together"});
+    rows.push_back(
+        {"total_connections", static_cast<double>(total), "connections all instances open together"});
     rows.push_back({"available_connections", static_cast<double>(available),
                     "max_connections " + std::to_string(MaxConnections) + " minus " +
                         std::to_string(ReservedBackends) + " superuser_reserved_connections on this server"});
     std::string verdict;
     if (total > available)
         verdict = "bottleneck: max_connections; " + std::to_string(total) + " connections needed but " +
-                  std::to_string(available) + " available: put PgBouncer in front (vigil.pgbouncer_config()) "
+                  std::to_string(available) +
+                  " available: put PgBouncer in front (vigil.pgbouncer_config()) "
                   "or raise max_connections";
     else
         verdict = "ok: a pool of " + std::to_string(per_instance) + " per instance meets the target within " +
-                  std::to_string(available) + " available connections; CPU cores of the database host bound "
+                  std::to_string(available) +
+                  " available connections; CPU cores of the database host bound "
                   "the useful concurrency (see vigil.pool_advice())";
     rows.push_back({"verdict", static_cast<double>(per_instance), verdict});
 
-    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-    vigil::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
+    const vigil::ResultSet result(fcinfo);
     for (const AdviceRow &r : rows) {
-        vigil::pg_call([&] {
-            Datum values[3] = {CStringGetTextDatum(r.metric), Float8GetDatum(r.value),
-                               CStringGetTextDatum(r.explanation.c_str())};
-            bool nulls[3] = {false, false, false};
-            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-        });
+        Datum values[3] = {vigil::text_datum(r.metric), Float8GetDatum(r.value),
+                           vigil::text_datum(r.explanation)};
+        bool nulls[3] = {false, false, false};
+        result.put(values, nulls);
     }
-    return (Datum)0;
+    return result.done();
 }
 
 /* vigil.host_cpu_cores() → int: online CPU cores of the database host. */

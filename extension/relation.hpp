@@ -1,5 +1,6 @@
 /*
- * relation.hpp — a relation opened from C++ for the rest of the statement.
+ * relation.hpp — relations from C++: opened for the rest of the statement, and named in
+ * messages and in SQL text.
  */
 #pragma once
 
@@ -10,6 +11,8 @@ extern "C" {
 #include "utils/rel.h"
 }
 
+#include <string>
+
 namespace vigil {
 
 /*
@@ -18,8 +21,7 @@ namespace vigil {
  */
 class OpenRelation {
   public:
-    explicit OpenRelation(Oid relid)
-        : rel_(pg_call([&] { return relation_open(relid, AccessShareLock); })) {}
+    explicit OpenRelation(Oid relid) : rel_(pg_call([&] { return relation_open(relid, AccessShareLock); })) {}
     ~OpenRelation() { relation_close(rel_, NoLock); }
     OpenRelation(const OpenRelation &) = delete;
     OpenRelation &operator=(const OpenRelation &) = delete;
@@ -28,5 +30,14 @@ class OpenRelation {
   private:
     Relation rel_;
 };
+
+/* A relation as messages name it, by its name alone: "accounts" ("OID 16384" once dropped). */
+std::string relation_label(Oid relid);
+
+/* An open relation as messages name it, schema-qualified: "public.accounts". */
+std::string qualified_relation_label(Relation rel);
+
+/* An open relation's name for SQL text: schema and name, each quoted when it needs to be. */
+std::string quoted_relation_name(Relation rel);
 
 } // namespace vigil

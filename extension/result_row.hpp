@@ -1,21 +1,19 @@
 /*
- * result_row.hpp — the one-row composite result of a function with OUT parameters.
+ * result_row.hpp — the one-row composite result of a function with OUT parameters, and the
+ * column values results are made of.
  */
 #pragma once
 
 #include "guard.hpp"
 
+#include <string_view>
+
 namespace vigil {
 
 /* Builds the composite result of the function being called from values[] and nulls[]. */
-inline Datum result_row(FunctionCallInfo fcinfo, Datum *values, bool *nulls) {
-    return pg_call([&] {
-        TupleDesc desc;
-        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                            errmsg("function returning record called in context that cannot accept type record")));
-        return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
-    });
-}
+Datum result_row(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
+
+/* A text datum holding s, in the current memory context. */
+Datum text_datum(std::string_view s);
 
 } // namespace vigil

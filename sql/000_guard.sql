@@ -43,3 +43,26 @@ BEGIN
   END LOOP;
 END $$;
 SELECT vigil.pool_size_formula(1) AS still_alive;
+
+-- Messages and details reach the client in full, however long (no fixed-size buffer cuts
+-- them): a 2000-character column name in the message, a 2000-character value in the detail.
+CREATE TABLE guard_long (id int PRIMARY KEY, version bigint NOT NULL DEFAULT 1);
+DO $$
+DECLARE
+  message text;
+  detail text;
+BEGIN
+  BEGIN
+    PERFORM vigil.optimistic_update('guard_long', jsonb_build_object(repeat('k', 2000), 1), 1, '{}');
+  EXCEPTION WHEN undefined_column THEN
+    GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+    RAISE NOTICE 'message of % characters: %...%', length(message), left(message, 15), right(message, 40);
+  END;
+  BEGIN
+    PERFORM vigil.optimistic_update('guard_long', jsonb_build_object('id', repeat('x', 2000)), 1, '{}');
+  EXCEPTION WHEN invalid_text_representation THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RAISE NOTICE 'detail of % characters: %...%', length(detail), left(detail, 40), right(detail, 5);
+  END;
+END $$;
+DROP TABLE guard_long;

@@ -1,55 +1,22 @@
 /*
- * health_checks.cpp — vigil.health_check() and vigil.health_summary().
- *
- * Each check is one read-only SQL query returning one row (value float8, detail text
- * [, forced_status text]); C++ compares the value with the check's vigil.<check>_warning
- * and vigil.<check>_critical GUCs. Every check runs in its own subtransaction under a
- * short statement and lock timeout, so a failing or blocked check becomes `unknown` and
- * never aborts the others. Only catalogs, statistics views and sequences' data pages are
- * read (no pg_relation_size(); the one lock taken on a user relation is each sequence's,
- * held only while vigil.sequence_last_value reads it), so the function is cheap on
- * databases with many tables and works on a hot standby.
+ * health_checks_catalogue.cpp — the health checks and their thresholds (see
+ * health_checks_catalogue.hpp). The runner is health_checks_runner.cpp.
  */
 #include "guard.hpp"
-#include "result_row.hpp"
-#include "health_checks.hpp"
+#include "health_checks_catalogue.hpp"
+#include "spi.hpp"
+#include "core/value_format.hpp"
 
 extern "C" {
-#include "executor/spi.h"
 #include "utils/guc.h"
-#include "utils/timeout.h"
-#include "utils/timestamp.h"
 }
 
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
+#include <optional>
 #include <string>
-#include <vector>
+
+namespace vigil::health {
 
 namespace {
-
-/* How a check's value and thresholds are measured. */
-enum class Kind {
-    Ratio,    /* fraction 0..1, shown as a percentage */
-    Factor,   /* multiple of a server setting, 0..100 */
-    Duration, /* milliseconds; the GUCs take time units like statement_timeout */
-    Count,    /* number of objects or events */
-    Bytes,    /* bytes; the GUCs take memory units (MB) */
-};
-
-/* One health check: its thresholds, its query and what to do when it fires. */
-struct CheckDef {
-    const char *name;
-    Kind kind;
-    bool lower_is_worse;
-    double warning;  /* default: fraction, factor, ms, count or MB */
-    double critical; /* same unit */
-    const char *measures;
-    const char *sql; /* one row: value float8 (NULL = no data), detail text [, forced status] */
-    const char *recommendation;
-};
 
 /* The checks, in the order they are documented (docs/health-checks.md). */
 const CheckDef kChecks[] = {
@@ -81,8 +48,7 @@ SELECT coalesce(extract(epoch FROM clock_timestamp() - min(state_change)) * 1000
      "Fix the application so it commits or rolls back promptly; set "
      "idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid)."},
 
-    {"long_running_queries", Kind::Duration, false, 60e3, 300e3,
-     "longest running active statement",
+    {"long_running_queries", Kind::Duration, false, 60e3, 300e3, "longest running active statement",
      R"sql(
 SELECT coalesce(extract(epoch FROM clock_timestamp() - min(query_start)) * 1000, 0),
        CASE WHEN count(*) = 0 THEN 'no other statement is running'
@@ -95,8 +61,7 @@ SELECT coalesce(extract(epoch FROM clock_timestamp() - min(query_start)) * 1000,
      "Check the statement with EXPLAIN; set statement_timeout for the role; cancel it with "
      "pg_cancel_backend(pid)."},
 
-    {"lock_waits", Kind::Duration, false, 5e3, 30e3,
-     "longest time a session has been waiting for a lock",
+    {"lock_waits", Kind::Duration, false, 5e3, 30e3, "longest time a session has been waiting for a lock",
      R"sql(
 SELECT coalesce(extract(epoch FROM clock_timestamp() - min(waitstart)) * 1000, 0),
        CASE WHEN count(*) = 0 THEN 'no session is waiting for a lock'
@@ -297,8 +262,7 @@ SELECT count(*)::float8,
      "Find the queries that scan the table (pg_stat_statements, EXPLAIN) and index their WHERE "
      "and JOIN columns."},
 
-    {"sequences", Kind::Ratio, false, 0.75, 0.90,
-     "fraction of its range the fullest sequence has used",
+    {"sequences", Kind::Ratio, false, 0.75, 0.90, "fraction of its range the fullest sequence has used",
      R"sql(
 WITH s AS (
   SELECT seqrelid, seqtypid,
@@ -364,8 +328,7 @@ SELECT count(*)::float8,
      "ALTER TABLE ... RESET (autovacuum_enabled) and set autovacuum = on; without vacuum, tables "
      "bloat and transaction IDs wrap around."},
 
-    {"deadlocks", Kind::Count, false, 0, 100,
-     "deadlocks in this database since statistics reset",
+    {"deadlocks", Kind::Count, false, 0, 100, "deadlocks in this database since statistics reset",
      R"sql(
 SELECT deadlocks::float8,
        format('%s deadlock(s) in database %s since %s', deadlocks, datname,
@@ -411,8 +374,6 @@ struct ThresholdVars {
 };
 ThresholdVars g_thresholds[kCheckCount];
 
-int g_check_timeout_ms = 2000;
-int g_check_lock_timeout_ms = 500;
 int g_dead_tuples_min_rows = 10000;
 int g_unused_indexes_min_size_mb = 10;
 int g_seq_scan_min_size_mb = 10;
@@ -421,164 +382,21 @@ int g_slow_statements_min_calls = 10;
 
 constexpr double kBytesPerMb = 1024.0 * 1024.0;
 
-bool is_real(Kind k) { return k == Kind::Ratio || k == Kind::Factor; }
-
-/* A threshold in the unit of the check's value (bytes for Bytes checks). */
-double threshold_value(int i, bool critical) {
-    const ThresholdVars &t = g_thresholds[i];
-    const Kind k = kChecks[i].kind;
-    if (is_real(k))
-        return critical ? t.critical_real : t.warning_real;
-    const double v = critical ? t.critical_int : t.warning_int;
-    return k == Kind::Bytes ? v * kBytesPerMb : v;
+/* Whether a check of this kind has real-valued thresholds (ratios and factors) or int ones. */
+bool is_real(Kind k) {
+    return k == Kind::Ratio || k == Kind::Factor;
 }
 
-enum class Status { Ok = 0, Warning = 1, Critical = 2, Unknown = 3 };
-
-const char *status_name(Status s) {
-    switch (s) {
-    case Status::Ok: return "ok";
-    case Status::Warning: return "warning";
-    case Status::Critical: return "critical";
-    case Status::Unknown: return "unknown";
-    }
-    return "unknown";
-}
-
-/* Output order: the statuses that need attention first. */
-int attention_rank(Status s) {
-    switch (s) {
-    case Status::Critical: return 0;
-    case Status::Warning: return 1;
-    case Status::Unknown: return 2;
-    case Status::Ok: return 3;
-    }
-    return 3;
-}
-
-/* snprintf of one number, without a trailing ".0". */
-std::string printf_string(const char *fmt, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, fmt, v);
-    std::string s = buf;
-    const size_t dot = s.find(".0");
-    if (dot != std::string::npos && (dot + 2 == s.size() || !isdigit(static_cast<unsigned char>(s[dot + 2]))))
-        s.erase(dot, 2);
-    return s;
-}
-
-/* A value as a person reads it: 73.2%, 1.5 s, 12 MB, 3. */
-std::string format_value(Kind kind, double v) {
-    switch (kind) {
-    case Kind::Ratio: return printf_string("%.1f%%", v * 100);
-    case Kind::Factor: return printf_string("%.3g", v);
-    case Kind::Count: return printf_string("%.0f", v);
-    case Kind::Duration:
-        if (v < 1000)
-            return printf_string("%.0f ms", v);
-        if (v < 120e3)
-            return printf_string("%.1f s", v / 1000);
-        if (v < 7200e3)
-            return printf_string("%.1f min", v / 60e3);
-        return printf_string("%.1f h", v / 3600e3);
-    case Kind::Bytes:
-        if (v < 10 * 1024.0)
-            return printf_string("%.0f bytes", v);
-        if (v < 10 * kBytesPerMb)
-            return printf_string("%.0f kB", v / 1024);
-        if (v < 10 * 1024 * kBytesPerMb)
-            return printf_string("%.0f MB", v / kBytesPerMb);
-        return printf_string("%.0f GB", v / (1024 * kBytesPerMb));
-    }
-    return printf_string("%g", v);
-}
-
-/* The result of one check, as returned by vigil.health_check(). */
-struct CheckResult {
-    std::string name;
-    Status status = Status::Unknown;
-    std::string current_value; /* empty = NULL */
-    std::string threshold;
-    std::string detail;
-    std::string recommendation; /* empty = NULL */
-};
-
-/* What a check's query returned. */
-struct QueryRow {
-    bool value_null = true;
-    double value = 0;
-    std::string detail;
-    std::string forced_status;
-};
-
-/* Runs a check's query through SPI: it must return exactly one row of 2 or 3 columns,
- * the first numeric (float8, numeric or an integer type), the others text. */
-QueryRow run_check_query(const std::string &sql) {
-    struct Raw {
-        char *value;
-        char *detail;
-        char *forced;
-        int natts;
-        uint64 processed;
-    } raw{nullptr, nullptr, nullptr, 0, 0};
-    vigil::pg_call([&] {
-        if (SPI_connect() != SPI_OK_CONNECT)
-            elog(ERROR, "SPI_connect failed");
-        if (SPI_execute(sql.c_str(), true, 2) != SPI_OK_SELECT)
-            elog(ERROR, "health check query is not a SELECT");
-        raw.processed = SPI_processed;
-        if (SPI_processed == 1) {
-            TupleDesc desc = SPI_tuptable->tupdesc;
-            HeapTuple tuple = SPI_tuptable->vals[0];
-            raw.natts = desc->natts;
-            if (raw.natts >= 2) {
-                raw.value = SPI_getvalue(tuple, desc, 1);
-                raw.detail = SPI_getvalue(tuple, desc, 2);
-            }
-            if (raw.natts >= 3)
-                raw.forced = SPI_getvalue(tuple, desc, 3);
-        }
-    });
-    QueryRow row;
-    bool shape_ok = raw.processed == 1 && raw.natts >= 2 && raw.natts <= 3;
-    if (shape_ok) {
-        row.value_null = raw.value == nullptr;
-        if (raw.value) {
-            char *end = nullptr;
-            row.value = std::strtod(raw.value, &end);
-            shape_ok = end != raw.value && *end == '\0';
-        }
-        row.detail = raw.detail ? raw.detail : "";
-        row.forced_status = raw.forced ? raw.forced : "";
-    }
-    vigil::pg_call([] { SPI_finish(); });
-    if (!shape_ok)
-        throw vigil::Error(ERRCODE_INTERNAL_ERROR, "health check query returned an unexpected result",
-                           "It must return one row of (number, text[, text]).");
-    return row;
-}
-
-/* The schema pg_stat_statements was created in, or "" when it is not installed here. */
+/* The schema pg_stat_statements was created in, quoted, or "" when it is not installed here. */
 std::string pg_stat_statements_schema() {
-    const char *sql = "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
-                      " WHERE e.extname = 'pg_stat_statements'";
-    char *schema = nullptr;
-    vigil::pg_call([&] {
-        if (SPI_connect() != SPI_OK_CONNECT)
-            elog(ERROR, "SPI_connect failed");
-        if (SPI_execute(sql, true, 1) == SPI_OK_SELECT && SPI_processed == 1) {
-            char *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-            if (v) {
-                /* SPI_palloc: the copy must outlive SPI_finish */
-                const char *quoted = quote_identifier(v);
-                schema = static_cast<char *>(SPI_palloc(strlen(quoted) + 1));
-                strcpy(schema, quoted);
-            }
-        }
-    });
-    std::string result = schema ? schema : "";
-    vigil::pg_call([] { SPI_finish(); });
-    return result;
+    vigil::SpiConnection spi;
+    const std::string sql =
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'pg_stat_statements'";
+    if (spi.execute(sql, true, 1) != SPI_OK_SELECT || spi.rows() != 1)
+        return "";
+    const std::optional<std::string> schema = spi.text(0, 1);
+    return schema ? vigil::quote_ident(*schema) : "";
 }
 
 /* The query of the slow_statements check; unknown when pg_stat_statements is missing. */
@@ -586,7 +404,8 @@ std::string slow_statements_sql() {
     const std::string schema = pg_stat_statements_schema();
     if (schema.empty())
         throw vigil::Error(ERRCODE_UNDEFINED_OBJECT, "pg_stat_statements is not installed in this database",
-                           "", "CREATE EXTENSION pg_stat_statements (it must be in shared_preload_libraries).");
+                           "",
+                           "CREATE EXTENSION pg_stat_statements (it must be in shared_preload_libraries).");
     return R"sql(
 SELECT coalesce(max(mean_exec_time), 0),
        CASE WHEN count(*) = 0 THEN 'no statement has vigil.slow_statements_min_calls calls'
@@ -594,130 +413,10 @@ SELECT coalesce(max(mean_exec_time), 0),
                         round((array_agg(mean_exec_time ORDER BY mean_exec_time DESC))[1]::numeric, 1),
                         (array_agg(calls ORDER BY mean_exec_time DESC))[1],
                         left(regexp_replace((array_agg(query ORDER BY mean_exec_time DESC))[1], '\s+', ' ', 'g'), 80)) END
-  FROM )sql" + schema + R"sql(.pg_stat_statements
+  FROM )sql" +
+           schema + R"sql(.pg_stat_statements
  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND calls >= current_setting('vigil.slow_statements_min_calls')::bigint)sql";
-}
-
-/* Evaluates check i's query result against its thresholds. */
-void evaluate(int i, const QueryRow &row, CheckResult *out) {
-    const CheckDef &def = kChecks[i];
-    out->detail = row.detail;
-    if (row.value_null) {
-        out->status = Status::Ok;
-    } else {
-        const double warning = threshold_value(i, false);
-        const double critical = threshold_value(i, true);
-        out->current_value = format_value(def.kind, row.value);
-        const bool crit = def.lower_is_worse ? row.value < critical : row.value > critical;
-        const bool warn = def.lower_is_worse ? row.value < warning : row.value > warning;
-        out->status = crit ? Status::Critical : warn ? Status::Warning : Status::Ok;
-    }
-    if (row.forced_status == "critical")
-        out->status = Status::Critical;
-    else if (row.forced_status == "warning" && out->status == Status::Ok)
-        out->status = Status::Warning;
-}
-
-/* The statement timeout a check runs under: ours, or the caller's if that comes sooner. */
-struct CheckTimer {
-    bool outer_active = false;
-    TimestampTz outer_finish = 0;
-    TimestampTz deadline = 0;
-
-    void arm() {
-        deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), g_check_timeout_ms);
-        vigil::pg_call([&] {
-            outer_active = get_timeout_active(STATEMENT_TIMEOUT);
-            if (outer_active)
-                outer_finish = get_timeout_finish_time(STATEMENT_TIMEOUT);
-            if (g_check_timeout_ms > 0)
-                enable_timeout_at(STATEMENT_TIMEOUT,
-                                  outer_active ? std::min(outer_finish, deadline) : deadline);
-        });
-    }
-
-    void disarm() {
-        vigil::pg_call([&] {
-            disable_timeout(STATEMENT_TIMEOUT, false);
-            /* Our timer fired after the check finished: drop its cancel so that it does
-             * not end the next check (or the caller's statement). */
-            if (get_timeout_indicator(STATEMENT_TIMEOUT, true) && !(outer_active && GetCurrentTimestamp() >= outer_finish))
-                QueryCancelPending = false;
-            if (outer_active)
-                enable_timeout_at(STATEMENT_TIMEOUT, outer_finish);
-        });
-    }
-
-    /* True when a query cancel came from our timeout, not from the user or their timeout. */
-    bool fired() const {
-        const TimestampTz now = GetCurrentTimestamp();
-        return g_check_timeout_ms > 0 && now >= deadline && !(outer_active && now >= outer_finish);
-    }
-};
-
-/* Runs check i in its own subtransaction; any error becomes status unknown. */
-CheckResult run_check(int i) {
-    const CheckDef &def = kChecks[i];
-    CheckResult result;
-    result.name = def.name;
-    const std::string op = def.lower_is_worse ? "< " : "> ";
-    result.threshold = "warning " + op + format_value(def.kind, threshold_value(i, false)) +
-                       ", critical " + op + format_value(def.kind, threshold_value(i, true));
-
-    CheckTimer timer;
-    timer.arm();
-    try {
-        vigil::in_subtransaction([&] {
-            const std::string sql = def.sql ? std::string(def.sql) : slow_statements_sql();
-            evaluate(i, run_check_query(sql), &result);
-        });
-    } catch (const vigil::PgError &e) {
-        if (e.sqlstate() == ERRCODE_QUERY_CANCELED && !timer.fired()) {
-            timer.disarm();
-            throw; /* the user cancelled, or the caller's own statement_timeout expired */
-        }
-        result.status = Status::Unknown;
-        result.detail = e.sqlstate() == ERRCODE_QUERY_CANCELED
-                            ? "the check did not finish within vigil.health_check_timeout (" +
-                                  std::to_string(g_check_timeout_ms) + " ms)"
-                            : std::string("the check failed: ") + e.what();
-    } catch (const vigil::Error &e) {
-        result.status = Status::Unknown;
-        result.detail = std::string("the check could not run: ") + e.what();
-        if (!e.hint().empty())
-            result.recommendation = e.hint();
-    }
-    timer.disarm();
-    if (result.status != Status::Ok && result.recommendation.empty())
-        result.recommendation = def.recommendation;
-    return result;
-}
-
-/* Runs every check with lock_timeout lowered, in attention order. */
-std::vector<CheckResult> run_all_checks() {
-    std::vector<CheckResult> results;
-    results.reserve(kCheckCount);
-    const std::string lock_timeout = std::to_string(g_check_lock_timeout_ms);
-    const int nest = vigil::pg_call([&] {
-        int level = NewGUCNestLevel();
-        (void)set_config_option("lock_timeout", lock_timeout.c_str(), PGC_USERSET, PGC_S_SESSION,
-                                GUC_ACTION_SAVE, true, 0, false);
-        return level;
-    });
-    for (int i = 0; i < kCheckCount; i++) {
-        vigil::check_for_interrupts();
-        results.push_back(run_check(i));
-    }
-    vigil::pg_call([&] { AtEOXact_GUC(true, nest); });
-    std::stable_sort(results.begin(), results.end(), [](const CheckResult &a, const CheckResult &b) {
-        return attention_rank(a.status) < attention_rank(b.status);
-    });
-    return results;
-}
-
-Datum text_datum(const std::string &s) {
-    return vigil::pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(s.data(), s.size())); });
 }
 
 /* Defines one threshold GUC: vigil.<check>_warning or vigil.<check>_critical. */
@@ -734,100 +433,85 @@ void define_threshold(int i, bool critical) {
         if (is_real(def.kind)) {
             double *var = critical ? &t.critical_real : &t.warning_real;
             DefineCustomRealVariable(name.c_str(), long_lived_desc, nullptr, var, boot, 0.0,
-                                     def.kind == Kind::Ratio ? 1.0 : 100.0, PGC_USERSET, 0, nullptr,
-                                     nullptr, nullptr);
+                                     def.kind == Kind::Ratio ? 1.0 : 100.0, PGC_USERSET, 0, nullptr, nullptr,
+                                     nullptr);
         } else {
             int *var = critical ? &t.critical_int : &t.warning_int;
-            const int flags = def.kind == Kind::Duration ? GUC_UNIT_MS : def.kind == Kind::Bytes ? GUC_UNIT_MB : 0;
+            const int flags = def.kind == Kind::Duration ? GUC_UNIT_MS
+                              : def.kind == Kind::Bytes  ? GUC_UNIT_MB
+                                                         : 0;
             DefineCustomIntVariable(name.c_str(), long_lived_desc, nullptr, var, static_cast<int>(boot), 0,
                                     INT_MAX, PGC_USERSET, flags, nullptr, nullptr, nullptr);
         }
     });
 }
 
-/* Defines an int parameter GUC of the checks. */
-void define_int(const char *name, const char *desc, int *var, int boot, int min, int flags) {
+} // namespace
+
+int check_count() {
+    return kCheckCount;
+}
+
+const CheckDef &check(int i) {
+    return kChecks[i];
+}
+
+double threshold_value(int i, bool critical) {
+    const ThresholdVars &t = g_thresholds[i];
+    const Kind k = kChecks[i].kind;
+    if (is_real(k))
+        return critical ? t.critical_real : t.warning_real;
+    const double v = critical ? t.critical_int : t.warning_int;
+    return k == Kind::Bytes ? v * kBytesPerMb : v;
+}
+
+std::string check_query(int i) {
+    return kChecks[i].sql ? std::string(kChecks[i].sql) : slow_statements_sql();
+}
+
+std::string format_value(Kind kind, double v) {
+    switch (kind) {
+    case Kind::Ratio:
+        return core::format_percent(v);
+    case Kind::Factor:
+        return core::format_factor(v);
+    case Kind::Count:
+        return core::format_count(v);
+    case Kind::Duration:
+        return core::format_duration_ms(v);
+    case Kind::Bytes:
+        return core::format_bytes(v);
+    }
+    return core::format_factor(v);
+}
+
+void define_int_setting(const char *name, const char *desc, int *var, int boot, int min, int flags) {
     vigil::pg_call([&] {
-        DefineCustomIntVariable(name, desc, nullptr, var, boot, min, INT_MAX, PGC_USERSET, flags,
-                                nullptr, nullptr, nullptr);
+        DefineCustomIntVariable(name, desc, nullptr, var, boot, min, INT_MAX, PGC_USERSET, flags, nullptr,
+                                nullptr, nullptr);
     });
 }
 
-} // namespace
-
-namespace vigil {
-
-void health_checks_init() {
+void define_check_settings() {
     for (int i = 0; i < kCheckCount; i++) {
         define_threshold(i, false);
         define_threshold(i, true);
     }
-    define_int("vigil.health_check_timeout", "Statement timeout of each health check (0 = none).",
-               &g_check_timeout_ms, 2000, 0, GUC_UNIT_MS);
-    define_int("vigil.health_check_lock_timeout", "Lock timeout of the health checks (0 = none).",
-               &g_check_lock_timeout_ms, 500, 0, GUC_UNIT_MS);
-    define_int("vigil.dead_tuples_min_rows",
-               "Tables with fewer live plus dead rows are ignored by the dead_tuples check.",
-               &g_dead_tuples_min_rows, 10000, 0, 0);
-    define_int("vigil.unused_indexes_min_size", "Smaller indexes are ignored by the unused_indexes check.",
-               &g_unused_indexes_min_size_mb, 10, 0, GUC_UNIT_MB);
-    define_int("vigil.seq_scan_min_size", "Smaller tables are ignored by the missing_indexes check.",
-               &g_seq_scan_min_size_mb, 10, 0, GUC_UNIT_MB);
-    define_int("vigil.stale_statistics_min_rows",
-               "Tables with fewer changes since the last analyze are ignored by the stale_statistics check.",
-               &g_stale_statistics_min_rows, 1000, 0, 0);
-    define_int("vigil.slow_statements_min_calls",
-               "Statements called fewer times are ignored by the slow_statements check.",
-               &g_slow_statements_min_calls, 10, 1, 0);
+    define_int_setting("vigil.dead_tuples_min_rows",
+                       "Tables with fewer live plus dead rows are ignored by the dead_tuples check.",
+                       &g_dead_tuples_min_rows, 10000, 0, 0);
+    define_int_setting("vigil.unused_indexes_min_size",
+                       "Smaller indexes are ignored by the unused_indexes check.",
+                       &g_unused_indexes_min_size_mb, 10, 0, GUC_UNIT_MB);
+    define_int_setting("vigil.seq_scan_min_size", "Smaller tables are ignored by the missing_indexes check.",
+                       &g_seq_scan_min_size_mb, 10, 0, GUC_UNIT_MB);
+    define_int_setting("vigil.stale_statistics_min_rows",
+                       "Tables with fewer changes since the last analyze are ignored by the stale_statistics "
+                       "check.",
+                       &g_stale_statistics_min_rows, 1000, 0, 0);
+    define_int_setting("vigil.slow_statements_min_calls",
+                       "Statements called fewer times are ignored by the slow_statements check.",
+                       &g_slow_statements_min_calls, 10, 1, 0);
 }
 
-} // namespace vigil
-
-/*
- * vigil.health_check() → SETOF (check_name, status, severity, current_value, threshold,
- * detail, recommendation): every check, critical first, then warning, unknown, ok.
- */
-VIGIL_FUNCTION(vigil_health_check) {
-    const std::vector<CheckResult> results = run_all_checks();
-    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-    vigil::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
-    for (const CheckResult &r : results) {
-        Datum values[7];
-        bool nulls[7] = {false, false, false, false, false, false, false};
-        values[0] = text_datum(r.name);
-        values[1] = text_datum(status_name(r.status));
-        values[2] = Int32GetDatum(static_cast<int>(r.status));
-        if (r.current_value.empty())
-            nulls[3] = true;
-        else
-            values[3] = text_datum(r.current_value);
-        values[4] = text_datum(r.threshold);
-        values[5] = text_datum(r.detail);
-        if (r.recommendation.empty())
-            nulls[6] = true;
-        else
-            values[6] = text_datum(r.recommendation);
-        vigil::pg_call([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
-    }
-    return (Datum)0;
-}
-
-/*
- * vigil.health_summary() → (status, exit_code, critical, warning, ok, unknown): the worst
- * status wins (critical, then warning, then unknown); exit_code follows Nagios (0..3).
- */
-VIGIL_FUNCTION(vigil_health_summary) {
-    const std::vector<CheckResult> results = run_all_checks();
-    int counts[4] = {0, 0, 0, 0};
-    for (const CheckResult &r : results)
-        counts[static_cast<int>(r.status)]++;
-    const Status worst = counts[2] ? Status::Critical
-                         : counts[1] ? Status::Warning
-                         : counts[3] ? Status::Unknown
-                                     : Status::Ok;
-    Datum values[6] = {text_datum(status_name(worst)), Int32GetDatum(static_cast<int>(worst)),
-                       Int32GetDatum(counts[2]), Int32GetDatum(counts[1]), Int32GetDatum(counts[0]),
-                       Int32GetDatum(counts[3])};
-    bool nulls[6] = {false, false, false, false, false, false};
-    return vigil::result_row(fcinfo, values, nulls);
-}
+} // namespace vigil::health
