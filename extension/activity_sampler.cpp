@@ -8,6 +8,7 @@
  * vigil.activity_history() and vigil.activity_stats() read the ring; pool_advice uses
  * the observed concurrency.
  */
+#include "arguments.hpp"
 #include "guard.hpp"
 #include "result_row.hpp"
 #include "result_set.hpp"
@@ -257,6 +258,7 @@ VIGIL_FUNCTION(vigil_activity_history) {
  * total_p50, total_p95, total_max): observed concurrency over the last `window`.
  */
 VIGIL_FUNCTION(vigil_activity_stats) {
+    vigil::require_not_null(fcinfo, 0, "window", vigil::Default::exists);
     const Interval *window = PG_GETARG_INTERVAL_P(0);
     const double window_us = static_cast<double>(window->time) +
                              (static_cast<double>(window->month) * DAYS_PER_MONTH + window->day) *

@@ -135,7 +135,7 @@ bool release(const LOCKTAG &tag, LOCKMODE mode, Scope scope) {
 
 /* advisory_lock / advisory_xact_lock (key, timeout, shared) once the key is known. */
 Datum lock_with_key(FunctionCallInfo fcinfo, int64 key, Scope scope) {
-    vigil::require_not_null(fcinfo, 2, "shared");
+    vigil::require_not_null(fcinfo, 2, "shared", vigil::Default::exists);
     const int timeout = timeout_ms(fcinfo, 1);
     PG_RETURN_BOOL(acquire(advisory_tag(key), lock_mode(PG_GETARG_BOOL(2)), scope, timeout));
 }
@@ -154,7 +154,7 @@ int64 key_arg(FunctionCallInfo fcinfo) {
 
 /* advisory_unlock(name or key, shared): releases one session-level hold. */
 Datum unlock_with_key(FunctionCallInfo fcinfo, int64 key) {
-    vigil::require_not_null(fcinfo, 1, "shared");
+    vigil::require_not_null(fcinfo, 1, "shared", vigil::Default::exists);
     PG_RETURN_BOOL(release(advisory_tag(key), lock_mode(PG_GETARG_BOOL(1)), Scope::session));
 }
 
@@ -187,6 +187,7 @@ std::vector<int64> sorted_keys(ArrayType *names) {
 
 /* vigil.lock_key(name text) → bigint */
 VIGIL_FUNCTION(vigil_lock_key) {
+    vigil::require_not_null(fcinfo, 0, "lock name");
     PG_RETURN_INT64(key_of_name(vigil::pg_call([&] { return PG_GETARG_TEXT_PP(0); })));
 }
 
@@ -228,7 +229,7 @@ VIGIL_FUNCTION(vigil_advisory_unlock_key) {
  */
 VIGIL_FUNCTION(vigil_advisory_lock_all) {
     vigil::require_not_null(fcinfo, 0, "names");
-    vigil::require_not_null(fcinfo, 2, "xact");
+    vigil::require_not_null(fcinfo, 2, "xact", vigil::Default::exists);
     const std::vector<int64> keys = sorted_keys(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(0); }));
     const int timeout = timeout_ms(fcinfo, 1);
     const Scope scope = PG_GETARG_BOOL(2) ? Scope::transaction : Scope::session;

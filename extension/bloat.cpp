@@ -13,11 +13,16 @@
  * sampled mode reads one random page from each of sample_pages equal slices of the
  * relation and scales the totals up.
  *
- * vigil.measure_index_bloat() does the same for a btree through its leaf pages.
+ * vigil.measure_index_bloat() does the same for a btree through its leaf level. A sampled
+ * page must be one that holds entries or free space: the metapage is never sampled, and
+ * when the random page is an inner page the scan walks on through the slice to the next
+ * leaf-level page, so that no ratio comes from a page that could not show one.
  */
+#include "arguments.hpp"
 #include "guard.hpp"
 #include "result_row.hpp"
 #include "relation.hpp"
+#include "spi.hpp"
 #include "core/bloat_estimate.hpp"
 
 extern "C" {
@@ -53,11 +58,18 @@ void check_read_permission(Oid table_relid, Oid checked_relid) {
         return pg_class_aclcheck(table_relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK ||
                has_privs_of_role(GetUserId(), ROLE_PG_STAT_SCAN_TABLES);
     });
-    if (!allowed)
+    if (!allowed) {
+        const std::string table = vigil::pg_call([&] {
+            return quote_qualified_identifier(get_namespace_name(get_rel_namespace(table_relid)),
+                                              get_rel_name(table_relid));
+        });
+        const std::string role = vigil::current_role_ident();
         throw vigil::Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
                            "permission denied to measure bloat of " + vigil::relation_label(checked_relid),
                            "Measuring bloat reads every row of the table.",
-                           "Grant SELECT on the table or membership in pg_stat_scan_tables.");
+                           "GRANT SELECT ON " + table + " TO " + role + "; or GRANT pg_stat_scan_tables TO " +
+                               role + " (part of pg_monitor).");
+    }
 }
 
 /* Refuses a negative sample size. */
@@ -68,8 +80,9 @@ void check_sample_pages(int32 sample_pages) {
                            "Pass 0 to read every page, or the number of pages to sample.");
 }
 
-/* Counts one heap page: its tuples by visibility and its free space (pgstattuple's rules). */
-void count_heap_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy, PageTotals *totals) {
+/* Counts one heap page: its tuples by visibility and its free space (pgstattuple's rules).
+ * Every heap page is measured. */
+bool count_heap_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy, PageTotals *totals) {
     SnapshotData dirty;
     InitDirtySnapshot(dirty);
     Buffer buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
@@ -98,19 +111,28 @@ void count_heap_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strat
     totals->free_bytes += PageGetHeapFreeSpace(page);
     UnlockReleaseBuffer(buf);
     totals->pages++;
+    totals->measured_pages++;
+    return true;
 }
 
-/* Counts one btree page: items on live leaf pages; empty, deleted and half-dead pages are free. */
-void count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy, PageTotals *totals) {
+/*
+ * Counts one btree page: items on live leaf pages; empty, deleted and half-dead pages are free.
+ * Those are the leaf level, and measured; an inner page (or anything else) holds no entries and
+ * is not: a sample that took one would report the whole index as bloat.
+ */
+bool count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy strategy, PageTotals *totals) {
     Buffer buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     Page page = BufferGetPage(buf);
+    bool measured = false;
     if (PageIsNew(page)) {
         totals->free_bytes += BLCKSZ;
+        measured = true;
     } else if (PageGetSpecialSize(page) == MAXALIGN(sizeof(BTPageOpaqueData))) {
         BTPageOpaque opaque = BTPageGetOpaque(page);
         if (P_IGNORE(opaque)) {
             totals->free_bytes += BLCKSZ;
+            measured = true;
         } else if (P_ISLEAF(opaque)) {
             totals->leaf_pages++;
             totals->free_bytes += PageGetFreeSpace(page);
@@ -126,40 +148,50 @@ void count_btree_page(Relation rel, BlockNumber blkno, BufferAccessStrategy stra
                     totals->live_bytes += ItemIdGetLength(lp);
                 }
             }
+            measured = true;
         }
     }
     UnlockReleaseBuffer(buf);
     totals->pages++;
+    if (measured)
+        totals->measured_pages++;
+    return measured;
 }
 
-using PageCounter = void (*)(Relation, BlockNumber, BufferAccessStrategy, PageTotals *);
+/* Counts one page into *totals; true when the page was measured (see PageTotals). */
+using PageCounter = bool (*)(Relation, BlockNumber, BufferAccessStrategy, PageTotals *);
 
 /*
- * Reads pages first_block..nblocks-1 of rel (all of them, or a stratified random sample
- * of sample_pages of them when that is fewer) with a bulk-read ring. Returns the
- * totals scaled to the whole range and sets *sampled.
+ * Reads pages first_block..nblocks-1 of rel: all of them, or, when sample_pages is fewer, a
+ * stratified random sample: one measured page from each of sample_pages equal slices, found by
+ * walking the slice from a random page until a page can be measured. The sampled totals are
+ * scaled up to measurable_pages (the pages the measured ones stand for). *sampled is false when
+ * every page was read.
  */
 PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks, int32 sample_pages,
-                      PageCounter count_page, bool *sampled) {
+                      PageCounter count_page, uint64 measurable_pages, bool *sampled) {
     PageTotals totals;
     const BlockNumber range = nblocks > first_block ? nblocks - first_block : 0;
-    *sampled = vigil::core::is_sampled(sample_pages, range);
-    const bool use_sample = *sampled;
+    const bool use_sample = vigil::core::is_sampled(sample_pages, range);
     vigil::pg_call([&] {
         BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
         if (use_sample) {
             /*
-             * Stratified: one random page from each of sample_pages equal slices. Bloat is
-             * rarely spread evenly (updated rows move to the end, deletes hit ranges), and a
-             * page from every region keeps the error far below a plain random sample's.
+             * Stratified: one page from each of sample_pages equal slices. Bloat is rarely
+             * spread evenly (updated rows move to the end, deletes hit ranges), and a page from
+             * every region keeps the error far below a plain random sample's.
              */
             const uint64 n = static_cast<uint64>(sample_pages);
             for (uint64 i = 0; i < n; i++) {
-                CHECK_FOR_INTERRUPTS();
                 const vigil::core::PageSlice slice = vigil::core::sample_slice(i, n, range);
-                const uint64 pick =
+                const uint64 start =
                     slice.first + pg_prng_uint64_range(&pg_global_prng_state, 0, slice.end - slice.first - 1);
-                count_page(rel, first_block + static_cast<BlockNumber>(pick), strategy, &totals);
+                for (uint64 k = 0; k < slice.end - slice.first; k++) {
+                    CHECK_FOR_INTERRUPTS();
+                    const uint64 page = vigil::core::probe_page(slice, start, k);
+                    if (count_page(rel, first_block + static_cast<BlockNumber>(page), strategy, &totals))
+                        break;
+                }
             }
         } else {
             for (BlockNumber blkno = first_block; blkno < nblocks; blkno++) {
@@ -169,8 +201,10 @@ PageTotals scan_pages(Relation rel, BlockNumber first_block, BlockNumber nblocks
         }
         FreeAccessStrategy(strategy);
     });
-    if (use_sample)
-        vigil::core::scale_to_range(totals, range);
+    /* A sample that had to walk every slice to its end read every page: the totals are exact. */
+    *sampled = use_sample && totals.pages < range;
+    if (*sampled)
+        vigil::core::scale_to_range(totals, measurable_pages);
     return totals;
 }
 
@@ -186,6 +220,17 @@ Datum int8_datum(uint64 v) {
     return Int64GetDatum(static_cast<int64>(v));
 }
 
+/* The level of a btree's root (0: the root is a leaf), from its metapage. */
+uint32 root_level(Relation rel) {
+    return vigil::pg_call([&] {
+        Buffer buf = ReadBufferExtended(rel, MAIN_FORKNUM, BTREE_METAPAGE, RBM_NORMAL, nullptr);
+        LockBuffer(buf, BUFFER_LOCK_SHARE);
+        const uint32 level = BTPageGetMeta(BufferGetPage(buf))->btm_level;
+        UnlockReleaseBuffer(buf);
+        return level;
+    });
+}
+
 /* The method column: "sampled" or "exact". */
 Datum method_datum(bool sampled) {
     return vigil::text_datum(sampled ? "sampled" : "exact");
@@ -199,11 +244,15 @@ Datum method_datum(bool sampled) {
  *      free_bytes, bloat_ratio, method)
  */
 VIGIL_FUNCTION(vigil_measure_bloat) {
+    vigil::require_not_null(fcinfo, 0, "rel");
+    vigil::require_not_null(fcinfo, 1, "sample_pages", vigil::Default::exists);
     const Oid relid = PG_GETARG_OID(0);
     const int32 sample_pages = PG_GETARG_INT32(1);
     check_sample_pages(sample_pages);
 
     const char relkind = vigil::pg_call([&] { return get_rel_relkind(relid); });
+    if (relkind == '\0')
+        throw vigil::no_relation(relid, "table");
     if (relkind == RELKIND_INDEX)
         throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE, vigil::relation_label(relid) + " is an index", "",
                            "Use vigil.measure_index_bloat() for btree indexes.");
@@ -213,7 +262,7 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
                            "Pass a table; for a partitioned table, measure each partition.");
     check_read_permission(relid, relid);
 
-    vigil::OpenRelation rel(relid);
+    vigil::OpenRelation rel(relid, "table");
     check_not_other_temp(rel.get());
     if (rel.get()->rd_rel->relam != HEAP_TABLE_AM_OID)
         throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -222,7 +271,7 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
 
     const BlockNumber nblocks = vigil::pg_call([&] { return RelationGetNumberOfBlocks(rel.get()); });
     bool sampled = false;
-    const PageTotals t = scan_pages(rel.get(), 0, nblocks, sample_pages, count_heap_page, &sampled);
+    const PageTotals t = scan_pages(rel.get(), 0, nblocks, sample_pages, count_heap_page, nblocks, &sampled);
     const uint64 table_bytes = static_cast<uint64>(nblocks) * BLCKSZ;
 
     Datum values[9] = {
@@ -241,11 +290,15 @@ VIGIL_FUNCTION(vigil_measure_bloat) {
  *      dead_bytes, free_bytes, bloat_ratio, method)
  */
 VIGIL_FUNCTION(vigil_measure_index_bloat) {
+    vigil::require_not_null(fcinfo, 0, "idx");
+    vigil::require_not_null(fcinfo, 1, "sample_pages", vigil::Default::exists);
     const Oid relid = PG_GETARG_OID(0);
     const int32 sample_pages = PG_GETARG_INT32(1);
     check_sample_pages(sample_pages);
 
     const char relkind = vigil::pg_call([&] { return get_rel_relkind(relid); });
+    if (relkind == '\0')
+        throw vigil::no_relation(relid, "index");
     if (relkind != RELKIND_INDEX)
         throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE, vigil::relation_label(relid) + " is not an index", "",
                            relkind == RELKIND_RELATION || relkind == RELKIND_MATVIEW
@@ -254,7 +307,7 @@ VIGIL_FUNCTION(vigil_measure_index_bloat) {
     const Oid table_relid = vigil::pg_call([&] { return IndexGetRelation(relid, false); });
     check_read_permission(table_relid, relid);
 
-    vigil::OpenRelation rel(relid);
+    vigil::OpenRelation rel(relid, "index");
     check_not_other_temp(rel.get());
     if (rel.get()->rd_rel->relam != BTREE_AM_OID)
         throw vigil::Error(ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -268,9 +321,19 @@ VIGIL_FUNCTION(vigil_measure_index_bloat) {
 
     const BlockNumber nblocks = vigil::pg_call([&] { return RelationGetNumberOfBlocks(rel.get()); });
     bool sampled = false;
-    /* Block 0 is the metapage. */
-    const PageTotals t =
-        scan_pages(rel.get(), BTREE_METAPAGE + 1, nblocks, sample_pages, count_btree_page, &sampled);
+    /* Block 0 is the metapage; the rest is the leaf level and (few) inner pages. */
+    const uint64 range = nblocks > BTREE_METAPAGE + 1 ? nblocks - (BTREE_METAPAGE + 1) : 0;
+    const uint64 measurable = vigil::core::is_sampled(sample_pages, range)
+                                  ? vigil::core::leaf_level_pages(range, root_level(rel.get()))
+                                  : range;
+    const PageTotals t = scan_pages(rel.get(), BTREE_METAPAGE + 1, nblocks, sample_pages, count_btree_page,
+                                    measurable, &sampled);
+    if (sampled && t.measured_pages == 0)
+        throw vigil::Error(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the sample of index " + vigil::relation_label(relid) + " found no leaf page",
+            "Every page the sample read was an inner page, so there is no bloat ratio to report.",
+            "Measure every page: vigil.measure_index_bloat(" + vigil::relation_label(relid) + ").");
     const uint64 index_bytes = static_cast<uint64>(nblocks) * BLCKSZ;
 
     Datum values[10] = {int8_datum(index_bytes),

@@ -23,56 +23,118 @@ const CheckDef kChecks[] = {
     {"connections", Kind::Ratio, false, 0.70, 0.85,
      "fraction of max_connections (minus superuser_reserved_connections) in use",
      R"sql(
+WITH a AS MATERIALIZED (SELECT * FROM pg_stat_activity),
+     clients AS (SELECT * FROM a WHERE backend_type = 'client backend' OR pid = pg_backend_pid())
 SELECT count(*)::float8 / greatest(current_setting('max_connections')::int
                                    - current_setting('superuser_reserved_connections')::int, 1),
        format('%s client connections of %s available (max_connections %s minus %s reserved)',
               count(*), current_setting('max_connections')::int
                         - current_setting('superuser_reserved_connections')::int,
-              current_setting('max_connections'), current_setting('superuser_reserved_connections'))
-  FROM pg_stat_activity WHERE backend_type = 'client backend')sql",
+              current_setting('max_connections'), current_setting('superuser_reserved_connections')),
+       NULL, NULL,
+       (SELECT count(*) FROM a WHERE backend_type IS NULL AND usesysid IS NOT NULL AND datid IS NOT NULL
+                                 AND pid <> pg_backend_pid())
+  FROM clients)sql",
      "Put a pooler (PgBouncer in transaction mode) in front of the server or shrink the "
-     "application pools; see vigil.pool_advice()."},
+     "application pools; see vigil.pool_advice().",
+     Blind::OtherSessions},
 
     {"idle_in_transaction", Kind::Duration, false, 60e3, 600e3,
      "longest time a session has been idle in transaction",
      R"sql(
+WITH a AS MATERIALIZED (SELECT * FROM pg_stat_activity WHERE pid <> pg_backend_pid()),
+     idle AS (SELECT * FROM a WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')
+                                AND backend_type = 'client backend')
 SELECT coalesce(extract(epoch FROM clock_timestamp() - min(state_change)) * 1000, 0),
        CASE WHEN count(*) = 0 THEN 'no session is idle in transaction'
             ELSE format('%s session(s) idle in transaction; longest: pid %s (%s) for %s',
                         count(*), (array_agg(pid ORDER BY state_change))[1],
                         (array_agg(usename ORDER BY state_change))[1],
-                        date_trunc('second', clock_timestamp() - min(state_change))) END
-  FROM pg_stat_activity
- WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')
-   AND backend_type = 'client backend' AND pid <> pg_backend_pid())sql",
+                        date_trunc('second', clock_timestamp() - min(state_change))) END,
+       NULL, NULL,
+       (SELECT count(*) FROM a WHERE backend_type IS NULL AND usesysid IS NOT NULL AND datid IS NOT NULL)
+  FROM idle)sql",
      "Fix the application so it commits or rolls back promptly; set "
-     "idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid)."},
+     "idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid).",
+     Blind::OtherSessions},
 
     {"long_running_queries", Kind::Duration, false, 60e3, 300e3, "longest running active statement",
      R"sql(
+WITH a AS MATERIALIZED (SELECT * FROM pg_stat_activity WHERE pid <> pg_backend_pid()),
+     running AS (SELECT * FROM a WHERE state = 'active' AND backend_type = 'client backend')
 SELECT coalesce(extract(epoch FROM clock_timestamp() - min(query_start)) * 1000, 0),
        CASE WHEN count(*) = 0 THEN 'no other statement is running'
             ELSE format('%s active statement(s); longest: pid %s for %s: %s', count(*),
                         (array_agg(pid ORDER BY query_start))[1],
                         date_trunc('second', clock_timestamp() - min(query_start)),
-                        left(regexp_replace((array_agg(query ORDER BY query_start))[1], '\s+', ' ', 'g'), 80)) END
-  FROM pg_stat_activity
- WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid())sql",
+                        left(regexp_replace((array_agg(query ORDER BY query_start))[1], '\s+', ' ', 'g'), 80)) END,
+       NULL, NULL,
+       (SELECT count(*) FROM a WHERE backend_type IS NULL AND usesysid IS NOT NULL AND datid IS NOT NULL)
+  FROM running)sql",
      "Check the statement with EXPLAIN; set statement_timeout for the role; cancel it with "
-     "pg_cancel_backend(pid)."},
+     "pg_cancel_backend(pid).",
+     Blind::OtherSessions},
+
+    {"long_transactions", Kind::Duration, false, 300e3, 1800e3,
+     "age of the oldest open transaction, idle or not (xact_start)",
+     R"sql(
+WITH a AS MATERIALIZED (SELECT * FROM pg_stat_activity WHERE pid <> pg_backend_pid()),
+     open AS (SELECT * FROM a WHERE xact_start IS NOT NULL AND backend_type = 'client backend')
+SELECT coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)) * 1000, 0),
+       coalesce((SELECT format('%s open transaction(s); oldest: pid %s (%s, %s) open for %s%s; last statement: %s',
+                               (SELECT count(*) FROM open), o.pid, o.usename, o.state,
+                               date_trunc('second', clock_timestamp() - o.xact_start),
+                               CASE WHEN age(o.backend_xmin) > 0
+                                    THEN format(', holding vacuum''s xmin horizon %s transactions back', age(o.backend_xmin))
+                                    ELSE '' END,
+                               left(regexp_replace(o.query, '\s+', ' ', 'g'), 80))
+                   FROM open o ORDER BY o.xact_start LIMIT 1),
+                'no other transaction is open'),
+       NULL, NULL,
+       (SELECT count(*) FROM a WHERE backend_type IS NULL AND usesysid IS NOT NULL AND datid IS NOT NULL)
+  FROM open)sql",
+     "Commit or roll back sooner: an open transaction, even one that only runs short statements, "
+     "keeps every row version deleted since it began from being vacuumed; find the code that holds "
+     "it open (application_name, client_addr); end it with pg_terminate_backend(pid).",
+     Blind::OtherSessions},
 
     {"lock_waits", Kind::Duration, false, 5e3, 30e3, "longest time a session has been waiting for a lock",
      R"sql(
+WITH locks AS MATERIALIZED (SELECT * FROM pg_locks),
+     waits AS (SELECT * FROM locks WHERE NOT granted AND waitstart IS NOT NULL)
 SELECT coalesce(extract(epoch FROM clock_timestamp() - min(waitstart)) * 1000, 0),
-       CASE WHEN count(*) = 0 THEN 'no session is waiting for a lock'
-            ELSE format('%s lock wait(s); longest: pid %s waiting %s for a %s lock, blocked by pid(s) %s',
-                        count(*), (array_agg(pid ORDER BY waitstart))[1],
-                        date_trunc('second', clock_timestamp() - min(waitstart)),
-                        (array_agg(mode ORDER BY waitstart))[1],
-                        array_to_string(pg_blocking_pids((array_agg(pid ORDER BY waitstart))[1]), ', ')) END
-  FROM pg_locks WHERE NOT granted AND waitstart IS NOT NULL)sql",
-     "Find the blocker with pg_blocking_pids(pid) and end its transaction; keep transactions "
-     "that take strong locks short; set lock_timeout for DDL."},
+       coalesce((SELECT format('%s lock wait(s); longest: pid %s waiting %s for a %s lock, blocked by %s',
+                               (SELECT count(*) FROM waits), o.pid,
+                               date_trunc('second', clock_timestamp() - o.waitstart), o.mode,
+                               coalesce((SELECT string_agg(
+                                   CASE WHEN b.pid <> 0 THEN 'pid ' || b.pid
+                                        -- pid 0: a prepared transaction, named by the GID of the one
+                                        -- holding a lock on what the session waits for (as vigil.blocking_locks)
+                                        ELSE coalesce((SELECT 'prepared transaction ' || string_agg(DISTINCT quote_literal(px.gid), ', ')
+                                                         FROM locks h
+                                                         JOIN locks hx ON hx.pid IS NULL AND hx.locktype = 'transactionid'
+                                                                      AND hx.virtualtransaction = h.virtualtransaction
+                                                         JOIN pg_prepared_xacts px ON px.transaction = hx.transactionid
+                                                        WHERE h.pid IS NULL AND h.granted AND h.locktype = o.locktype
+                                                          AND h.database IS NOT DISTINCT FROM o.database
+                                                          AND h.relation IS NOT DISTINCT FROM o.relation
+                                                          AND h.page IS NOT DISTINCT FROM o.page
+                                                          AND h.tuple IS NOT DISTINCT FROM o.tuple
+                                                          AND h.virtualxid IS NOT DISTINCT FROM o.virtualxid
+                                                          AND h.transactionid IS NOT DISTINCT FROM o.transactionid
+                                                          AND h.classid IS NOT DISTINCT FROM o.classid
+                                                          AND h.objid IS NOT DISTINCT FROM o.objid
+                                                          AND h.objsubid IS NOT DISTINCT FROM o.objsubid),
+                                                      'a prepared transaction') END,
+                                   ', ' ORDER BY b.pid DESC)
+                                  FROM (SELECT DISTINCT pid FROM unnest(pg_blocking_pids(o.pid)) pid) b),
+                                 'nobody any more'))
+                   FROM (SELECT * FROM waits ORDER BY waitstart LIMIT 1) o),
+                'no session is waiting for a lock')
+  FROM waits)sql",
+     "Find the blocker with pg_blocking_pids(pid) (vigil.blocking_locks) and end its transaction, "
+     "or finish a prepared transaction with COMMIT PREPARED or ROLLBACK PREPARED 'gid'; keep "
+     "transactions that take strong locks short; set lock_timeout for DDL."},
 
     {"cache_hit_ratio", Kind::Ratio, true, 0.95, 0.90,
      "shared_buffers hit ratio of this database since statistics reset",
@@ -106,6 +168,54 @@ SELECT max(mxid_age(datminmxid))::float8 / current_setting('autovacuum_multixact
      "Run VACUUM (FREEZE) on the tables with the oldest relminmxid; look for long transactions "
      "holding row locks."},
 
+    {"table_freeze_age", Kind::Factor, false, 1.1, 2.0,
+     "worst table's transaction-ID age as a multiple of its autovacuum_freeze_max_age",
+     R"sql(
+-- one pass over every table: the oldest, and how many are past the server's autovacuum_freeze_max_age
+WITH everyone AS (
+  SELECT max(ARRAY[age(relfrozenxid)::bigint, oid::bigint]) AS oldest,
+         count(*) FILTER (WHERE age(relfrozenxid) > current_setting('autovacuum_freeze_max_age')::int) AS past
+    FROM pg_class WHERE relkind IN ('r', 'm', 't')),
+-- a per-table autovacuum_freeze_max_age, which can only lower the server's: the table's, and its
+-- TOAST table's unless that has options of its own (as autovacuum does)
+opts AS (
+  SELECT c.oid, c.relfrozenxid, c.reltoastrelid,
+         least(current_setting('autovacuum_freeze_max_age')::float8, o.v) AS freeze_max_age
+    FROM pg_class c
+    JOIN LATERAL (SELECT o.option_value::float8 AS v FROM pg_options_to_table(c.reloptions) o
+                   WHERE o.option_name = 'autovacuum_freeze_max_age') o ON true
+   WHERE c.reloptions IS NOT NULL AND c.relkind IN ('r', 'm', 't')),
+own AS (
+  SELECT oid, age(relfrozenxid)::float8 AS xid_age, freeze_max_age FROM opts
+  UNION ALL
+  SELECT x.oid, age(x.relfrozenxid)::float8, opts.freeze_max_age
+    FROM opts JOIN pg_class x ON x.oid = opts.reltoastrelid AND x.reloptions IS NULL),
+worst AS (
+  SELECT * FROM (SELECT oldest[2]::oid AS oid, oldest[1]::float8 AS xid_age,
+                        current_setting('autovacuum_freeze_max_age')::float8 AS freeze_max_age
+                   FROM everyone WHERE oldest IS NOT NULL
+                 UNION ALL
+                 SELECT * FROM own) w
+   ORDER BY xid_age / freeze_max_age DESC LIMIT 1)
+SELECT (SELECT xid_age / freeze_max_age FROM worst),
+       coalesce((SELECT format('worst: %s%s with transaction-ID age %s, %s times its autovacuum_freeze_max_age %s; %s table(s) past theirs',
+                               k.oid::regclass,
+                               CASE WHEN k.relkind = 't'
+                                    THEN format(' (TOAST of %s)', (SELECT p.oid::regclass FROM pg_class p WHERE p.reltoastrelid = k.oid))
+                                    WHEN k.relpersistence = 't' THEN ' (a temporary table: autovacuum cannot freeze it)'
+                                    ELSE '' END,
+                               w.xid_age, round((w.xid_age / w.freeze_max_age)::numeric, 2), w.freeze_max_age,
+                               (SELECT past FROM everyone)
+                               + (SELECT count(*) FROM own
+                                   WHERE xid_age > freeze_max_age
+                                     AND xid_age <= current_setting('autovacuum_freeze_max_age')::float8))
+                   FROM worst w JOIN pg_class k ON k.oid = w.oid),
+                'no table'))sql",
+     "VACUUM (FREEZE, VERBOSE) the table; find what keeps autovacuum's anti-wraparound vacuum from "
+     "finishing: a lock it waits for, an old transaction, prepared transaction or replication slot "
+     "holding the xmin horizon back (long_transactions, prepared_transactions, "
+     "inactive_replication_slots), or a cost limit too low for the table's size."},
+
     {"replication_lag", Kind::Duration, false, 1e3, 10e3,
      "replication lag: replay delay on a standby, worst standby's lag on a primary",
      R"sql(
@@ -122,9 +232,61 @@ SELECT CASE WHEN pg_is_in_recovery() THEN
                                 count(*), (array_agg(application_name ORDER BY replay_lag DESC NULLS LAST))[1],
                                 (array_agg(state ORDER BY replay_lag DESC NULLS LAST))[1],
                                 coalesce(max(replay_lag)::text, 'none')) END
-               FROM pg_stat_replication) END)sql",
+               FROM pg_stat_replication) END,
+       NULL, NULL,
+       -- a standby's details are hidden without pg_read_all_stats: only its pid shows
+       CASE WHEN NOT pg_is_in_recovery() THEN (SELECT count(*) FROM pg_stat_replication WHERE state IS NULL) END)sql",
      "Check the standby's network, disk and CPU; long queries on a standby with "
-     "max_standby_streaming_delay = -1 pause replay."},
+     "max_standby_streaming_delay = -1 pause replay.",
+     Blind::OtherSessions},
+
+    {"archiving", Kind::Duration, false, 300e3, 1800e3,
+     "with archive_mode on: how long WAL segments have waited while archiving made no progress; "
+     "a failure since the last success warns",
+     R"sql(
+WITH s AS (
+  SELECT a.*, pg_is_in_recovery() AS standby, current_setting('archive_mode') AS mode,
+         -- archive_mode = on archives on the primary only; always, on a standby too
+         current_setting('archive_mode') = 'always'
+           OR (current_setting('archive_mode') = 'on' AND NOT pg_is_in_recovery()) AS expected,
+         a.last_failed_time > coalesce(a.last_archived_time, '-infinity') AS failing,
+         -- the segments completed since the last one archived (the one being written is not due)
+         floor(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery()
+                                    THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+                                    ELSE pg_current_wal_lsn() END, '0/0')
+               / pg_size_bytes(current_setting('wal_segment_size')))
+         - coalesce(a.archived_segno, CASE WHEN a.last_failed_time > coalesce(a.last_archived_time, '-infinity')
+                                           THEN a.failed_segno - 1 END)  -- the failing one waits
+         - 1 AS waiting
+    FROM (SELECT a.*,
+                 CASE WHEN a.last_archived_wal ~ '^[0-9A-F]{24}'
+                      THEN ('x' || substr(a.last_archived_wal, 9, 8))::bit(32)::bigint
+                             * (4294967296 / pg_size_bytes(current_setting('wal_segment_size')))
+                           + ('x' || substr(a.last_archived_wal, 17, 8))::bit(32)::bigint END AS archived_segno,
+                 CASE WHEN a.last_failed_wal ~ '^[0-9A-F]{24}'
+                      THEN ('x' || substr(a.last_failed_wal, 9, 8))::bit(32)::bigint
+                             * (4294967296 / pg_size_bytes(current_setting('wal_segment_size')))
+                           + ('x' || substr(a.last_failed_wal, 17, 8))::bit(32)::bigint END AS failed_segno
+            FROM pg_stat_archiver a) a)
+SELECT CASE WHEN expected AND (waiting > 0 OR (waiting IS NULL AND failing))
+            THEN extract(epoch FROM clock_timestamp()
+                                    - coalesce(last_archived_time, stats_reset, pg_postmaster_start_time())) * 1000
+            ELSE 0 END,
+       CASE WHEN mode = 'off' THEN 'archive_mode is off: WAL is not archived, so nothing is expected'
+            WHEN NOT expected THEN 'a standby with archive_mode = on: the primary archives (archive_mode = always archives here too)'
+            ELSE concat_ws('; ',
+                   CASE WHEN failing THEN format('archiving fails: %s failed at %s', last_failed_wal, last_failed_time) END,
+                   CASE WHEN last_archived_wal IS NULL THEN 'nothing archived since ' || coalesce(stats_reset::text, 'statistics were created')
+                        ELSE format('last archived: %s at %s (%s ago)', last_archived_wal, last_archived_time,
+                                    date_trunc('second', clock_timestamp() - last_archived_time)) END,
+                   CASE WHEN waiting > 0 THEN format('%s segment(s) waiting to be archived', waiting) END,
+                   format('%s archived, %s failed since %s', archived_count, failed_count,
+                          coalesce(stats_reset::text, 'statistics were created'))) END,
+       CASE WHEN expected AND failing THEN 'warning' END
+  FROM s)sql",
+     "Read the archive_command's error in the server log (a full or unreachable archive, "
+     "permissions) and fix it: until archiving succeeds, WAL piles up in pg_wal and point-in-time "
+     "recovery stops at the last archived segment."},
 
     {"inactive_replication_slots", Kind::Bytes, false, 0, 1024,
      "WAL retained by the worst inactive replication slot",
@@ -143,20 +305,107 @@ SELECT coalesce(max(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_w
      "max_slot_wal_keep_size to cap the WAL a slot may retain."},
 
     {"dead_tuples", Kind::Ratio, false, 0.10, 0.20,
-     "dead-tuple ratio of the worst table with at least vigil.dead_tuples_min_rows rows",
+     "dead-tuple ratio of the worst table with at least vigil.dead_tuples_min_rows rows (or mostly dead)",
      R"sql(
 WITH t AS (
-  SELECT oid, dead, dead::float8 / (live + dead) AS ratio
-    FROM (SELECT c.oid, pg_stat_get_live_tuples(c.oid) AS live, pg_stat_get_dead_tuples(c.oid) AS dead
+  SELECT oid, live, dead, dead::float8 / (live + dead) AS ratio
+    FROM (SELECT c.oid, c.reltuples, pg_stat_get_live_tuples(c.oid) AS live, pg_stat_get_dead_tuples(c.oid) AS dead
             FROM pg_class c WHERE c.relkind IN ('r', 'm', 't') OFFSET 0) s
-   WHERE live + dead >= (SELECT current_setting('vigil.dead_tuples_min_rows')::bigint) AND live + dead > 0)
+   WHERE live + dead > 0
+     AND (live + dead >= (SELECT current_setting('vigil.dead_tuples_min_rows')::bigint)
+          -- a small table still counts once most of it is dead and autovacuum should have come,
+          -- if its live count is known: counted since it was created (never vacuumed, reltuples
+          -- -1) or set by a vacuum or analyze (a catalog copied from the template database has
+          -- rows its statistics never counted)
+          OR (dead::float8 / (live + dead) >= (SELECT current_setting('vigil.dead_tuples_small_table_ratio')::float8)
+              AND dead > (SELECT current_setting('autovacuum_vacuum_threshold')::bigint)
+              AND (reltuples < 0 OR pg_stat_get_vacuum_count(oid) + pg_stat_get_autovacuum_count(oid)
+                                    + pg_stat_get_analyze_count(oid) + pg_stat_get_autoanalyze_count(oid) > 0))))
 SELECT coalesce(max(ratio), 0),
-       coalesce((SELECT format('worst: %s with %s dead tuples (%s%%)', oid::regclass, dead, round(ratio::numeric * 100, 1))
-                   FROM t ORDER BY ratio DESC LIMIT 1),
-                'no table reaches vigil.dead_tuples_min_rows')
+       coalesce((SELECT format('worst: %s with %s dead tuples (%s%%)%s', oid::regclass, dead, round(ratio::numeric * 100, 1),
+                               CASE WHEN live + dead < current_setting('vigil.dead_tuples_min_rows')::bigint
+                                    THEN format(' of %s rows (below vigil.dead_tuples_min_rows, but mostly dead)', live + dead)
+                                    ELSE '' END)
+                   FROM (SELECT * FROM t ORDER BY ratio DESC LIMIT 1) w),
+                'no table reaches vigil.dead_tuples_min_rows or vigil.dead_tuples_small_table_ratio')
   FROM t)sql",
      "VACUUM the table; make autovacuum more aggressive for it (autovacuum_vacuum_scale_factor); "
      "look for long transactions that keep dead tuples alive."},
+
+    {"autovacuum_queue", Kind::Count, false, 10, 50,
+     "tables past their autovacuum vacuum trigger that no vacuum is working on",
+     R"sql(
+WITH d AS (
+  SELECT c.oid, c.relkind, c.relname, c.reltuples, c.reloptions, pg_stat_get_dead_tuples(c.oid) AS dead
+    FROM pg_class c
+   WHERE c.relkind IN ('r', 'm', 't') AND c.relpersistence <> 't'
+  OFFSET 0),
+t AS (
+  SELECT d.oid, d.reltuples, d.dead,
+         -- per-table settings; a TOAST table without options of its own uses its table's (as
+         -- autovacuum does), found by the name the server gives it, pg_toast_<table oid>
+         coalesce(d.reloptions,
+                  CASE WHEN d.relkind = 't' AND d.relname ~ '^pg_toast_[0-9]+$'
+                       THEN (SELECT p.reloptions FROM pg_class p
+                              WHERE p.oid = substr(d.relname, 10)::oid AND p.reltoastrelid = d.oid) END) AS opts
+    FROM d WHERE d.dead > 0),
+trig AS (
+  SELECT t.oid, t.dead,
+         coalesce((SELECT o.option_value::float8 FROM pg_options_to_table(t.opts) o
+                    WHERE t.opts IS NOT NULL AND o.option_name = 'autovacuum_vacuum_threshold'),
+                  current_setting('autovacuum_vacuum_threshold')::float8)
+         + coalesce((SELECT o.option_value::float8 FROM pg_options_to_table(t.opts) o
+                      WHERE t.opts IS NOT NULL AND o.option_name = 'autovacuum_vacuum_scale_factor'),
+                    current_setting('autovacuum_vacuum_scale_factor')::float8) * greatest(t.reltuples, 0) AS trigger_at,
+         t.opts IS NOT NULL AND EXISTS (SELECT FROM pg_options_to_table(t.opts) o
+                                         WHERE o.option_name = 'autovacuum_enabled'
+                                           AND o.option_value ~* '^(false|off|no|n|f|0)$') AS disabled
+    FROM t),
+-- the vacuums running here; another role's (every autovacuum worker's, without pg_read_all_stats)
+-- hides its table and progress, but not the SHARE UPDATE EXCLUSIVE lock it holds on the table
+progress AS MATERIALIZED (
+  SELECT p.pid, coalesce(p.relid, l.relation) AS relid, p.relid IS NULL AS hidden, p.phase,
+         p.heap_blks_total, p.heap_blks_scanned, a.backend_type, a.xact_start
+    FROM pg_stat_progress_vacuum p
+    LEFT JOIN pg_locks l ON p.relid IS NULL AND l.pid = p.pid AND l.locktype = 'relation'
+                        AND l.mode = 'ShareUpdateExclusiveLock' AND l.database = p.datid
+    LEFT JOIN pg_stat_activity a ON a.pid = p.pid
+   WHERE p.datname = current_database()),
+queued AS (
+  SELECT * FROM trig
+   WHERE dead > trigger_at AND oid NOT IN (SELECT relid FROM progress WHERE relid IS NOT NULL))
+SELECT (SELECT count(*) FROM queued)::float8,
+       concat_ws('; ',
+         CASE WHEN NOT current_setting('autovacuum')::bool THEN 'autovacuum is off for the whole server' END,
+         CASE WHEN NOT EXISTS (SELECT FROM queued) THEN 'no table is waiting for a vacuum'
+              ELSE (SELECT format('%s table(s) past their autovacuum trigger%s; most overdue: %s',
+                                  (SELECT count(*) FROM queued),
+                                  ' and not being vacuumed',
+                                  string_agg(format('%s with %s dead tuples (trigger %s)%s', q.oid::regclass, q.dead,
+                                                    round(q.trigger_at::numeric),
+                                                    CASE WHEN q.disabled THEN ', autovacuum disabled for it' ELSE '' END),
+                                             ', ' ORDER BY q.dead / greatest(q.trigger_at, 1) DESC))
+                      FROM (SELECT * FROM queued ORDER BY dead / greatest(trigger_at, 1) DESC LIMIT 5) q) END,
+         coalesce((SELECT 'vacuuming: ' || string_agg(
+                            CASE WHEN p.hidden
+                                 THEN format('%s (progress hidden: seeing it needs pg_read_all_stats)',
+                                             coalesce(p.relid::regclass::text, 'a table'))
+                                 ELSE format('%s (%s, %s%s, for %s)',
+                                             p.relid::regclass,
+                                             CASE WHEN p.backend_type = 'autovacuum worker' THEN 'autovacuum' ELSE 'VACUUM' END,
+                                             p.phase,
+                                             CASE WHEN p.heap_blks_total > 0
+                                                  THEN format(', %s%% of %s blocks scanned',
+                                                              round(100.0 * p.heap_blks_scanned / p.heap_blks_total),
+                                                              p.heap_blks_total)
+                                                  ELSE '' END,
+                                             date_trunc('second', clock_timestamp() - p.xact_start)) END,
+                            ', ' ORDER BY p.relid::regclass::text)
+                     FROM progress p),
+                  'no vacuum is running')))sql",
+     "Autovacuum does not keep up: raise autovacuum_max_workers (restart) or "
+     "autovacuum_vacuum_cost_limit, lower autovacuum_vacuum_cost_delay, or VACUUM the waiting tables "
+     "by hand; a table with autovacuum disabled waits for a manual VACUUM."},
 
     {"invalid_indexes", Kind::Count, false, 0, 10,
      "indexes left invalid (a failed CREATE INDEX CONCURRENTLY)",
@@ -262,25 +511,134 @@ SELECT count(*)::float8,
      "Find the queries that scan the table (pg_stat_statements, EXPLAIN) and index their WHERE "
      "and JOIN columns."},
 
-    {"sequences", Kind::Ratio, false, 0.75, 0.90, "fraction of its range the fullest sequence has used",
+    {"sequences", Kind::Ratio, false, 0.75, 0.90,
+     "fraction of its range the fullest sequence has used, or of the range of the narrowest integer column "
+     "it feeds",
      R"sql(
-WITH s AS (
-  SELECT seqrelid, seqtypid,
-         CASE WHEN seqincrement > 0 THEN (last_value::float8 - seqmin) / (seqmax::float8 - seqmin)
-              ELSE (seqmax::float8 - last_value) / (seqmax::float8 - seqmin) END AS used
-    FROM (SELECT q.seqrelid, q.seqtypid, q.seqincrement, q.seqmin, q.seqmax,
-                 vigil.sequence_last_value(q.seqrelid) AS last_value  -- NULL: unreadable or unused
-            FROM pg_sequence q
-           WHERE NOT q.seqcycle
-          OFFSET 0) v
-   WHERE last_value IS NOT NULL)
-SELECT coalesce(max(used), 0),
-       coalesce((SELECT format('fullest: %s (%s) at %s%% of its range', seqrelid::regclass,
-                               format_type(seqtypid, NULL), round(used::numeric * 100, 1))
-                   FROM s ORDER BY used DESC LIMIT 1),
-                'no used sequence (sequences the current role cannot read are skipped)')
-  FROM s)sql",
-     "ALTER SEQUENCE ... AS bigint and change the column to bigint before the sequence runs out."},
+WITH q AS (
+  SELECT q.seqrelid, q.seqtypid, q.seqincrement, q.seqmin, q.seqmax,
+         vigil.sequence_last_value(q.seqrelid) AS last_value  -- NULL: unreadable or unused
+    FROM pg_sequence q
+   WHERE NOT q.seqcycle
+  OFFSET 0),
+-- the narrowest integer column each used sequence feeds: OWNED BY (serial, identity) or a nextval() default
+s AS (
+  SELECT q.*, col.relid, col.attname, col.coltype, col.colmin, col.colmax
+    FROM q
+    LEFT JOIN LATERAL (
+      SELECT f.relid, a.attname, b.oid AS coltype,
+             CASE b.oid WHEN 'int2'::regtype THEN -32768 WHEN 'int4'::regtype THEN -2147483648
+                        ELSE -9223372036854775808 END AS colmin,
+             CASE b.oid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
+                        ELSE 9223372036854775807 END AS colmax
+        FROM (SELECT d.refobjid AS relid, d.refobjsubid AS attnum
+                FROM pg_depend d
+               WHERE d.classid = 'pg_class'::regclass AND d.objid = q.seqrelid AND d.objsubid = 0
+                 AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+              UNION
+              SELECT ad.adrelid, ad.adnum
+                FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
+               WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = q.seqrelid
+                 AND d.classid = 'pg_attrdef'::regclass) f
+        JOIN pg_attribute a ON a.attrelid = f.relid AND a.attnum = f.attnum AND NOT a.attisdropped
+        JOIN pg_type t ON t.oid = a.atttypid
+        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END  -- a domain's base type
+       WHERE b.oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+       ORDER BY b.typlen LIMIT 1) col ON true
+   WHERE q.last_value IS NOT NULL),
+u AS (
+  SELECT s.*,
+         CASE WHEN seqincrement > 0 THEN colmax < seqmax ELSE colmin > seqmin END AS column_limits,
+         CASE WHEN seqincrement > 0
+              THEN (last_value::float8 - seqmin) / greatest(least(seqmax, coalesce(colmax, seqmax))::float8 - seqmin, 1)
+              ELSE (seqmax::float8 - last_value) / greatest(seqmax::float8 - greatest(seqmin, coalesce(colmin, seqmin)), 1) END AS used
+    FROM s),
+worst AS (SELECT * FROM u ORDER BY used DESC LIMIT 1),
+-- NULL readings of sequences the role may not read (another session's temporary ones are no one's to read)
+hidden AS (
+  SELECT count(*) AS n, string_agg(DISTINCT quote_ident(n.nspname), ', ') AS schemas
+    FROM q JOIN pg_class c ON c.oid = q.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE q.last_value IS NULL AND NOT pg_is_other_temp_schema(c.relnamespace)
+     AND NOT has_sequence_privilege(q.seqrelid, 'SELECT, USAGE'))
+SELECT coalesce((SELECT used FROM worst), 0),
+       coalesce((SELECT CASE WHEN column_limits
+                             THEN format('fullest: %s (%s) feeds %s.%I (%s): %s%% of the column''s range used',
+                                         seqrelid::regclass, format_type(seqtypid, NULL), relid::regclass, attname,
+                                         format_type(coltype, NULL), round(used::numeric * 100, 1))
+                             ELSE format('fullest: %s (%s) at %s%% of its range', seqrelid::regclass,
+                                         format_type(seqtypid, NULL), round(used::numeric * 100, 1)) END
+                   FROM worst),
+                'no used sequence'),
+       NULL,
+       (SELECT CASE
+                 WHEN column_limits
+                 THEN format('ALTER TABLE %s ALTER COLUMN %I TYPE bigint%s before the column overflows (the '
+                             'rewrite locks the table: plan it, or add a bigint column and backfill it).',
+                             relid::regclass, attname,
+                             CASE WHEN seqtypid <> 'int8'::regtype
+                                  THEN format(', and ALTER SEQUENCE %s AS bigint', seqrelid::regclass) ELSE '' END)
+                 WHEN seqtypid <> 'int8'::regtype
+                 THEN format('ALTER SEQUENCE %s AS bigint%s before the sequence runs out.', seqrelid::regclass,
+                             CASE WHEN coltype IS NOT NULL AND coltype <> 'int8'::regtype
+                                  THEN format(', and ALTER TABLE %s ALTER COLUMN %I TYPE bigint', relid::regclass, attname)
+                                  ELSE '' END)
+                 WHEN (seqincrement > 0 AND seqmax < 9223372036854775807) OR (seqincrement < 0 AND seqmin > -9223372036854775808)
+                 THEN format('ALTER SEQUENCE %s %s: its limit is below bigint''s.', seqrelid::regclass,
+                             CASE WHEN seqincrement > 0 THEN 'NO MAXVALUE' ELSE 'NO MINVALUE' END)
+                 ELSE format('%s is a bigint sequence near the end of bigint''s range: restart it below the values '
+                             'in use (ALTER SEQUENCE ... RESTART) or give the column a new key.', seqrelid::regclass) END
+          FROM worst),
+       (SELECT n FROM hidden), (SELECT schemas FROM hidden))sql",
+     "Widen the sequence and the column it feeds to bigint before either runs out.", Blind::Sequences},
+
+    {"invalid_constraints", Kind::Count, false, 0, 10, "constraints added NOT VALID and never validated",
+     R"sql(
+WITH k AS (
+  SELECT k.oid, k.conname, k.conrelid, k.contypid,
+         CASE k.contype WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check' ELSE k.contype::text END AS kind,
+         CASE WHEN k.conrelid <> 0 THEN k.conrelid::regclass::text ELSE 'domain ' || k.contypid::regtype::text END AS owner
+    FROM pg_constraint k WHERE NOT k.convalidated)
+SELECT count(*)::float8,
+       CASE WHEN count(*) = 0 THEN 'every constraint is validated'
+            ELSE format('not validated: %s', string_agg(format('%s %I on %s', kind, conname, owner), ', '
+                                                        ORDER BY owner, conname)) END,
+       NULL,
+       (SELECT format('%s VALIDATE CONSTRAINT %I (it takes only a SHARE UPDATE EXCLUSIVE lock: writes go on); '
+                      'fix or delete the rows it rejects first. Until then old rows may break it and the '
+                      'planner cannot rely on it.',
+                      CASE WHEN conrelid <> 0 THEN 'ALTER TABLE ' || conrelid::regclass::text
+                           ELSE 'ALTER DOMAIN ' || contypid::regtype::text END, conname)
+          FROM k ORDER BY owner, conname LIMIT 1)
+  FROM k)sql",
+     "ALTER TABLE ... VALIDATE CONSTRAINT (or ALTER DOMAIN ... VALIDATE CONSTRAINT) after fixing the "
+     "rows it rejects."},
+
+    {"disabled_triggers", Kind::Count, false, 0, 10,
+     "disabled triggers, and constraints whose enforcing triggers are disabled",
+     R"sql(
+WITH d AS (
+  -- a user trigger one by one; a constraint's internal triggers (a foreign key's) once per table
+  SELECT DISTINCT t.tgrelid, CASE WHEN t.tgisinternal THEN NULL ELSE t.tgname END AS tgname,
+         CASE WHEN t.tgisinternal THEN t.tgconstraint END AS constraint_oid
+    FROM pg_trigger t WHERE t.tgenabled = 'D'),
+items AS (
+  SELECT d.tgrelid,
+         CASE WHEN d.tgname IS NOT NULL THEN format('trigger %I on %s', d.tgname, d.tgrelid::regclass)
+              ELSE format('%s %I of %s, not enforced: its triggers on %s are disabled',
+                          CASE k.contype WHEN 'f' THEN 'foreign key' ELSE 'constraint' END,
+                          k.conname, k.conrelid::regclass, d.tgrelid::regclass) END AS item,
+         CASE WHEN d.tgname IS NOT NULL THEN quote_ident(d.tgname) ELSE 'ALL' END AS to_enable
+    FROM d LEFT JOIN pg_constraint k ON k.oid = d.constraint_oid)
+SELECT count(*)::float8,
+       CASE WHEN count(*) = 0 THEN 'no trigger is disabled'
+            ELSE format('disabled: %s', string_agg(item, ', ' ORDER BY item)) END,
+       NULL,
+       (SELECT format('ALTER TABLE %s ENABLE TRIGGER %s, if it was disabled by mistake (a bulk load that '
+                      'failed halfway, say); rows written meanwhile were not checked by it.',
+                      tgrelid::regclass, to_enable)
+          FROM items ORDER BY item LIMIT 1)
+  FROM items)sql",
+     "ALTER TABLE ... ENABLE TRIGGER; rows written while it was disabled were not checked by it."},
 
     {"prepared_transactions", Kind::Duration, false, 300e3, 1800e3,
      "age of the oldest prepared (two-phase) transaction",
@@ -337,6 +695,22 @@ SELECT deadlocks::float8,
      "Make transactions lock rows in one consistent order (log_lock_waits and the server log "
      "show the statements); reset the counter with pg_stat_reset() once fixed."},
 
+    {"checksum_failures", Kind::Count, false, 0, 0,
+     "data-page checksum failures in this database (and shared catalogs) since statistics reset",
+     R"sql(
+SELECT CASE WHEN current_setting('data_checksums')::bool THEN sum(coalesce(checksum_failures, 0))::float8 END,
+       CASE WHEN NOT current_setting('data_checksums')::bool
+            THEN 'data checksums are off: a corrupted page goes unnoticed until it breaks a query (enable them '
+                 'with pg_checksums --enable on the stopped cluster; vigil.verify_indexes() checks btree indexes)'
+            ELSE format('data checksums are on; %s checksum failure(s) in database %s and shared catalogs since %s%s',
+                        sum(coalesce(checksum_failures, 0)), current_database(),
+                        coalesce(min(stats_reset) FILTER (WHERE datid <> 0)::text, 'statistics were created'),
+                        coalesce(', last at ' || max(checksum_last_failure)::text, '')) END
+  FROM pg_stat_database WHERE datname = current_database() OR datid = 0)sql",
+     "A page on disk is corrupted: find the relation in the server log (\"invalid page in block N of "
+     "relation base/...\"), check the storage (kernel log, SMART), restore the data from a backup or a "
+     "replica; then reset the counter with pg_stat_reset()."},
+
     {"temp_files", Kind::Bytes, false, 1024, 10240,
      "bytes written to temporary files in this database since statistics reset",
      R"sql(
@@ -375,10 +749,13 @@ struct ThresholdVars {
 ThresholdVars g_thresholds[kCheckCount];
 
 int g_dead_tuples_min_rows = 10000;
+double g_dead_tuples_small_table_ratio = 0.5;
 int g_unused_indexes_min_size_mb = 10;
 int g_seq_scan_min_size_mb = 10;
 int g_stale_statistics_min_rows = 1000;
 int g_slow_statements_min_calls = 10;
+int g_check_timeout_ms = 2000;
+int g_check_lock_timeout_ms = 500;
 
 constexpr double kBytesPerMb = 1024.0 * 1024.0;
 
@@ -446,6 +823,14 @@ void define_threshold(int i, bool critical) {
     });
 }
 
+/* Defines an int vigil.* setting of the health checks (any role may set it; no upper bound). */
+void define_int_setting(const char *name, const char *desc, int *var, int boot, int min, int flags) {
+    vigil::pg_call([&] {
+        DefineCustomIntVariable(name, desc, nullptr, var, boot, min, INT_MAX, PGC_USERSET, flags, nullptr,
+                                nullptr, nullptr);
+    });
+}
+
 } // namespace
 
 int check_count() {
@@ -485,21 +870,23 @@ std::string format_value(Kind kind, double v) {
     return core::format_factor(v);
 }
 
-void define_int_setting(const char *name, const char *desc, int *var, int boot, int min, int flags) {
-    vigil::pg_call([&] {
-        DefineCustomIntVariable(name, desc, nullptr, var, boot, min, INT_MAX, PGC_USERSET, flags, nullptr,
-                                nullptr, nullptr);
-    });
-}
-
 void define_check_settings() {
     for (int i = 0; i < kCheckCount; i++) {
         define_threshold(i, false);
         define_threshold(i, true);
     }
     define_int_setting("vigil.dead_tuples_min_rows",
-                       "Tables with fewer live plus dead rows are ignored by the dead_tuples check.",
+                       "Tables with fewer live plus dead rows are ignored by the dead_tuples check, unless "
+                       "mostly dead (vigil.dead_tuples_small_table_ratio).",
                        &g_dead_tuples_min_rows, 10000, 0, 0);
+    const char *small_table_ratio_desc =
+        "Tables below vigil.dead_tuples_min_rows still count in the dead_tuples check once this fraction of "
+        "their rows is dead (and more than autovacuum_vacuum_threshold rows).";
+    vigil::pg_call([&] {
+        DefineCustomRealVariable("vigil.dead_tuples_small_table_ratio", small_table_ratio_desc, nullptr,
+                                 &g_dead_tuples_small_table_ratio, 0.5, 0.0, 1.0, PGC_USERSET, 0, nullptr,
+                                 nullptr, nullptr);
+    });
     define_int_setting("vigil.unused_indexes_min_size",
                        "Smaller indexes are ignored by the unused_indexes check.",
                        &g_unused_indexes_min_size_mb, 10, 0, GUC_UNIT_MB);
@@ -512,6 +899,19 @@ void define_check_settings() {
     define_int_setting("vigil.slow_statements_min_calls",
                        "Statements called fewer times are ignored by the slow_statements check.",
                        &g_slow_statements_min_calls, 10, 1, 0);
+    define_int_setting("vigil.health_check_timeout", "Statement timeout of each health check (0 = none).",
+                       &g_check_timeout_ms, 2000, 0, GUC_UNIT_MS);
+    define_int_setting("vigil.health_check_lock_timeout",
+                       "Lock timeout of the health checks and of vigil.verify_indexes (0 = none).",
+                       &g_check_lock_timeout_ms, 500, 0, GUC_UNIT_MS);
+}
+
+int check_timeout_ms() {
+    return g_check_timeout_ms;
+}
+
+int check_lock_timeout_ms() {
+    return g_check_lock_timeout_ms;
 }
 
 } // namespace vigil::health

@@ -2,26 +2,29 @@
  * health_checks_runner.cpp — vigil.health_check() and vigil.health_summary(): runs the checks of
  * the catalogue (health_checks_catalogue.cpp) and grades their values.
  *
- * Each check is one read-only SQL query returning one row (value float8, detail text
- * [, forced_status text]); C++ compares the value with the check's vigil.<check>_warning
- * and vigil.<check>_critical GUCs. Every check runs in its own subtransaction under a
- * short statement and lock timeout, so a failing or blocked check becomes `unknown` and
- * never aborts the others. Only catalogs, statistics views and sequences' data pages are
- * read (no pg_relation_size(); the one lock taken on a user relation is each sequence's,
- * held only while vigil.sequence_last_value reads it), so the function is cheap on
+ * Each check is one read-only SQL query returning one row (value, detail and the optional
+ * columns CheckDef describes); C++ compares the value with the check's vigil.<check>_warning
+ * and vigil.<check>_critical GUCs, and a check that could not see everything it measures (a
+ * role without pg_monitor) says so and is unknown. Every check runs in its own subtransaction
+ * under a short statement and lock timeout (and without JIT), so a failing or blocked check
+ * becomes `unknown` and never aborts the others. Only catalogs, statistics views and sequences'
+ * data pages are read (no pg_relation_size(); the one lock taken on a user relation is each
+ * sequence's, held only while vigil.sequence_last_value reads it), so the function is cheap on
  * databases with many tables and works on a hot standby.
  */
 #include "guard.hpp"
 #include "health_checks.hpp"
 #include "health_checks_catalogue.hpp"
+#include "health_checks_limits.hpp"
 #include "result_row.hpp"
 #include "result_set.hpp"
 #include "spi.hpp"
 #include "core/health_status.hpp"
+#include "core/partial_sight.hpp"
 
 extern "C" {
-#include "utils/guc.h"
-#include "utils/timeout.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/timestamp.h"
 }
 
@@ -34,12 +37,10 @@ extern "C" {
 namespace {
 
 using vigil::core::HealthStatus;
+using vigil::health::Blind;
 using vigil::health::CheckDef;
 using vigil::health::format_value;
 using vigil::health::threshold_value;
-
-int g_check_timeout_ms = 2000;
-int g_check_lock_timeout_ms = 500;
 
 /* The result of one check, as returned by vigil.health_check(). */
 struct CheckResult {
@@ -51,21 +52,24 @@ struct CheckResult {
     std::string recommendation; /* empty = NULL */
 };
 
-/* What a check's query returned. */
+/* What a check's query returned (see CheckDef). */
 struct QueryRow {
     std::optional<double> value; /* nullopt: no data */
     std::string detail;
     std::string forced_status;
+    std::string recommendation; /* empty: the check's own */
+    long long hidden = 0;       /* objects the role could not see */
+    std::string hidden_in;
 };
 
-/* Runs a check's query through SPI: it must return exactly one row of 2 or 3 columns,
- * the first numeric (float8, numeric or an integer type), the others text. */
+/* Runs a check's query through SPI: it must return exactly one row of 2 to 6 columns, the first
+ * numeric (float8, numeric or an integer type), the fifth an integer, the others text. */
 QueryRow run_check_query(const std::string &sql) {
     vigil::SpiConnection spi;
     if (spi.execute(sql, true, 2) != SPI_OK_SELECT)
         throw vigil::Error(ERRCODE_INTERNAL_ERROR, "health check query is not a SELECT");
     const int natts = spi.columns();
-    bool shape_ok = spi.rows() == 1 && natts >= 2 && natts <= 3;
+    bool shape_ok = spi.rows() == 1 && natts >= 2 && natts <= 6;
     QueryRow row;
     if (shape_ok) {
         if (const std::optional<std::string> text = spi.text(0, 1)) {
@@ -76,14 +80,27 @@ QueryRow run_check_query(const std::string &sql) {
         row.detail = spi.text(0, 2).value_or("");
         if (natts >= 3)
             row.forced_status = spi.text(0, 3).value_or("");
+        if (natts >= 4)
+            row.recommendation = spi.text(0, 4).value_or("");
+        if (natts >= 5)
+            row.hidden = std::strtoll(spi.text(0, 5).value_or("0").c_str(), nullptr, 10);
+        if (natts >= 6)
+            row.hidden_in = spi.text(0, 6).value_or("");
     }
     if (!shape_ok)
         throw vigil::Error(ERRCODE_INTERNAL_ERROR, "health check query returned an unexpected result",
-                           "It must return one row of (number, text[, text]).");
+                           "It must return one row of (number, text[, text[, text[, bigint[, text]]]]).");
     return row;
 }
 
-/* Grades check i's query result against its thresholds. */
+/* The calling role as a GRANT names it. */
+std::string current_role_ident() {
+    return vigil::pg_call(
+        [] { return std::string(quote_identifier(GetUserNameFromId(GetUserId(), false))); });
+}
+
+/* Grades check i's query result against its thresholds. A check that could not see everything
+ * says what was hidden and is unknown unless what it saw is already critical. */
 void evaluate(int i, const QueryRow &row, CheckResult *out) {
     const CheckDef &def = vigil::health::check(i);
     out->detail = row.detail;
@@ -92,45 +109,16 @@ void evaluate(int i, const QueryRow &row, CheckResult *out) {
     out->status = vigil::core::grade(
         row.value, {threshold_value(i, false), threshold_value(i, true), def.lower_is_worse},
         row.forced_status);
+    if (out->status != HealthStatus::Ok)
+        out->recommendation = row.recommendation;
+    if (row.hidden > 0 && def.blind != Blind::Nothing) {
+        const std::string role = current_role_ident();
+        out->detail += "; " + vigil::core::hidden_detail(def.blind, row.hidden, role, row.hidden_in);
+        out->status = vigil::core::graded_in_part(out->status);
+        if (out->status == HealthStatus::Unknown)
+            out->recommendation = vigil::core::grant_recommendation(def.blind, role, row.hidden_in);
+    }
 }
-
-/* The statement timeout a check runs under: ours, or the caller's if that comes sooner. */
-struct CheckTimer {
-    bool outer_active = false;
-    TimestampTz outer_finish = 0;
-    TimestampTz deadline = 0;
-
-    void arm() {
-        deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), g_check_timeout_ms);
-        vigil::pg_call([&] {
-            outer_active = get_timeout_active(STATEMENT_TIMEOUT);
-            if (outer_active)
-                outer_finish = get_timeout_finish_time(STATEMENT_TIMEOUT);
-            if (g_check_timeout_ms > 0)
-                enable_timeout_at(STATEMENT_TIMEOUT,
-                                  outer_active ? std::min(outer_finish, deadline) : deadline);
-        });
-    }
-
-    void disarm() {
-        vigil::pg_call([&] {
-            disable_timeout(STATEMENT_TIMEOUT, false);
-            /* Our timer fired after the check finished: drop its cancel so that it does
-             * not end the next check (or the caller's statement). */
-            if (get_timeout_indicator(STATEMENT_TIMEOUT, true) &&
-                !(outer_active && GetCurrentTimestamp() >= outer_finish))
-                QueryCancelPending = false;
-            if (outer_active)
-                enable_timeout_at(STATEMENT_TIMEOUT, outer_finish);
-        });
-    }
-
-    /* True when a query cancel came from our timeout, not from the user or their timeout. */
-    bool fired() const {
-        const TimestampTz now = GetCurrentTimestamp();
-        return g_check_timeout_ms > 0 && now >= deadline && !(outer_active && now >= outer_finish);
-    }
-};
 
 /* Runs check i in its own subtransaction; any error becomes status unknown. */
 CheckResult run_check(int i) {
@@ -141,22 +129,23 @@ CheckResult run_check(int i) {
     result.threshold = "warning " + op + format_value(def.kind, threshold_value(i, false)) + ", critical " +
                        op + format_value(def.kind, threshold_value(i, true));
 
-    CheckTimer timer;
-    timer.arm();
+    const int timeout_ms = vigil::health::check_timeout_ms();
+    vigil::health::StatementDeadline deadline;
+    deadline.arm(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms), timeout_ms > 0);
     try {
         vigil::in_subtransaction([&] {
             const std::string sql = vigil::health::check_query(i);
             evaluate(i, run_check_query(sql), &result);
         });
     } catch (const vigil::PgError &e) {
-        if (e.sqlstate() == ERRCODE_QUERY_CANCELED && !timer.fired()) {
-            timer.disarm();
+        if (e.sqlstate() == ERRCODE_QUERY_CANCELED && !deadline.fired()) {
+            deadline.disarm();
             throw; /* the user cancelled, or the caller's own statement_timeout expired */
         }
         result.status = HealthStatus::Unknown;
         result.detail = e.sqlstate() == ERRCODE_QUERY_CANCELED
                             ? "the check did not finish within vigil.health_check_timeout (" +
-                                  std::to_string(g_check_timeout_ms) + " ms)"
+                                  std::to_string(timeout_ms) + " ms)"
                             : std::string("the check failed: ") + e.what();
     } catch (const vigil::Error &e) {
         result.status = HealthStatus::Unknown;
@@ -164,28 +153,22 @@ CheckResult run_check(int i) {
         if (!e.hint().empty())
             result.recommendation = e.hint();
     }
-    timer.disarm();
+    deadline.disarm();
     if (result.status != HealthStatus::Ok && result.recommendation.empty())
         result.recommendation = def.recommendation;
     return result;
 }
 
-/* Runs every check with lock_timeout lowered, in attention order. */
+/* Runs every check, under begin_statement_settings(), in attention order. */
 std::vector<CheckResult> run_all_checks() {
     std::vector<CheckResult> results;
     results.reserve(vigil::health::check_count());
-    const std::string lock_timeout = std::to_string(g_check_lock_timeout_ms);
-    const int nest = vigil::pg_call([&] {
-        int level = NewGUCNestLevel();
-        (void)set_config_option("lock_timeout", lock_timeout.c_str(), PGC_USERSET, PGC_S_SESSION,
-                                GUC_ACTION_SAVE, true, 0, false);
-        return level;
-    });
+    const int nest = vigil::health::begin_statement_settings(vigil::health::check_lock_timeout_ms());
     for (int i = 0; i < vigil::health::check_count(); i++) {
         vigil::check_for_interrupts();
         results.push_back(run_check(i));
     }
-    vigil::pg_call([&] { AtEOXact_GUC(true, nest); });
+    vigil::health::end_statement_settings(nest);
     std::stable_sort(results.begin(), results.end(), [](const CheckResult &a, const CheckResult &b) {
         return vigil::core::attention_rank(a.status) < vigil::core::attention_rank(b.status);
     });
@@ -198,12 +181,6 @@ namespace vigil {
 
 void health_checks_init() {
     health::define_check_settings();
-    health::define_int_setting("vigil.health_check_timeout",
-                               "Statement timeout of each health check (0 = none).", &g_check_timeout_ms,
-                               2000, 0, GUC_UNIT_MS);
-    health::define_int_setting("vigil.health_check_lock_timeout",
-                               "Lock timeout of the health checks (0 = none).", &g_check_lock_timeout_ms, 500,
-                               0, GUC_UNIT_MS);
 }
 
 } // namespace vigil

@@ -7,6 +7,7 @@
  * session's nearest root, depth, path and the sessions behind it, is core/wait_forest.hpp.
  * Sessions that no root reaches wait in a cycle: they are reported with no root.
  */
+#include "arguments.hpp"
 #include "guard.hpp"
 #include "result_set.hpp"
 #include "core/wait_forest.hpp"
@@ -100,6 +101,7 @@ Datum emit_sessions(FunctionCallInfo fcinfo, const WaitForest &f, bool with_dire
 
 /* Argument argno, an int[], as a vector. */
 std::vector<int32> int4_arg(FunctionCallInfo fcinfo, int argno, const char *what) {
+    vigil::require_not_null(fcinfo, argno, what);
     return int4_array(vigil::pg_call([&] { return PG_GETARG_ARRAYTYPE_P(argno); }), what);
 }
 

@@ -13,6 +13,7 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "utils/acl.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -51,6 +52,38 @@ bool versioning_trigger_fires(Relation rel, const std::string &version_col) {
         return t.tgenabled == TRIGGER_FIRES_ON_ORIGIN || t.tgenabled == TRIGGER_FIRES_ALWAYS;
     }
     return false;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Privileges: checked before the statement runs, so that a refusal says which grant is missing
+ * (the statement would be refused anyway, naming only the table, with the statement as context).
+ */
+
+/* Whether the calling role holds mode on the column, through the table or the column itself. */
+bool may(Relation rel, AttrNumber attnum, AclMode mode) {
+    const Oid relid = RelationGetRelid(rel);
+    return vigil::pg_call([&] {
+        return pg_class_aclcheck(relid, GetUserId(), mode) == ACLCHECK_OK ||
+               pg_attribute_aclcheck(relid, attnum, GetUserId(), mode) == ACLCHECK_OK;
+    });
+}
+
+/* The 42501 error for a statement on rel the calling role may not run. */
+vigil::Error permission_denied(Relation rel, const char *action, const char *needs, const char *grant) {
+    const std::string role = vigil::current_role_ident();
+    return vigil::Error(
+        ERRCODE_INSUFFICIENT_PRIVILEGE,
+        std::string("permission denied to ") + action + " table " + vigil::qualified_relation_label(rel),
+        needs,
+        std::string("GRANT ") + grant + " ON " + vigil::quoted_relation_name(rel) + " TO " + role + ";");
+}
+
+/* SELECT on every primary-key column and the version column. */
+bool may_read_key_and_version(Relation rel, const std::vector<KeyColumn> &pk, const Column &ver) {
+    if (!may(rel, ver.attnum, ACL_SELECT))
+        return false;
+    return std::all_of(pk.begin(), pk.end(),
+                       [&](const KeyColumn &k) { return may(rel, k.column.attnum, ACL_SELECT); });
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -323,7 +356,7 @@ struct VersionedTable {
     Column ver;
 
     VersionedTable(Oid relid, const std::string &version_name)
-        : open(relid), info((require_table(open.get()), table_info(open.get()))),
+        : open(relid, "table"), info((require_table(open.get()), table_info(open.get()))),
           ver(version_column(open.get(), version_name)) {
         require_not_key(open.get(), info.pk, ver);
     }
@@ -347,7 +380,8 @@ struct OptimisticCall {
     OptimisticCall(FunctionCallInfo fcinfo, int version_arg)
         : expected((vigil::require_not_null(fcinfo, 0, "rel"), vigil::require_not_null(fcinfo, 1, "key"),
                     vigil::require_not_null(fcinfo, 2, "expected_version"),
-                    vigil::require_not_null(fcinfo, version_arg, "version_column"), PG_GETARG_INT64(2))),
+                    vigil::require_not_null(fcinfo, version_arg, "version_column", vigil::Default::exists),
+                    PG_GETARG_INT64(2))),
           key(vigil::pg_call([&] { return PG_GETARG_JSONB_P(1); })),
           target(PG_GETARG_OID(0), vigil::name_arg(fcinfo, version_arg)) {}
 };
@@ -370,6 +404,7 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
 
     Params params;
     std::string set;
+    bool may_update = may_read_key_and_version(rel, pk, ver) && may(rel, ver.attnum, ACL_UPDATE);
     for (const JsonField &f : object_fields(changes_arg, "changes")) {
         const auto col = find_column(rel, f.column);
         if (!col)
@@ -383,10 +418,17 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
             throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE,
                                "changes must not set primary-key column \"" + col->name + "\"", "",
                                "Delete the row and insert it under its new key instead.");
+        may_update = may_update && may(rel, col->attnum, ACL_UPDATE);
         bool isnull = false;
         const Datum d = column_value(rel, *col, f, isnull);
         set += vigil::quote_ident(col->name) + " = " + params.add(col->type, d, isnull) + ", ";
     }
+    if (!may_update)
+        throw permission_denied(
+            rel, "update",
+            "vigil.optimistic_update() needs SELECT on the key and version columns and UPDATE "
+            "on the changed and version columns.",
+            "SELECT, UPDATE");
     const std::string v = vigil::quote_ident(ver.name);
     const std::string expected_param = params.add(INT8OID, Int64GetDatum(call.expected), false);
     /* With the versioning trigger the statement names the version it read and the trigger bumps
@@ -416,6 +458,14 @@ VIGIL_FUNCTION(vigil_optimistic_update) {
  */
 VIGIL_FUNCTION(vigil_optimistic_delete) {
     OptimisticCall call(fcinfo, 3);
+    const Oid relid = RelationGetRelid(call.rel);
+    if (!may_read_key_and_version(call.rel, call.pk, call.ver) ||
+        vigil::pg_call([&] { return pg_class_aclcheck(relid, GetUserId(), ACL_DELETE); }) != ACLCHECK_OK)
+        throw permission_denied(
+            call.rel, "delete from",
+            "vigil.optimistic_delete() needs DELETE on the table and SELECT on the key and "
+            "version columns.",
+            "SELECT, DELETE");
 
     Params params;
     const std::string where = key_condition(call.rel, call.pk, call.key, params);

@@ -1,16 +1,21 @@
 /*
- * pool_sizing.cpp — connection-pool sizing: the cores × 2 + spindles formula, and pool_wait()
- * and pool_size_for() on the M/M/c queueing model (Erlang C, core/erlang_c.hpp).
+ * pool_sizing.cpp — connection-pool sizing: the cores × 2 + spindles formula, pool_wait() and
+ * pool_size_for() on the M/M/c queueing model (Erlang C, core/erlang_c.hpp), and the
+ * pgbouncer.ini section of pgbouncer_config() (core/pgbouncer_ini.hpp).
  */
+#include "arguments.hpp"
 #include "guard.hpp"
 #include "result_row.hpp"
 #include "result_set.hpp"
 #include "core/erlang_c.hpp"
+#include "core/pgbouncer_ini.hpp"
 
 extern "C" {
+#include "commands/dbcommands.h"
 #include "postmaster/postmaster.h"
 }
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -41,6 +46,8 @@ int pool_size_formula(int cpu_cores, int effective_spindles) {
 
 /* vigil.pool_size_formula(cpu_cores int, effective_spindles int DEFAULT 0) → int */
 VIGIL_FUNCTION(vigil_pool_size_formula) {
+    vigil::require_not_null(fcinfo, 0, "cpu_cores");
+    vigil::require_not_null(fcinfo, 1, "effective_spindles", vigil::Default::exists);
     PG_RETURN_INT32(pool_size_formula(PG_GETARG_INT32(0), PG_GETARG_INT32(1)));
 }
 
@@ -87,6 +94,9 @@ int available_connections() {
  * without bound: p_wait is 1 and the waits are Infinity.
  */
 VIGIL_FUNCTION(vigil_pool_wait) {
+    vigil::require_not_null(fcinfo, 0, "arrival_rate_per_s");
+    vigil::require_not_null(fcinfo, 1, "service_time_ms");
+    vigil::require_not_null(fcinfo, 2, "pool_size");
     const double rate = PG_GETARG_FLOAT8(0);
     const double service = PG_GETARG_FLOAT8(1);
     const int pool = PG_GETARG_INT32(2);
@@ -110,6 +120,11 @@ VIGIL_FUNCTION(vigil_pool_wait) {
  * and checked against this server's connection slots.
  */
 VIGIL_FUNCTION(vigil_pool_size_for) {
+    vigil::require_not_null(fcinfo, 0, "arrival_rate_per_s");
+    vigil::require_not_null(fcinfo, 1, "service_time_ms");
+    vigil::require_not_null(fcinfo, 2, "target_p99_wait_ms", vigil::Default::exists);
+    vigil::require_not_null(fcinfo, 3, "app_instances", vigil::Default::exists);
+    vigil::require_not_null(fcinfo, 4, "safety_margin", vigil::Default::exists);
     const double rate = PG_GETARG_FLOAT8(0);
     const double service = PG_GETARG_FLOAT8(1);
     const double target = PG_GETARG_FLOAT8(2);
@@ -184,8 +199,60 @@ VIGIL_FUNCTION(vigil_pool_size_for) {
     return result.done();
 }
 
+namespace {
+
+/* Online CPU cores of the database host. */
+int host_cpu_cores() {
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? static_cast<int>(cores) : 1;
+}
+
+/* The address this session reached the server on (inet_server_addr()), or else the first
+ * Unix-socket directory: where pgbouncer should connect. */
+std::string server_host() {
+    const char *address = vigil::pg_call([]() -> const char * {
+        LOCAL_FCINFO(call, 0);
+        InitFunctionCallInfoData(*call, nullptr, 0, InvalidOid, nullptr, nullptr);
+        const Datum addr = inet_server_addr(call);
+        if (call->isnull)
+            return nullptr;
+        return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(network_host, addr)));
+    });
+    if (address)
+        return address;
+    const std::string dirs = Unix_socket_directories ? Unix_socket_directories : "";
+    return dirs.substr(0, dirs.find(','));
+}
+
+} // namespace
+
 /* vigil.host_cpu_cores() → int: online CPU cores of the database host. */
 VIGIL_FUNCTION(vigil_host_cpu_cores) {
-    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    PG_RETURN_INT32(cores > 0 ? static_cast<int32>(cores) : 1);
+    PG_RETURN_INT32(host_cpu_cores());
+}
+
+/*
+ * vigil.pgbouncer_config(pool_size int, pool_mode text, max_client_conn int) → text
+ * A pgbouncer.ini section for this database; pool_size NULL means cores × 2, capped at the
+ * server's connection slots. A value pgbouncer.ini cannot hold (a database name with a line
+ * break) is refused with 22023 rather than written.
+ */
+VIGIL_FUNCTION(vigil_pgbouncer_config) {
+    vigil::require_not_null(fcinfo, 1, "pool_mode", vigil::Default::exists);
+    vigil::require_not_null(fcinfo, 2, "max_client_conn", vigil::Default::exists);
+    vigil::core::PgbouncerSettings s;
+    s.available_connections = available_connections();
+    s.pool_size = PG_ARGISNULL(0)
+                      ? std::min<int64>(pool_size_formula(host_cpu_cores(), 0), s.available_connections)
+                      : PG_GETARG_INT32(0);
+    s.pool_mode = vigil::pg_call([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); });
+    s.max_client_conn = PG_GETARG_INT32(2);
+    s.database = vigil::pg_call([] { return get_database_name(MyDatabaseId); });
+    s.host = server_host();
+    s.port = PostPortNumber;
+    try {
+        return vigil::text_datum(vigil::core::pgbouncer_ini(s));
+    } catch (const vigil::core::IniError &e) {
+        throw vigil::Error(ERRCODE_INVALID_PARAMETER_VALUE, e.what(), "", e.hint());
+    }
 }

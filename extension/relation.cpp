@@ -9,6 +9,14 @@ extern "C" {
 
 namespace vigil {
 
+Error no_relation(Oid relid, const char *what) {
+    const std::string w = what;
+    return Error(ERRCODE_UNDEFINED_TABLE, "no " + w + " with OID " + std::to_string(relid), "",
+                 "Pass the " + w + " by name, such as " +
+                     (w == "index" ? "'public.accounts_pkey'" : "'public.accounts'") +
+                     "; OID 0 names nothing, nor does the OID of a dropped relation.");
+}
+
 std::string relation_label(Oid relid) {
     const char *name = pg_call([&] { return get_rel_name(relid); });
     return "\"" + (name ? std::string(name) : "OID " + std::to_string(relid)) + "\"";

@@ -16,18 +16,32 @@ extern "C" {
 namespace vigil {
 
 /*
- * Opens a relation under AccessShareLock. The destructor closes it and keeps the lock to the
- * end of the transaction, as PostgreSQL code does for relations it has read.
+ * The 42P01 error for an OID that names no relation (regclass 0, or a dropped table's OID);
+ * what says what was expected: "table", "index", "relation".
+ */
+Error no_relation(Oid relid, const char *what);
+
+/*
+ * Opens a relation under AccessShareLock; an OID that names none is no_relation(relid, what).
+ * The destructor closes it and keeps the lock to the end of the transaction, as PostgreSQL code
+ * does for relations it has read.
  */
 class OpenRelation {
   public:
-    explicit OpenRelation(Oid relid) : rel_(pg_call([&] { return relation_open(relid, AccessShareLock); })) {}
+    explicit OpenRelation(Oid relid, const char *what = "relation") : rel_(open(relid, what)) {}
     ~OpenRelation() { relation_close(rel_, NoLock); }
     OpenRelation(const OpenRelation &) = delete;
     OpenRelation &operator=(const OpenRelation &) = delete;
     Relation get() const { return rel_; }
 
   private:
+    static Relation open(Oid relid, const char *what) {
+        const Relation rel = pg_call([&] { return try_relation_open(relid, AccessShareLock); });
+        if (rel == nullptr)
+            throw no_relation(relid, what);
+        return rel;
+    }
+
     Relation rel_;
 };
 

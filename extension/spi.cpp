@@ -100,6 +100,11 @@ std::string quote_ident(const std::string &name) {
     return pg_call([&] { return quote_identifier(name.c_str()); });
 }
 
+std::string current_role_ident() {
+    const Oid role = GetUserId();
+    return pg_call([&] { return quote_identifier(GetUserNameFromId(role, false)); });
+}
+
 std::string quote_literal(const std::string &value) {
     const char *quoted = pg_call([&] { return quote_literal_cstr(value.c_str()); });
     return quoted;

@@ -71,4 +71,7 @@ std::string quote_ident(const std::string &name);
 /* A string literal for SQL text. */
 std::string quote_literal(const std::string &value);
 
+/* The calling role (current_user), quoted: the grantee of the GRANT a refusal's hint spells out. */
+std::string current_role_ident();
+
 } // namespace vigil

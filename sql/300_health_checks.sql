@@ -85,6 +85,25 @@ SELECT hc_status('xid_wraparound') AS provoked_warning;
 RESET vigil.xid_wraparound_warning;
 SELECT hc_status('xid_wraparound') AS cleared;
 
+-- table_freeze_age: like xid_wraparound, a zero threshold stands in for an old relfrozenxid; the
+-- worst table is named, and a per-table autovacuum_freeze_max_age (which only lowers the
+-- server's) makes a table the worst.
+CREATE TABLE hc_freeze (id int, note text) WITH (autovacuum_freeze_max_age = 100000);
+INSERT INTO hc_freeze VALUES (1);
+SELECT txid_current() IS NOT NULL AS consumed_an_xid;
+SET vigil.table_freeze_age_warning = 0;
+SELECT hc_status('table_freeze_age') AS provoked_warning,
+       hc_mentions('table_freeze_age', 'autovacuum_freeze_max_age 100000') AS per_table_limit;
+-- Its TOAST table has no options of its own, so it has the table's limit: freezing the table but
+-- not its TOAST table leaves the TOAST table the worst, named with its table.
+SELECT txid_current() IS NOT NULL AS consumed_an_xid;
+VACUUM (FREEZE, PROCESS_TOAST false) hc_freeze;
+SELECT regexp_replace(detail, 'pg_toast_\d+ (.*) age \d+, [0-9.]+ times', 'pg_toast_N \1 age N, N times') AS detail
+  FROM vigil.health_check() WHERE check_name = 'table_freeze_age';
+RESET vigil.table_freeze_age_warning;
+SELECT hc_status('table_freeze_age') AS cleared;
+DROP TABLE hc_freeze;
+
 -- multixact_wraparound and prepared_transactions: two prepared transactions share a row
 -- lock, which creates a multixact; the prepared transactions then age.
 CREATE TABLE hc_mx (id int PRIMARY KEY);
@@ -111,6 +130,10 @@ DROP TABLE hc_mx;
 -- integration tests, which run a real standby).
 SELECT hc_status('replication_lag') AS no_standby, hc_mentions('replication_lag', 'no connected standby') AS says_so;
 
+-- archiving: with archive_mode off nothing is expected, and the detail says so (failures and a
+-- stalled archive are in the integration tests, which run a cluster with archive_mode on).
+SELECT hc_status('archiving') AS archive_mode_off, hc_mentions('archiving', 'archive_mode is off') AS says_so;
+
 -- inactive_replication_slots: a slot that nobody consumes retains WAL.
 SELECT 1 FROM pg_create_physical_replication_slot('hc_idle_slot', true);
 CREATE TABLE hc_wal AS SELECT g FROM generate_series(1, 10000) g;
@@ -135,12 +158,52 @@ SELECT hc_status('dead_tuples') AS provoked_warning;
 RESET vigil.dead_tuples_critical;
 VACUUM hc_dead;
 SELECT hc_mentions('dead_tuples', 'hc_dead') AS still_named_after_vacuum;
--- tiny tables are ignored
+-- Tables below vigil.dead_tuples_min_rows are ignored while a small part of them is dead ...
 RESET vigil.dead_tuples_min_rows;
+DELETE FROM hc_dead WHERE id <= 400;
+SELECT pg_stat_force_next_flush();
+SELECT hc_mentions('dead_tuples', 'hc_dead') AS small_table_named_at_14_percent;
+-- ... but not once most of them is dead (here 86%): a small table cannot hide a problem.
 DELETE FROM hc_dead WHERE id <= 900;
 SELECT pg_stat_force_next_flush();
-SELECT hc_mentions('dead_tuples', 'hc_dead') AS tiny_table_named;
-DROP TABLE hc_dead;
+SELECT hc_status('dead_tuples') AS small_mostly_dead_critical,
+       hc_mentions('dead_tuples', 'worst: hc_dead with 600 dead tuples (85.7%) of 700 rows') AS names_table;
+SET vigil.dead_tuples_small_table_ratio = 0.9;
+SELECT hc_mentions('dead_tuples', 'hc_dead') AS named_below_the_ratio;
+RESET vigil.dead_tuples_small_table_ratio;
+VACUUM hc_dead;
+SELECT hc_mentions('dead_tuples', 'hc_dead') AS named_after_vacuum;
+-- A tiny table, mostly dead but with fewer dead rows than autovacuum_vacuum_threshold (50), is noise.
+CREATE TABLE hc_tiny (id int) WITH (autovacuum_enabled = false);
+INSERT INTO hc_tiny SELECT g FROM generate_series(1, 40) g;
+DELETE FROM hc_tiny WHERE id <= 30;
+SELECT pg_stat_force_next_flush();
+SELECT hc_mentions('dead_tuples', 'hc_tiny') AS tiny_table_named;
+DROP TABLE hc_dead, hc_tiny;
+
+-- autovacuum_queue: a table past its autovacuum trigger (50 + 0.2 * reltuples dead tuples) that
+-- no vacuum works on; autovacuum is disabled for it, so no worker comes while the test runs.
+-- Per-table settings move the trigger. VACUUM clears it.
+CREATE TABLE hc_queue (id int) WITH (autovacuum_enabled = false);
+INSERT INTO hc_queue SELECT g FROM generate_series(1, 1000) g;
+ANALYZE hc_queue;
+DELETE FROM hc_queue WHERE id <= 300;
+SELECT pg_stat_force_next_flush();
+SELECT hc_status('autovacuum_queue') AS default_threshold_ok,
+       hc_mentions('autovacuum_queue', 'hc_queue with 300 dead tuples (trigger 250), autovacuum disabled for it') AS names_table;
+SET vigil.autovacuum_queue_warning = 0;
+SELECT hc_status('autovacuum_queue') AS provoked_warning;
+ALTER TABLE hc_queue SET (autovacuum_vacuum_threshold = 100000);
+SELECT hc_mentions('autovacuum_queue', 'hc_queue') AS named_with_a_higher_threshold;
+ALTER TABLE hc_queue RESET (autovacuum_vacuum_threshold);
+ALTER TABLE hc_queue SET (autovacuum_vacuum_scale_factor = 0.5);
+SELECT hc_mentions('autovacuum_queue', 'hc_queue') AS named_with_a_higher_scale_factor;
+ALTER TABLE hc_queue RESET (autovacuum_vacuum_scale_factor);
+SELECT hc_mentions('autovacuum_queue', 'hc_queue') AS named_again;
+VACUUM hc_queue;
+SELECT hc_mentions('autovacuum_queue', 'hc_queue') AS named_after_vacuum;
+RESET vigil.autovacuum_queue_warning;
+DROP TABLE hc_queue;
 
 -- invalid_indexes: a failed CREATE UNIQUE INDEX CONCURRENTLY leaves an invalid index.
 CREATE TABLE hc_inv (x int);
@@ -227,6 +290,125 @@ SELECT setval('hc_seq_down', -32000) IS NOT NULL AS set;
 SELECT hc_status('sequences') AS descending_critical, hc_mentions('sequences', 'hc_seq_down') AS names_sequence;
 DROP SEQUENCE hc_seq_up, hc_seq_down;
 SELECT hc_status('sequences') AS cleared;
+-- A bigint sequence feeding an int column overflows the column first: its fraction is of the
+-- column's range, and the fix is to widen the column, not the sequence (already bigint).
+CREATE TABLE hc_feed (id int PRIMARY KEY);
+CREATE SEQUENCE hc_feed_seq OWNED BY hc_feed.id;
+ALTER TABLE hc_feed ALTER COLUMN id SET DEFAULT nextval('hc_feed_seq');
+SELECT setval('hc_feed_seq', 2100000000) IS NOT NULL AS set;
+SELECT status, current_value, detail, recommendation FROM vigil.health_check() WHERE check_name = 'sequences';
+ALTER TABLE hc_feed ALTER COLUMN id TYPE bigint;
+SELECT status, current_value FROM vigil.health_check() WHERE check_name = 'sequences';
+-- The same through a nextval() default alone (no OWNED BY), into a smallint behind a domain.
+CREATE DOMAIN hc_small AS smallint;
+CREATE SEQUENCE hc_feed_small_seq;
+CREATE TABLE hc_feed_small (n hc_small DEFAULT nextval('hc_feed_small_seq'));
+SELECT setval('hc_feed_small_seq', 30000) IS NOT NULL AS set;
+SELECT status, detail, recommendation FROM vigil.health_check() WHERE check_name = 'sequences';
+DROP TABLE hc_feed_small;
+DROP SEQUENCE hc_feed_small_seq;
+DROP DOMAIN hc_small;
+-- A smallint sequence feeding an int column: widen both.
+CREATE TABLE hc_feed_int (id smallserial, n int);
+ALTER TABLE hc_feed_int ALTER COLUMN id TYPE int;
+SELECT setval('hc_feed_int_id_seq', 32000) IS NOT NULL AS set;
+SELECT status, detail, recommendation FROM vigil.health_check() WHERE check_name = 'sequences';
+-- A MAXVALUE below the type's limit.
+DROP TABLE hc_feed_int;
+CREATE SEQUENCE hc_seq_max MAXVALUE 1000;
+SELECT setval('hc_seq_max', 990) IS NOT NULL AS set;
+SELECT status, recommendation FROM vigil.health_check() WHERE check_name = 'sequences';
+DROP SEQUENCE hc_seq_max;
+DROP TABLE hc_feed;
+SELECT hc_status('sequences') AS cleared;
+
+-- invalid_constraints: a constraint added NOT VALID and never validated, on a table and on a
+-- domain; VALIDATE CONSTRAINT clears it.
+CREATE TABLE hc_nv (x int);
+INSERT INTO hc_nv VALUES (-1), (1);
+ALTER TABLE hc_nv ADD CONSTRAINT hc_nv_positive CHECK (x > 0) NOT VALID;
+CREATE DOMAIN hc_nv_dom AS int;
+ALTER DOMAIN hc_nv_dom ADD CONSTRAINT hc_nv_dom_small CHECK (VALUE < 10) NOT VALID;
+SELECT status, detail, recommendation FROM vigil.health_check() WHERE check_name = 'invalid_constraints';
+DELETE FROM hc_nv WHERE x < 0;
+ALTER TABLE hc_nv VALIDATE CONSTRAINT hc_nv_positive;
+ALTER DOMAIN hc_nv_dom VALIDATE CONSTRAINT hc_nv_dom_small;
+SELECT status, detail FROM vigil.health_check() WHERE check_name = 'invalid_constraints';
+DROP TABLE hc_nv;
+DROP DOMAIN hc_nv_dom;
+
+-- disabled_triggers: a disabled trigger; DISABLE TRIGGER ALL, which stops enforcing a foreign key.
+CREATE TABLE hc_tg_parent (id int PRIMARY KEY);
+CREATE TABLE hc_tg (id int REFERENCES hc_tg_parent);
+CREATE FUNCTION hc_tg_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER hc_tg_audit BEFORE INSERT ON hc_tg FOR EACH ROW EXECUTE FUNCTION hc_tg_noop();
+ALTER TABLE hc_tg DISABLE TRIGGER hc_tg_audit;
+SELECT status, detail, recommendation FROM vigil.health_check() WHERE check_name = 'disabled_triggers';
+ALTER TABLE hc_tg ENABLE TRIGGER hc_tg_audit;
+SELECT status FROM vigil.health_check() WHERE check_name = 'disabled_triggers';
+ALTER TABLE hc_tg DISABLE TRIGGER ALL;
+SELECT status, detail, recommendation FROM vigil.health_check() WHERE check_name = 'disabled_triggers';
+ALTER TABLE hc_tg ENABLE TRIGGER ALL;
+SELECT status, detail FROM vigil.health_check() WHERE check_name = 'disabled_triggers';
+DROP TABLE hc_tg, hc_tg_parent;
+DROP FUNCTION hc_tg_noop();
+
+-- checksum_failures: the test instance has no data checksums, which the detail says (failures
+-- on a cluster with checksums are in the integration tests).
+SELECT status, current_value, detail LIKE 'data checksums are off%' AS says_off
+  FROM vigil.health_check() WHERE check_name = 'checksum_failures';
+
+-- vigil.verify_indexes: amcheck's bt_index_check on every btree index within a time budget
+-- (finding a corrupted index is in the integration tests, which corrupt one on a stopped cluster).
+DROP EXTENSION IF EXISTS amcheck;
+\set VERBOSITY default
+SELECT * FROM vigil.verify_indexes('1 min');
+\set VERBOSITY terse
+\echo :LAST_ERROR_SQLSTATE
+CREATE EXTENSION amcheck;
+CREATE TABLE hc_verify (id int PRIMARY KEY, v text);
+INSERT INTO hc_verify SELECT g, md5(g::text) FROM generate_series(1, 1000) g;
+CREATE INDEX hc_verify_v ON hc_verify (v);
+SELECT index, status, regexp_replace(detail, '\d+ ms', 'N ms') AS detail
+  FROM vigil.verify_indexes('1 min') WHERE index::text LIKE 'hc_verify%' ORDER BY 1::text;
+SELECT count(*) > 100 AS catalogs_too, bool_and(status = 'ok') AS all_ok FROM vigil.verify_indexes();
+-- User indexes come first; what the budget does not reach is skipped, and says so.
+SELECT (array_agg(index ORDER BY ord))[1:2] AS first FROM vigil.verify_indexes() WITH ORDINALITY AS v(index, status, detail, ord)
+ WHERE index::text LIKE 'hc_verify%';
+SELECT status, detail, count(*) > 100 AS every_index FROM vigil.verify_indexes('0') GROUP BY 1, 2;
+-- An invalid index is not checked (bt_index_check cannot), and says why.
+INSERT INTO hc_verify VALUES (1001, 'x'), (1002, 'x');
+CREATE UNIQUE INDEX CONCURRENTLY hc_verify_v_unique ON hc_verify (v);
+SELECT index, status, detail FROM vigil.verify_indexes() WHERE index = 'hc_verify_v_unique'::regclass;
+DROP INDEX hc_verify_v_unique;
+-- An index it cannot lock in time is skipped, not waited for.
+BEGIN; LOCK TABLE hc_verify IN ACCESS EXCLUSIVE MODE; PREPARE TRANSACTION 'hc_verify_lock';
+SET vigil.health_check_lock_timeout = '50ms';
+SELECT index, status, detail FROM vigil.verify_indexes() WHERE index::text LIKE 'hc_verify%' ORDER BY 1::text;
+RESET vigil.health_check_lock_timeout;
+ROLLBACK PREPARED 'hc_verify_lock';
+-- Arguments: a negative budget is an error; NULL returns nothing.
+SELECT * FROM vigil.verify_indexes('-1 s');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS null_budget FROM vigil.verify_indexes(NULL);
+-- A role without EXECUTE on bt_index_check (amcheck grants it to no one) is told what to grant.
+CREATE ROLE hc_verifier;
+GRANT USAGE ON SCHEMA vigil TO hc_verifier;
+SET ROLE hc_verifier;
+\set VERBOSITY default
+SELECT * FROM vigil.verify_indexes();
+\set VERBOSITY terse
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION bt_index_check(regclass) TO hc_verifier;
+SET ROLE hc_verifier;
+SELECT index, status FROM vigil.verify_indexes() WHERE index::text LIKE 'hc_verify%' ORDER BY 1::text;
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION bt_index_check(regclass) FROM hc_verifier;
+REVOKE USAGE ON SCHEMA vigil FROM hc_verifier;
+DROP ROLE hc_verifier;
+DROP TABLE hc_verify;
+DROP EXTENSION amcheck;
 
 -- vigil.sequence_last_value, which the sequences check reads every sequence with: the same value
 -- as pg_sequence_last_value for every kind of sequence, NULL where that one errors or has none.

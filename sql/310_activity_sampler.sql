@@ -42,6 +42,7 @@ SELECT * FROM vigil.activity_stats('0');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM vigil.activity_stats('-5 minutes');
 SELECT * FROM vigil.activity_stats(NULL);
+\echo :LAST_ERROR_SQLSTATE
 
 -- Counting of idle-in-transaction and lock-waiting sessions needs other sessions: see
 -- test/isolation/specs/activity_sampler_states.spec.

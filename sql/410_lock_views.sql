@@ -38,7 +38,8 @@ SELECT * FROM vigil.wait_forest('{1,2}', '{3}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM vigil.wait_forest('{1,NULL}', '{3,4}');
 \echo :LAST_ERROR_SQLSTATE
-SELECT count(*) AS null_in_no_rows FROM vigil.wait_forest(NULL, '{1}');
+SELECT count(*) FROM vigil.wait_forest(NULL, '{1}');
+\echo :LAST_ERROR_SQLSTATE
 
 -- The live-graph variants call pg_blocking_pids() themselves: a pid that is not waiting (or
 -- does not exist) has no blockers and adds nothing.

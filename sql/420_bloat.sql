@@ -57,7 +57,36 @@ SELECT m.live_items = p.tuple_count AND m.dead_items = p.dead_tuple_count
            AND m.free_bytes = p.free_space AND m.index_bytes = p.table_len AS same_as_pgstattuple,
        m.leaf_pages >= 1 AS has_leaves, m.method
   FROM vigil.measure_index_bloat('bloat_accounts_pkey') m, pgstattuple('bloat_accounts_pkey') p;
-SELECT method, scanned_pages FROM vigil.measure_index_bloat('bloat_accounts_pkey', 2);
+-- A sample of two reads two pages, and one more when a slice's random page is the root.
+SELECT method, scanned_pages IN (2, 3) AS read_the_sample, leaf_pages > 0 AS measured_leaves
+  FROM vigil.measure_index_bloat('bloat_accounts_pkey', 2);
+
+-- A sample measures a btree's leaf level only: the metapage and inner pages hold no entries,
+-- and a ratio taken from one would call the whole index bloat. A slice whose random page is
+-- an inner page reads on to its next leaf-level page. Many runs, so that every page is picked.
+-- A metapage and one root leaf: a sample of its one page is the exact scan.
+CREATE TABLE bloat_tiny (id int PRIMARY KEY) WITH (autovacuum_enabled = off);
+INSERT INTO bloat_tiny SELECT generate_series(1, 100);
+SELECT pg_relation_size('bloat_tiny_pkey') / 8192 AS pages;
+SELECT count(*) AS runs,
+       bool_and(m.method = 'exact' AND m.leaf_pages = 1 AND m.bloat_ratio = e.bloat_ratio) AS every_run_exact
+  FROM generate_series(1, 50) g
+ CROSS JOIN LATERAL vigil.measure_index_bloat('bloat_tiny_pkey', 1 + 0 * g) m,
+       vigil.measure_index_bloat('bloat_tiny_pkey') e;
+-- A metapage, a root and three leaves.
+CREATE TABLE bloat_small (id int PRIMARY KEY) WITH (autovacuum_enabled = off);
+INSERT INTO bloat_small SELECT generate_series(1, 1000);
+SELECT pg_relation_size('bloat_small_pkey') / 8192 AS pages, leaf_pages, round(bloat_ratio::numeric, 3) AS exact_ratio
+  FROM vigil.measure_index_bloat('bloat_small_pkey');
+SELECT n AS sample_pages, count(*) AS runs, bool_and(m.method = 'sampled') AS sampled,
+       bool_and(m.leaf_pages > 0 AND m.live_items > 0) AS measured_a_leaf,
+       bool_and(m.bloat_ratio < 1) AS never_all_bloat,
+       bool_and(abs(m.bloat_ratio - e.bloat_ratio) < 0.1) AS within_10_points
+  FROM generate_series(1, 2) n
+ CROSS JOIN generate_series(1, 200) g
+ CROSS JOIN LATERAL vigil.measure_index_bloat('bloat_small_pkey', n + 0 * g) m,
+       vigil.measure_index_bloat('bloat_small_pkey') e
+ GROUP BY n ORDER BY n;
 
 -- Estimates: ANALYZE gives statistics; the estimate lands near the measured ratio.
 ANALYZE bloat_accounts;
@@ -109,21 +138,38 @@ SELECT * FROM vigil.measure_index_bloat('bloat_accounts_pkey', -5);
 CREATE INDEX bloat_hash ON bloat_accounts USING hash (id);
 SELECT * FROM vigil.measure_index_bloat('bloat_hash');
 \echo :LAST_ERROR_SQLSTATE
-SELECT vigil.measure_bloat(NULL) IS NULL AS null_in_null_out;
+SELECT * FROM vigil.measure_bloat(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM vigil.measure_index_bloat('bloat_accounts_pkey', NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- OID 0 (what a regclass of nothing is) and a dropped relation's OID name nothing: 42P01.
+SELECT * FROM vigil.measure_bloat(0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM vigil.measure_index_bloat(0);
+\echo :LAST_ERROR_SQLSTATE
 
 -- A role that may not read the table may not measure it either.
 CREATE ROLE vigil_bloat_reader;
 GRANT USAGE ON SCHEMA vigil TO vigil_bloat_reader;
+GRANT SELECT ON vigil.table_bloat, vigil.index_bloat TO vigil_bloat_reader;
 SET ROLE vigil_bloat_reader;
 SELECT * FROM vigil.measure_bloat('bloat_accounts');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM vigil.measure_index_bloat('bloat_accounts_pkey');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+-- The estimates need the column statistics, which pg_stats shows only for columns the role
+-- may read: the view says so instead of "no statistics".
+SET ROLE vigil_bloat_reader;
+SELECT table_name, estimate_quality, bloat_ratio FROM vigil.table_bloat WHERE table_name = 'bloat_accounts';
+SELECT index_name, estimate_quality FROM vigil.index_bloat WHERE index_name = 'bloat_accounts_pkey';
+RESET ROLE;
 -- SELECT on the table, or pg_stat_scan_tables, is enough.
 GRANT SELECT ON bloat_accounts TO vigil_bloat_reader;
 SET ROLE vigil_bloat_reader;
 SELECT method FROM vigil.measure_bloat('bloat_accounts');
+SELECT table_name, estimate_quality <> 'statistics not visible' AS visible
+  FROM vigil.table_bloat WHERE table_name = 'bloat_accounts';
 RESET ROLE;
 REVOKE SELECT ON bloat_accounts FROM vigil_bloat_reader;
 GRANT pg_stat_scan_tables TO vigil_bloat_reader;
@@ -144,9 +190,10 @@ ROLLBACK;
 SELECT method FROM vigil.measure_bloat('bloat_big', 5);
 
 DROP MATERIALIZED VIEW bloat_mv;
-DROP TABLE bloat_big, bloat_accounts, bloat_empty, bloat_unanalyzed, bloat_parted, bloat_even;
+DROP TABLE bloat_big, bloat_accounts, bloat_empty, bloat_unanalyzed, bloat_parted, bloat_even, bloat_tiny, bloat_small;
 DROP VIEW bloat_view;
 DROP SEQUENCE bloat_seq;
+REVOKE SELECT ON vigil.table_bloat, vigil.index_bloat FROM vigil_bloat_reader;
 REVOKE USAGE ON SCHEMA vigil FROM vigil_bloat_reader;
 DROP ROLE vigil_bloat_reader;
 DROP EXTENSION pgstattuple;

@@ -14,9 +14,19 @@ SELECT attname, format_type(atttypid, atttypmod), attnotnull, pg_get_expr(adbin,
   FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
  WHERE attrelid = 'opt_accounts'::regclass AND attname = 'version';
 SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'opt_accounts'::regclass;
--- Enabling twice is harmless.
+-- Enabling twice is harmless: nothing is made again, so an ENABLE ALWAYS (for replicas) stays.
 SELECT vigil.enable_versioning('opt_accounts');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'opt_accounts'::regclass;
+ALTER TABLE opt_accounts ENABLE ALWAYS TRIGGER vigil_versioning;
+SELECT vigil.enable_versioning('opt_accounts');
+SELECT tgenabled AS still_always FROM pg_trigger WHERE tgrelid = 'opt_accounts'::regclass;
+ALTER TABLE opt_accounts ENABLE TRIGGER vigil_versioning;
+-- Another column is refused, not moved to: the trigger would stop guarding the first one and
+-- leave it behind. The hint says how to switch.
+SELECT vigil.enable_versioning('opt_accounts', 'rev');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS rev_columns FROM pg_attribute WHERE attrelid = 'opt_accounts'::regclass AND attname = 'rev';
+SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'opt_accounts'::regclass;
 
 -- The trigger: a plain update bumps the version of every row it touches.
 UPDATE opt_accounts SET balance = balance + 1;
@@ -157,6 +167,43 @@ SELECT * FROM vigil.optimistic_delete('"Odd ""Table""; DROP TABLE opt_accounts; 
 SELECT count(*) AS odd_rows FROM "Odd ""Table""; DROP TABLE opt_accounts; --";
 DROP TABLE "Odd ""Table""; DROP TABLE opt_accounts; --";
 
+-- Switching columns: disable_versioning, then enable_versioning with the new one. The old
+-- column and its values stay. A version column dropped since is added back by a rerun.
+CREATE TABLE opt_switch (id int PRIMARY KEY, note text);
+INSERT INTO opt_switch VALUES (1, 'a');
+SELECT vigil.enable_versioning('opt_switch');
+SELECT vigil.disable_versioning('opt_switch');
+SELECT vigil.enable_versioning('opt_switch', 'rev');
+UPDATE opt_switch SET note = 'b';
+SELECT id, note, version, rev FROM opt_switch;
+ALTER TABLE opt_switch DROP COLUMN rev;
+SELECT vigil.enable_versioning('opt_switch', 'rev');
+UPDATE opt_switch SET note = 'c';
+SELECT id, note, version, rev FROM opt_switch;
+-- A trigger of that name that is not pgvigil's is neither replaced nor dropped.
+SELECT vigil.disable_versioning('opt_switch');
+CREATE TRIGGER vigil_versioning BEFORE UPDATE ON opt_switch
+    FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+SELECT vigil.enable_versioning('opt_switch', 'rev');
+\echo :LAST_ERROR_SQLSTATE
+SELECT vigil.disable_versioning('opt_switch');
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE opt_switch;
+
+-- Arguments are checked before anything runs: no internal statement shows in an error.
+SELECT vigil.enable_versioning('opt_accounts', '');
+\echo :LAST_ERROR_SQLSTATE
+SELECT vigil.enable_versioning('opt_accounts', 'xmin');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM vigil.optimistic_update(0, '{"id": 1}', 1, '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM vigil.optimistic_delete(0, '{"id": 1}', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT vigil.enable_versioning(0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT vigil.disable_versioning(0);
+\echo :LAST_ERROR_SQLSTATE
+
 -- enable_versioning refuses what it cannot version.
 CREATE TABLE opt_int_versioned (id int PRIMARY KEY, v int NOT NULL DEFAULT 1, note text);
 INSERT INTO opt_int_versioned VALUES (1, 5, 'x');
@@ -251,6 +298,10 @@ SELECT * FROM vigil.optimistic_update('opt_accounts', '{"id": 1}', 4, '{"balance
 SELECT * FROM vigil.optimistic_delete('opt_accounts', '{"id": 1}', 4);
 \echo :LAST_ERROR_SQLSTATE
 SELECT vigil.enable_versioning('opt_accounts');
+\echo :LAST_ERROR_SQLSTATE
+SELECT vigil.enable_versioning('opt_accounts', 'rev');
+\echo :LAST_ERROR_SQLSTATE
+SELECT vigil.disable_versioning('opt_accounts');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 REVOKE ALL ON opt_accounts FROM regress_vigil_optimistic_reader;

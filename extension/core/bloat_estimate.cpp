@@ -13,10 +13,19 @@ PageSlice sample_slice(std::uint64_t i, std::uint64_t n, std::uint64_t range) {
     return PageSlice{i * range / n, (i + 1) * range / n};
 }
 
-void scale_to_range(PageTotals &totals, std::uint64_t range) {
-    if (totals.pages == 0)
+std::uint64_t probe_page(const PageSlice &slice, std::uint64_t start, std::uint64_t k) {
+    const std::uint64_t size = slice.end - slice.first;
+    return slice.first + (start - slice.first + k) % size;
+}
+
+std::uint64_t leaf_level_pages(std::uint64_t range, std::uint32_t root_level) {
+    return range > root_level ? range - root_level : 0;
+}
+
+void scale_to_range(PageTotals &totals, std::uint64_t measurable_pages) {
+    if (totals.measured_pages == 0)
         return;
-    const double scale = static_cast<double>(range) / static_cast<double>(totals.pages);
+    const double scale = static_cast<double>(measurable_pages) / static_cast<double>(totals.measured_pages);
     auto scaled = [scale](std::uint64_t v) { return static_cast<std::uint64_t>(v * scale + 0.5); };
     totals.leaf_pages = scaled(totals.leaf_pages);
     totals.live_tuples = scaled(totals.live_tuples);

@@ -5,5 +5,5 @@ COMMENT ON SCHEMA vigil IS 'pgvigil: keep PostgreSQL healthy under load';
 
 -- The version of the loaded pgvigil library.
 CREATE FUNCTION vigil.version() RETURNS text
-    LANGUAGE c STRICT PARALLEL SAFE
+    LANGUAGE c PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'vigil_version';

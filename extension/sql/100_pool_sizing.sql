@@ -4,7 +4,7 @@
 -- The classic starting point: cpu_cores × 2 + effective_spindles.
 CREATE FUNCTION vigil.pool_size_formula(cpu_cores int, effective_spindles int DEFAULT 0)
     RETURNS int
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'vigil_pool_size_formula';
 
 -- Erlang C (M/M/c): how long requests wait for a connection from a pool of pool_size.
@@ -12,7 +12,7 @@ CREATE FUNCTION vigil.pool_wait(arrival_rate_per_s float8, service_time_ms float
                                 OUT utilization float8, OUT p_wait float8, OUT mean_wait_ms float8,
                                 OUT p95_wait_ms float8, OUT p99_wait_ms float8)
     RETURNS record
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'vigil_pool_wait';
 
 -- The smallest pool meeting a p99 wait target, per application instance, against max_connections.
@@ -20,18 +20,18 @@ CREATE FUNCTION vigil.pool_size_for(arrival_rate_per_s float8, service_time_ms f
                                     target_p99_wait_ms float8 DEFAULT 10, app_instances int DEFAULT 1,
                                     safety_margin float8 DEFAULT 0.8)
     RETURNS TABLE (metric text, value float8, explanation text)
-    LANGUAGE c STABLE STRICT PARALLEL SAFE
+    LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'vigil_pool_size_for';
 
 -- Online CPU cores of the database host.
 CREATE FUNCTION vigil.host_cpu_cores() RETURNS int
-    LANGUAGE c STABLE STRICT PARALLEL SAFE
+    LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'vigil_host_cpu_cores';
 
 -- Observes this database for `sample` and recommends a pool size, with its reasoning.
 CREATE FUNCTION vigil.pool_advice(sample interval DEFAULT '5 seconds')
     RETURNS TABLE (metric text, value float8, explanation text)
-    LANGUAGE plpgsql VOLATILE STRICT
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     -- Each read must see the counters of the moment, whatever the caller's setting.
     SET stats_fetch_consistency = none
@@ -62,6 +62,11 @@ DECLARE
     recommended  int;
     verdict      text;
 BEGIN
+    IF sample IS NULL THEN
+        RAISE EXCEPTION 'sample must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Leave sample out to use its default (5 seconds).';
+    END IF;
     IF seconds < 0.1 OR seconds > 3600 THEN
         RAISE EXCEPTION 'sample must be between 100 milliseconds and 1 hour, not %', sample
             USING ERRCODE = 'invalid_parameter_value',
@@ -172,55 +177,11 @@ BEGIN
 END
 $$;
 
--- A ready pgbouncer.ini section for this database.
+-- A ready pgbouncer.ini section for this database. pool_size NULL: cores × 2, capped at the
+-- server's connection slots. A value pgbouncer.ini cannot hold safely (a database name with a
+-- line break) is refused (22023), never written (core/pgbouncer_ini.hpp).
 CREATE FUNCTION vigil.pgbouncer_config(pool_size int DEFAULT NULL, pool_mode text DEFAULT 'transaction',
                                        max_client_conn int DEFAULT 1000)
     RETURNS text
-    LANGUAGE plpgsql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    available int := current_setting('max_connections')::int
-                     - current_setting('superuser_reserved_connections')::int;
-    size      int := coalesce(pool_size, least(vigil.pool_size_formula(vigil.host_cpu_cores()), available));
-    reserve   int;
-    host      text := coalesce(host(inet_server_addr()),
-                               split_part(current_setting('unix_socket_directories'), ',', 1));
-    db        text := current_database();
-BEGIN
-    IF pool_mode IS NULL OR pool_mode NOT IN ('session', 'transaction', 'statement') THEN
-        RAISE EXCEPTION 'pool_mode must be session, transaction or statement, not %', coalesce(pool_mode, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'transaction mode shares connections best; use session mode for session state (SET, LISTEN, advisory locks).';
-    END IF;
-    IF size < 1 THEN
-        RAISE EXCEPTION 'pool_size must be at least 1, not %', size USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF coalesce(max_client_conn, 0) < 1 THEN
-        RAISE EXCEPTION 'max_client_conn must be at least 1' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    reserve := greatest(1, ceil(size * 0.2)::int);
-    RETURN format(E'; pgbouncer.ini for database %s (vigil.pgbouncer_config)\n' ||
-                  E'[databases]\n' ||
-                  E'%s = host=%s port=%s dbname=%s\n' ||
-                  E'\n' ||
-                  E'[pgbouncer]\n' ||
-                  E'pool_mode = %s\n' ||
-                  E'default_pool_size = %s\n' ||
-                  E'reserve_pool_size = %s\n' ||
-                  E'reserve_pool_timeout = 3\n' ||
-                  E'max_db_connections = %s\n' ||
-                  E'max_client_conn = %s\n' ||
-                  '%s' ||
-                  '%s',
-                  db, CASE WHEN db ~ '^[A-Za-z0-9_]+$' THEN db ELSE '"' || replace(db, '"', '""') || '"' END,
-                  host, current_setting('port'),
-                  CASE WHEN db ~ '^[A-Za-z0-9_]+$' THEN db ELSE '''' || replace(db, '''', '\''') || '''' END,
-                  pool_mode, size, reserve, size + reserve, max_client_conn,
-                  CASE WHEN pool_mode = 'session' THEN E'server_reset_query = DISCARD ALL\n' ELSE '' END,
-                  CASE WHEN size + reserve > available
-                       THEN format(E'; warning: %s server connections exceed the %s available on this server\n',
-                                   size + reserve, available)
-                       ELSE '' END);
-END
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'vigil_pgbouncer_config';

@@ -21,3 +21,12 @@ CREATE FUNCTION vigil.sequence_last_value(seq regclass)
     RETURNS bigint
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'vigil_sequence_last_value';
+
+-- amcheck's bt_index_check() on every btree index within a time budget: one row per index, ok,
+-- corrupt or skipped (not reached in time, not lockable, not valid), with what was found. Needs
+-- CREATE EXTENSION amcheck and EXECUTE on its bt_index_check(regclass).
+CREATE FUNCTION vigil.verify_indexes(time_budget interval DEFAULT '1 min',
+                                     OUT index regclass, OUT status text, OUT detail text)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'vigil_verify_indexes';

@@ -5,7 +5,7 @@
 CREATE FUNCTION vigil.activity_history()
     RETURNS TABLE (sampled_at timestamptz, active int, idle int, idle_in_transaction int,
                    waiting_on_lock int, total int)
-    LANGUAGE c VOLATILE STRICT
+    LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'vigil_activity_history';
 
 -- Observed concurrency over the last `window`: percentiles of active and total client sessions.
@@ -14,5 +14,5 @@ CREATE FUNCTION vigil.activity_stats("window" interval DEFAULT '5 minutes',
                                      OUT active_max int, OUT total_p50 float8, OUT total_p95 float8,
                                      OUT total_max int)
     RETURNS record
-    LANGUAGE c VOLATILE STRICT
+    LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'vigil_activity_stats';

@@ -7,7 +7,7 @@
 CREATE FUNCTION vigil.wait_forest(waiting_pids int[], blocking_pids int[],
     OUT pid int, OUT root_blocker_pid int, OUT depth int, OUT path int[], OUT waiting_behind int)
     RETURNS SETOF record
-    LANGUAGE c STRICT VOLATILE ROWS 100
+    LANGUAGE c VOLATILE ROWS 100
     AS 'MODULE_PATHNAME', 'vigil_wait_forest';
 
 -- The same over the live wait graph: pg_blocking_pids() of each of waiting_pids, called
@@ -16,7 +16,7 @@ CREATE FUNCTION vigil.wait_sessions(waiting_pids int[],
     OUT pid int, OUT root_blocker_pid int, OUT depth int, OUT path int[], OUT waiting_behind int,
     OUT direct_waiters int[])
     RETURNS SETOF record
-    LANGUAGE c STRICT VOLATILE ROWS 100
+    LANGUAGE c VOLATILE ROWS 100
     AS 'MODULE_PATHNAME', 'vigil_wait_sessions';
 
 -- wait_pairs: one row per (waiter, blocker) edge, with the waiter's root blocker and depth.
@@ -24,16 +24,19 @@ CREATE FUNCTION vigil.wait_pairs(waiting_pids int[],
     OUT waiting_pid int, OUT blocking_pid int, OUT blocker_order int, OUT root_blocker_pid int,
     OUT chain_depth int)
     RETURNS SETOF record
-    LANGUAGE c STRICT VOLATILE ROWS 1000
+    LANGUAGE c VOLATILE ROWS 1000
     AS 'MODULE_PATHNAME', 'vigil_wait_pairs';
 
 -- "schema.name" of a relation of this database, or "OID n in database d" for another one.
+-- Fed by pg_locks: a NULL relation (the lock has none) gives NULL; database 0 (a shared
+-- catalog) or NULL means this database.
 CREATE FUNCTION vigil.lock_relation_name(database oid, relation oid) RETURNS text
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
     SELECT CASE
         WHEN relation IS NULL THEN NULL
-        WHEN database IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+        WHEN database IS NULL OR database IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
             THEN coalesce((SELECT format('%I.%I', n.nspname, c.relname)
                              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                             WHERE c.oid = relation),
@@ -45,13 +48,16 @@ CREATE FUNCTION vigil.lock_relation_name(database oid, relation oid) RETURNS tex
     $$;
 
 -- A readable description of a lock's object, from the columns of pg_locks. row_relation and
--- row_tid name the row behind a transactionid wait when the waiter holds its tuple lock.
+-- row_tid name the row behind a transactionid wait when the waiter holds its tuple lock. Like
+-- pg_locks, every column but locktype is NULL where the lock type has none; a NULL locktype
+-- (no lock) describes nothing: NULL.
 CREATE FUNCTION vigil.describe_lock(locktype text, database oid, relation oid, page int,
                                     tuple smallint, virtualxid text, transactionid xid,
                                     classid oid, objid oid, objsubid smallint,
                                     row_relation oid DEFAULT NULL, row_tid text DEFAULT NULL)
     RETURNS text
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
     SELECT CASE locktype
         WHEN 'relation' THEN 'relation ' || vigil.lock_relation_name(database, relation)
@@ -82,7 +88,7 @@ CREATE FUNCTION vigil.describe_lock(locktype text, database oid, relation oid, p
                  THEN coalesce(pg_describe_object(classid, objid, objsubid),
                                format('object %s/%s/%s', classid, objid, objsubid))
                  ELSE format('object %s/%s/%s in database %s', classid, objid, objsubid, database) END
-        ELSE format('%s lock %s/%s/%s', locktype, classid, objid, objsubid)
+        ELSE CASE WHEN locktype IS NOT NULL THEN format('%s lock %s/%s/%s', locktype, classid, objid, objsubid) END
     END
     $$;
 
@@ -95,6 +101,7 @@ CREATE FUNCTION vigil.lock_waiters(
     OUT wait_started timestamptz, OUT prepared_gids text)
     RETURNS SETOF record
     LANGUAGE sql VOLATILE ROWS 100
+    SET search_path = pg_catalog, pg_temp
     AS $$
     WITH locks AS MATERIALIZED (
         SELECT l.* FROM pg_locks l
@@ -164,7 +171,7 @@ CREATE FUNCTION vigil.lock_waiters(
 -- One row per (waiting session, blocking session) pair, with the root blocker of the chain.
 -- Everything about a waiter is joined once per waiter (w), so the per-pair work is two hash
 -- lookups: 200 sessions queued on one row make about 20,000 pairs.
-CREATE VIEW vigil.blocking_locks AS
+CREATE VIEW vigil.blocking_locks WITH (security_invoker = true) AS
 WITH act AS MATERIALIZED (
     SELECT a.pid, a.usename, a.application_name, a.query, a.state,
            now() - a.xact_start AS xact_age, a.wait_event_type = 'Lock' AS is_waiting
@@ -210,6 +217,7 @@ CREATE FUNCTION vigil.lock_tree(
     OUT locked_object text, OUT query text)
     RETURNS SETOF record
     LANGUAGE sql VOLATILE ROWS 100
+    SET search_path = pg_catalog, pg_temp
     AS $$
     WITH w AS MATERIALIZED (
         SELECT * FROM vigil.lock_waiters()
@@ -253,10 +261,14 @@ CREATE FUNCTION vigil.terminate_blockers(min_blocking interval DEFAULT '5 minute
                                          dry_run boolean DEFAULT true)
     RETURNS TABLE (pid int, action text, reason text)
     LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     r record;
     why text;
+    -- PostgreSQL lets only a superuser signal a superuser's session: such a session is
+    -- reported and left alone, never signalled, when the caller is not one.
+    caller_is_superuser CONSTANT boolean := (SELECT a.rolsuper FROM pg_roles a WHERE a.rolname = current_user);
 BEGIN
     IF min_blocking IS NULL OR only_idle_in_transaction IS NULL OR dry_run IS NULL THEN
         RAISE EXCEPTION 'arguments of vigil.terminate_blockers() must not be NULL'
@@ -272,11 +284,13 @@ BEGIN
         RAISE EXCEPTION 'permission denied to terminate blocking sessions'
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'Terminating other roles'' sessions needs the pg_signal_backend role.',
-                  HINT = 'GRANT pg_signal_backend TO the calling role, or run with dry_run => true.';
+                  HINT = format('GRANT pg_signal_backend TO %I; or run with dry_run => true.', current_user);
     END IF;
 
     FOR r IN
-        SELECT t.pid, t.state, t.waiting_behind, t.blocking_for, t.xact_age
+        SELECT t.pid, t.state, t.waiting_behind, t.blocking_for, t.xact_age,
+               coalesce((SELECT u.rolsuper FROM pg_stat_activity a JOIN pg_roles u ON u.oid = a.usesysid
+                          WHERE a.pid = t.pid), false) AS superuser_session
           FROM vigil.lock_tree() t
          WHERE t.depth = 0 AND t.blocking_for > min_blocking
          ORDER BY t.blocking_for DESC, t.pid
@@ -292,6 +306,9 @@ BEGIN
         ELSIF r.pid = pg_backend_pid() THEN
             action := 'skipped';
             reason := why || '; this is the calling session';
+        ELSIF r.superuser_session AND NOT caller_is_superuser THEN
+            action := 'skipped';
+            reason := why || '; a superuser''s session, which only a superuser may terminate';
         ELSIF only_idle_in_transaction AND r.state IS DISTINCT FROM 'idle in transaction' THEN
             action := 'skipped';
             reason := why || '; not idle in transaction (only_idle_in_transaction => true)';

@@ -8,7 +8,7 @@ CREATE FUNCTION vigil.measure_bloat(rel regclass, sample_pages int DEFAULT 0,
     OUT dead_tuples bigint, OUT live_bytes bigint, OUT dead_bytes bigint, OUT free_bytes bigint,
     OUT bloat_ratio float8, OUT method text)
     RETURNS record
-    LANGUAGE c STRICT VOLATILE
+    LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'vigil_measure_bloat';
 
 -- The same for a btree index, through its leaf pages.
@@ -17,18 +17,20 @@ CREATE FUNCTION vigil.measure_index_bloat(idx regclass, sample_pages int DEFAULT
     OUT live_items bigint, OUT dead_items bigint, OUT live_bytes bigint, OUT dead_bytes bigint,
     OUT free_bytes bigint, OUT bloat_ratio float8, OUT method text)
     RETURNS record
-    LANGUAGE c STRICT VOLATILE
+    LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'vigil_measure_index_bloat';
 
 -- Average stored bytes of a row's data: the columns in order, each aligned, weighted by how
 -- often it is not NULL. Short varlenas (avg under 127 bytes) are stored unaligned. pg_stats
 -- truncates avg_width to an integer, so half a byte is added back to variable-width columns;
 -- once a variable-width or nullable column has come, the offset is uncertain and a column
--- aligned to a bytes pays (a - 1) / 2 bytes of padding on average.
+-- aligned to a bytes pays (a - 1) / 2 bytes of padding on average. A building block of the
+-- views: NULL when an array is NULL.
 CREATE FUNCTION vigil.estimated_data_width(widths float8[], aligns "char"[], lens int[],
                                            null_fracs float8[])
     RETURNS float8
     LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     off float8 := 0;
@@ -36,6 +38,9 @@ DECLARE
     w float8;
     offset_known boolean := true;
 BEGIN
+    IF widths IS NULL OR aligns IS NULL OR lens IS NULL OR null_fracs IS NULL THEN
+        RETURN NULL;
+    END IF;
     FOR i IN 1 .. coalesce(array_length(widths, 1), 0) LOOP
         w := widths[i] + CASE WHEN lens[i] < 0 THEN 0.5 ELSE 0 END;
         a := CASE WHEN lens[i] = -1 AND w < 127 THEN 1
@@ -52,7 +57,7 @@ $$;
 
 -- A statistical estimate for every user table (no table is read): live row bytes expected from
 -- pg_stats widths and the live row count, against the heap's real size.
-CREATE VIEW vigil.table_bloat AS
+CREATE VIEW vigil.table_bloat WITH (security_invoker = true) AS
 WITH tables AS (
     SELECT c.oid, n.nspname, c.relname, c.reltuples, c.reltoastrelid, c.relkind,
            coalesce((SELECT substring(o FROM '^fillfactor=(\d+)$')::int
@@ -92,7 +97,10 @@ WITH tables AS (
       FROM tables t LEFT JOIN cols c ON c.oid = t.oid
 ), quality AS (
     SELECT e.*,
-           CASE WHEN e.ncols_with_stats IS NULL OR e.ncols_with_stats = 0 OR e.reltuples < 0
+           -- pg_stats shows a role only the columns it may read
+           CASE WHEN coalesce(e.ncols_with_stats, 0) < coalesce(e.ncols, 1)
+                     AND NOT has_table_privilege(e.oid, 'SELECT') THEN 'statistics not visible'
+                WHEN e.ncols_with_stats IS NULL OR e.ncols_with_stats = 0 OR e.reltuples < 0
                     THEN 'no statistics'
                 WHEN e.ncols_with_stats < e.ncols THEN 'columns without statistics'
                 WHEN e.real_bytes < 10 * current_setting('block_size')::int THEN 'too small'
@@ -140,7 +148,7 @@ COMMENT ON VIEW vigil.table_bloat IS
 
 -- A statistical estimate for every btree index of a user table: live item bytes expected from
 -- the key columns' pg_stats widths and the index's row count, against its real size.
-CREATE VIEW vigil.index_bloat AS
+CREATE VIEW vigil.index_bloat WITH (security_invoker = true) AS
 WITH indexes AS (
     SELECT i.indexrelid, i.indrelid, n.nspname, t.relname AS table_name, ic.relname AS index_name,
            ic.reltuples, i.indisunique, i.indnatts,
@@ -193,7 +201,9 @@ WITH indexes AS (
       FROM indexes x LEFT JOIN cols c ON c.indexrelid = x.indexrelid
 ), quality AS (
     SELECT e.*,
-           CASE WHEN e.reltuples < 0 OR e.ncols_with_stats IS NULL OR e.ncols_with_stats = 0
+           CASE WHEN coalesce(e.ncols_with_stats, 0) < coalesce(e.ncols, 1)
+                     AND NOT has_table_privilege(e.indrelid, 'SELECT') THEN 'statistics not visible'
+                WHEN e.reltuples < 0 OR e.ncols_with_stats IS NULL OR e.ncols_with_stats = 0
                     THEN 'no statistics'
                 WHEN e.ncols_with_stats < e.ncols THEN 'columns without statistics'
                 WHEN NOT e.indisunique AND e.ncols = 1 AND coalesce(e.distinct_frac, 0) < 0.5

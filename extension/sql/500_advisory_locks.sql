@@ -4,7 +4,7 @@
 -- The 64-bit key of a lock name: FNV-1a 64 of its UTF-8 bytes as a signed bigint. The same
 -- value pg_advisory_lock(bigint) accepts, and the one vigild computes.
 CREATE FUNCTION vigil.lock_key(name text) RETURNS bigint
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'vigil_lock_key';
 
 -- Session-level lock. timeout NULL: no limit of its own; '0': try once; otherwise wait at most
@@ -52,7 +52,7 @@ CREATE FUNCTION vigil.advisory_lock_all(names text[], timeout interval DEFAULT N
 -- locks taken with the two-int4 form show key NULL and key_pair. scope is 'session' when the
 -- holder has no transaction open (only a session lock can then still be held), NULL where
 -- PostgreSQL does not say. Other users' queries need pg_read_all_stats (or pg_monitor).
-CREATE VIEW vigil.advisory_locks AS
+CREATE VIEW vigil.advisory_locks WITH (security_invoker = true) AS
 SELECT l.pid,
        d.datname AS database,
        CASE WHEN l.objsubid = 1 THEN (l.classid::int8 << 32) | l.objid::int8 END AS key,

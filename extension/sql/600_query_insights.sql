@@ -1,10 +1,13 @@
 
 -- Query insights (docs/queries.md): the costliest statements of pg_stat_statements and the
--- indexes that would make them cheaper. Nothing here creates an index.
+-- indexes that would make them cheaper. Nothing here creates an index. The building blocks of
+-- index_advice (plan_nodes to index_advice_cleanup) take what EXPLAIN output holds, NULL
+-- included: a NULL input gives NULL or no row, never an error.
 
 -- The schema-qualified pg_stat_statements view of this database; 55000 when it is not installed.
 CREATE FUNCTION vigil.pg_stat_statements_view() RETURNS text
     LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     schema name;
@@ -34,6 +37,7 @@ CREATE FUNCTION vigil.top_queries(order_by text DEFAULT 'total_time', "limit" in
                    temp_blks_read bigint, temp_blks_written bigint, role_name name,
                    database_name name, toplevel boolean, query_visible boolean, query text)
     LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     sort_key text;
@@ -82,10 +86,15 @@ $$;
 -- The generic plan (EXPLAIN (FORMAT JSON, VERBOSE)) of one normalised statement, whose $n
 -- parameters stand for unknown values: it is prepared, explained with NULL parameters under
 -- plan_cache_mode = force_generic_plan, and deallocated. Nothing is executed. A parameter
--- whose type the statement does not determine is taken as text.
-CREATE FUNCTION vigil.generic_plan(statement text) RETURNS jsonb
+-- whose type the statement does not determine is taken as text. The statement's names are
+-- resolved with search_path (by default the caller's, read before this function's own
+-- pinned search_path applies); everything else here runs with pg_catalog first.
+CREATE FUNCTION vigil.generic_plan(statement text,
+                                   search_path text DEFAULT pg_catalog.current_setting('search_path'))
+    RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET plan_cache_mode = force_generic_plan
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     stmt CONSTANT text := 'vigil_generic_plan';
@@ -93,9 +102,12 @@ DECLARE
     n int;
     k int;
     plan json;
+    cmd text;
 BEGIN
-    IF statement IS NULL THEN
-        RAISE EXCEPTION 'statement must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    IF statement IS NULL OR search_path IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN statement IS NULL THEN 'statement' ELSE 'search_path' END
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the statement to plan; leave search_path out to use your own.';
     END IF;
     -- EXECUTE runs every statement of a string: exactly one may be planned.
     IF rtrim(statement, E'; \t\r\n') LIKE '%;%' THEN
@@ -110,9 +122,14 @@ BEGIN
     types := array_fill('unknown'::text, ARRAY[n]);
     LOOP
         BEGIN
-            EXECUTE format('PREPARE %I%s AS %s', stmt,
-                           CASE WHEN n > 0 THEN '(' || array_to_string(types, ', ') || ')' ELSE '' END,
-                           rtrim(statement, E'; \t\r\n'));
+            cmd := format('PREPARE %I%s AS %s', stmt,
+                          CASE WHEN n > 0 THEN '(' || array_to_string(types, ', ') || ')' ELSE '' END,
+                          rtrim(statement, E'; \t\r\n'));
+            -- Only the statement itself sees the caller's search_path: every function and
+            -- operator of this function is resolved before it is set.
+            PERFORM pg_catalog.set_config('search_path', search_path, true);
+            EXECUTE cmd;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
             EXIT;
         EXCEPTION WHEN indeterminate_datatype THEN
             k := substring(SQLERRM FROM '\$(\d+)')::int;
@@ -124,10 +141,12 @@ BEGIN
     END LOOP;
     BEGIN
         SELECT cardinality(parameter_types) INTO n FROM pg_prepared_statements WHERE name = stmt;
-        EXECUTE format('EXPLAIN (FORMAT JSON, VERBOSE) EXECUTE %I%s', stmt,
-                       CASE WHEN n > 0 THEN '(' || array_to_string(array_fill('NULL'::text, ARRAY[n]), ', ') || ')'
-                            ELSE '' END)
-            INTO plan;
+        cmd := format('EXPLAIN (FORMAT JSON, VERBOSE) EXECUTE %I%s', stmt,
+                      CASE WHEN n > 0 THEN '(' || array_to_string(array_fill('NULL'::text, ARRAY[n]), ', ') || ')'
+                           ELSE '' END);
+        PERFORM pg_catalog.set_config('search_path', search_path, true);
+        EXECUTE cmd INTO plan;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     EXCEPTION
         WHEN OTHERS THEN
             EXECUTE format('DEALLOCATE %I', stmt);
@@ -145,6 +164,7 @@ $$;
 CREATE FUNCTION vigil.plan_nodes(plan jsonb)
     RETURNS TABLE (path int[], node jsonb, parent_type text, grandparent_type text)
     LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
     WITH RECURSIVE n(path, node, parent_type, grandparent_type) AS (
         SELECT ARRAY[1], plan->0->'Plan', NULL::text, NULL::text
@@ -160,6 +180,7 @@ CREATE FUNCTION vigil.plan_nodes(plan jsonb)
 -- without its outer parentheses and casts.
 CREATE FUNCTION vigil.plan_conditions(cond text) RETURNS SETOF text
     LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     depth int := 0;
@@ -205,16 +226,21 @@ BEGIN
 END
 $$;
 
--- Whether every parenthesis of s (outside quotes) is closed, and none closes before it opens.
+-- Whether every parenthesis of s (outside quotes) is closed, and none closes before it opens;
+-- NULL for NULL.
 CREATE FUNCTION vigil.plan_parens_balanced(s text) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     depth int := 0;
     quote text := NULL;
     ch text;
 BEGIN
-    FOR i IN 1 .. coalesce(length(s), 0) LOOP
+    IF s IS NULL THEN
+        RETURN NULL;
+    END IF;
+    FOR i IN 1 .. length(s) LOOP
         ch := substr(s, i, 1);
         IF quote IS NOT NULL THEN
             IF ch = quote THEN quote := NULL; END IF;
@@ -238,6 +264,7 @@ $$;
 CREATE FUNCTION vigil.condition_columns(cond text, alias text, rel oid)
     RETURNS TABLE (attnum int2, attname name, usage text)
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
     WITH c AS (
         SELECT t FROM vigil.plan_conditions(cond) t WHERE t !~ '\sOR\s'
@@ -272,6 +299,7 @@ CREATE FUNCTION vigil.index_candidates(plan jsonb)
                    scan_rows float8, limit_cost float8, limit_rows float8, sort_rows float8,
                    input_startup float8, input_cost float8)
     LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -432,6 +460,7 @@ $$;
 -- "schema"."table" of a relation, always qualified.
 CREATE FUNCTION vigil.plan_relation_name(rel oid) RETURNS text
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
     SELECT format('%I.%I', n.nspname, c.relname)
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel
@@ -443,6 +472,7 @@ CREATE FUNCTION vigil.plan_relation_name(rel oid) RETURNS text
 CREATE FUNCTION vigil.covering_index(rel oid, attnums int2[], equality_columns int, options int[])
     RETURNS regclass
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
     SELECT i.indexrelid::regclass
       FROM pg_index i
@@ -469,6 +499,7 @@ CREATE FUNCTION vigil.covering_index(rel oid, attnums int2[], equality_columns i
 CREATE FUNCTION vigil.estimated_index_scan_cost(rel oid, leading_column int2, fetched_rows float8)
     RETURNS float8
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
     WITH t AS (
         SELECT greatest(c.reltuples, 1)::float8 AS tuples, greatest(c.relpages, 1)::float8 AS pages,
@@ -499,6 +530,7 @@ CREATE FUNCTION vigil.estimated_index_scan_cost(rel oid, leading_column int2, fe
 -- hypothetical indexes it created (neither goes away with a rollback).
 CREATE FUNCTION vigil.index_advice_cleanup(hypopg_schema name, hypothetical oid[]) RETURNS void
     LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     h oid;
@@ -522,11 +554,13 @@ $$;
 -- statement gets at least one row, and reason says why an index is proposed or why not.
 CREATE FUNCTION vigil.index_advice(statements int DEFAULT 20, min_rows bigint DEFAULT 10000,
                                    min_improvement float8 DEFAULT 2,
-                                   lock_timeout interval DEFAULT '500ms')
+                                   lock_timeout interval DEFAULT '500ms',
+                                   search_path text DEFAULT pg_catalog.current_setting('search_path'))
     RETURNS TABLE (queryid bigint, query text, total_time_ms float8, table_name text,
                    columns name[], create_index text, cost_before float8, cost_after float8,
                    improvement float8, method text, reason text)
     LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -545,7 +579,8 @@ DECLARE
     fraction float8;
     tuples float8;
 BEGIN
-    IF statements IS NULL OR min_rows IS NULL OR min_improvement IS NULL OR lock_timeout IS NULL THEN
+    IF statements IS NULL OR min_rows IS NULL OR min_improvement IS NULL OR lock_timeout IS NULL
+       OR search_path IS NULL THEN
         RAISE EXCEPTION 'arguments of vigil.index_advice() must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Leave an argument out to use its default.';
@@ -597,7 +632,7 @@ BEGIN
             IF lock_ms > 0 THEN
                 PERFORM set_config('lock_timeout', lock_ms || 'ms', true);
             END IF;
-            plan := vigil.generic_plan(s.query);
+            plan := vigil.generic_plan(s.query, search_path);
             cost_before := (plan->0->'Plan'->>'Total Cost')::float8;
             found_candidate := false;
             FOR c IN
@@ -652,7 +687,7 @@ BEGIN
                                        hypopg_schema)
                             INTO hypo_oid, hypo_name USING 'CREATE INDEX ON ' || index_def;
                         hypothetical := hypothetical || hypo_oid;
-                        plan_after := vigil.generic_plan(s.query);
+                        plan_after := vigil.generic_plan(s.query, search_path);
                         EXECUTE format('SELECT %I.hypopg_drop_index($1)', hypopg_schema) USING hypo_oid;
                         hypothetical := array_remove(hypothetical, hypo_oid);
                     EXCEPTION WHEN OTHERS THEN
