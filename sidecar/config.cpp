@@ -121,6 +121,7 @@ std::map<std::string, std::map<std::string, Setter>> schema(const std::string &s
           {"idle_timeout", r.duration(&C::pool, &PoolConfig::idle_timeout)},
           {"max_lifetime", r.duration(&C::pool, &PoolConfig::max_lifetime)},
           {"validation_interval", r.duration(&C::pool, &PoolConfig::validation_interval)},
+          {"validation_timeout", r.duration(&C::pool, &PoolConfig::validation_timeout)},
           {"statement_timeout", r.duration(&C::pool, &PoolConfig::statement_timeout)},
           {"leak_detection_threshold", r.duration(&C::pool, &PoolConfig::leak_detection_threshold)},
           {"application_name", r.string(&C::pool, &PoolConfig::application_name)},
@@ -129,7 +130,9 @@ std::map<std::string, std::map<std::string, Setter>> schema(const std::string &s
           {"replicas", r.strings(&C::pool, &PoolConfig::replicas)}}},
         {"metrics",
          {{"listen", r.string(&C::metrics, &MetricsConfig::listen)},
-          {"slow_query_threshold", r.duration(&C::metrics, &MetricsConfig::slow_query_threshold)}}},
+          {"slow_query_threshold", r.duration(&C::metrics, &MetricsConfig::slow_query_threshold)},
+          {"top_tables", r.integer(&C::metrics, &MetricsConfig::top_tables, 0, 1000)},
+          {"top_statements", r.integer(&C::metrics, &MetricsConfig::top_statements, 0, 1000)}}},
         {"health", {{"interval", r.duration(&C::health, &HealthConfig::interval)}}},
         {"backup",
          {{"directory", r.string(&C::backup, &BackupConfig::directory)},
@@ -150,13 +153,15 @@ bool operator==(const LogConfig &a, const LogConfig &b) { return a.level == b.le
 bool operator==(const PoolConfig &a, const PoolConfig &b) {
     const auto all = [](const PoolConfig &p) {
         return fields(p.max_size, p.min_idle, p.acquire_timeout, p.idle_timeout, p.max_lifetime,
-                      p.validation_interval, p.statement_timeout, p.leak_detection_threshold, p.application_name,
-                      p.named_statements, p.max_replica_lag, p.replicas);
+                      p.validation_interval, p.validation_timeout, p.statement_timeout,
+                      p.leak_detection_threshold, p.application_name, p.named_statements, p.max_replica_lag,
+                      p.replicas);
     };
     return all(a) == all(b);
 }
 bool operator==(const MetricsConfig &a, const MetricsConfig &b) {
-    return fields(a.listen, a.slow_query_threshold) == fields(b.listen, b.slow_query_threshold);
+    return fields(a.listen, a.slow_query_threshold, a.top_tables, a.top_statements) ==
+           fields(b.listen, b.slow_query_threshold, b.top_tables, b.top_statements);
 }
 bool operator==(const HealthConfig &a, const HealthConfig &b) { return a.interval == b.interval; }
 bool operator==(const BackupConfig &a, const BackupConfig &b) {
@@ -247,9 +252,13 @@ std::optional<Seconds> parse_duration(const std::string &text) {
         {"min", 60},      {"m", 60},     {"h", 3600},   {"d", 86400},
     };
     auto unit = units.find(text.substr(pos));
-    if (unit == units.end() || !std::isfinite(value))
+    if (unit == units.end())
         return std::nullopt;
-    return Seconds(value * unit->second);
+    // Finite in seconds too: "1e308d" overflows to infinity, which no timeout can be converted to.
+    const double seconds = value * unit->second;
+    if (!std::isfinite(seconds))
+        return std::nullopt;
+    return Seconds(seconds);
 }
 
 std::string resolve_dsn(const std::optional<std::string> &flag_dsn, const Config &config) {

@@ -32,7 +32,8 @@ struct PoolConfig {
     Seconds idle_timeout{600};
     Seconds max_lifetime{1800};
     Seconds validation_interval{30};
-    Seconds statement_timeout{0}; // 0: the server's default
+    Seconds validation_timeout{5};       // longest wait for a ping (and a rollback on return); 0: no bound
+    Seconds statement_timeout{0};        // 0: the server's default
     Seconds leak_detection_threshold{0}; // 0: off
     std::string application_name = "vigild";
     bool named_statements = true; // false for PgBouncer in transaction mode
@@ -43,6 +44,8 @@ struct PoolConfig {
 struct MetricsConfig {
     std::string listen = "127.0.0.1:9188";
     Seconds slow_query_threshold{1}; // queries slower than this count as slow
+    int top_tables = 20;             // the largest tables get per-table metrics; 0: none
+    int top_statements = 20;         // the statements of most total time get metrics; 0: none
 };
 
 struct HealthConfig {

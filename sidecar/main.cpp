@@ -87,7 +87,9 @@ int run(int argc, char **argv) {
     } catch (const db::DbError &e) {
         std::cerr << "vigild: " << e.what() << (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")")
                   << '\n';
-        return retry::is_unavailable(e.sqlstate()) ? exit_code::unavailable : exit_code::software;
+        return retry::is_unavailable(e.sqlstate()) ? exit_code::unavailable
+               : retry::is_temporary(e.sqlstate()) ? exit_code::temp_failure
+                                                   : exit_code::software;
     }
 }
 

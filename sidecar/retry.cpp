@@ -13,11 +13,20 @@ bool is_connection_lost(const std::string &sqlstate) {
            sqlstate == "57P03" || sqlstate == "57P05";
 }
 
+bool is_too_many_connections(const std::string &sqlstate) {
+    return sqlstate == "53300";
+}
+
 bool is_retryable(const std::string &sqlstate) {
-    return is_transaction_conflict(sqlstate) || is_connection_lost(sqlstate);
+    return is_transaction_conflict(sqlstate) || is_connection_lost(sqlstate) ||
+           is_too_many_connections(sqlstate);
 }
 
 bool is_unavailable(const std::string &sqlstate) { return !sqlstate.empty() && is_connection_lost(sqlstate); }
+
+bool is_temporary(const std::string &sqlstate) {
+    return is_too_many_connections(sqlstate) || is_transaction_conflict(sqlstate);
+}
 
 Backoff::Backoff(std::chrono::milliseconds base, std::chrono::milliseconds cap) : base_(base), cap_(cap) {}
 
@@ -41,6 +50,60 @@ std::chrono::milliseconds Backoff::next() {
     ++attempt_;
     std::uniform_int_distribution<long long> pick(ceiling / 2, ceiling);
     return std::chrono::milliseconds(pick(thread_rng()));
+}
+
+ConnectThrottle::ConnectThrottle(std::chrono::milliseconds base, std::chrono::milliseconds cap)
+    : base_(base), cap_(cap), backoff_(base, cap) {}
+
+ConnectThrottle::Turn ConnectThrottle::begin(Clock::time_point deadline) {
+    std::unique_lock lk(mutex_);
+    for (;;) {
+        if (!failing_)
+            return Turn::free;
+        const auto now = Clock::now();
+        if (!probing_ && now >= not_before_) {
+            probing_ = true;
+            return Turn::probe;
+        }
+        // Someone is probing, or the delay is not over: wait for either to change. A turn that
+        // would come too late is waited for until the deadline all the same (a success may open
+        // the way before), so that a caller who gives up has waited as long as it was told to.
+        if (now >= deadline)
+            return Turn::refused;
+        changed_.wait_until(lk, probing_ ? deadline : std::min(not_before_, deadline));
+    }
+}
+
+void ConnectThrottle::end(Turn turn, bool connected, const std::string &sqlstate,
+                          const std::string &message) {
+    std::lock_guard lk(mutex_);
+    if (turn == Turn::probe)
+        probing_ = false;
+    if (connected) {
+        failing_ = false;
+        backoff_ = Backoff(base_, cap_);
+        not_before_ = {};
+        last_failure_ = {};
+    } else {
+        last_failure_ = {sqlstate, message};
+        // A failed probe, or the first failure: the next probe waits longer. Free attempts that
+        // were under way when connects began to fail do not push it out again.
+        if (turn == Turn::probe || !failing_) {
+            failing_ = true;
+            not_before_ = Clock::now() + backoff_.next();
+        }
+    }
+    changed_.notify_all();
+}
+
+ConnectThrottle::Clock::time_point ConnectThrottle::not_before() const {
+    std::lock_guard lk(mutex_);
+    return not_before_;
+}
+
+std::pair<std::string, std::string> ConnectThrottle::last_failure() const {
+    std::lock_guard lk(mutex_);
+    return last_failure_;
 }
 
 } // namespace vigil::retry

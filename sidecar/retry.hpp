@@ -3,7 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <utility>
 
 namespace vigil::retry {
 
@@ -16,12 +19,21 @@ bool is_transaction_conflict(const std::string &sqlstate);
 // empty SQLSTATE from libpq: the connection is gone, retry on a fresh one.
 bool is_connection_lost(const std::string &sqlstate);
 
-// Either of the above: running the whole transaction again is safe and useful.
+// 53300 too_many_connections: the server (or the role's or database's connection limit) has no
+// free slot. Only a connect fails this way, before anything ran, and it may succeed once another
+// client disconnects: worth retrying, with backoff (ConnectThrottle), never in a tight loop.
+bool is_too_many_connections(const std::string &sqlstate);
+
+// Any of the above: running the whole transaction again is safe and useful.
 bool is_retryable(const std::string &sqlstate);
 
 // The server cannot be used now (is_connection_lost with a SQLSTATE): what the command line
 // reports as "unavailable" (exit 69) rather than as a failure of vigild's own.
 bool is_unavailable(const std::string &sqlstate);
+
+// Worth trying again later, though the server is up: no free connection slot (53300) or a
+// transaction conflict. The command line reports it as a temporary failure (exit 75).
+bool is_temporary(const std::string &sqlstate);
 
 // Exponential backoff with jitter: attempt n waits between half and all of base * 2^n, never more
 // than `cap`, so clients that failed together do not come back together.
@@ -33,6 +45,40 @@ class Backoff {
   private:
     std::chrono::milliseconds base_, cap_;
     int attempt_ = 0;
+};
+
+// One backoff shared by everything that connects to one server (a pool's borrowers and its
+// housekeeper, bench clients without a pool). While connects succeed anyone may connect. After
+// one fails, a single attempt at a time probes the server, each after a jittered delay that
+// doubles per failed probe (up to `cap`); the first success opens the way for everyone again.
+// Clients refused together (a restart, 53300 no free slot) so cost the server one attempt per
+// round instead of one each, and a pool topping itself up cannot hammer a full server.
+// Thread-safe.
+class ConnectThrottle {
+  public:
+    using Clock = std::chrono::steady_clock;
+    enum class Turn { refused, free, probe };
+
+    ConnectThrottle(std::chrono::milliseconds base, std::chrono::milliseconds cap);
+    // Waits until the caller may try to connect: `free` at once while connects succeed,
+    // `probe` when it is this caller's turn to test a failing server, `refused` at `deadline`
+    // when its turn has not come by then.
+    Turn begin(Clock::time_point deadline);
+    // Reports the attempt begun with `turn`; a failure with its SQLSTATE and message.
+    void end(Turn turn, bool connected, const std::string &sqlstate = "", const std::string &message = "");
+    // When the next probe may start (the past while connects succeed).
+    Clock::time_point not_before() const;
+    // The last failed attempt's SQLSTATE and message (empty when none failed since a success).
+    std::pair<std::string, std::string> last_failure() const;
+
+  private:
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::chrono::milliseconds base_, cap_;
+    Backoff backoff_;
+    bool failing_ = false, probing_ = false;
+    Clock::time_point not_before_{};
+    std::pair<std::string, std::string> last_failure_;
 };
 
 } // namespace vigil::retry

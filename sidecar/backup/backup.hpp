@@ -105,6 +105,10 @@ VerifyReport verify_path(const std::string &target, bool restore_test, const std
 // A scratch database name no user database can have: prefix, process id and 64 random bits.
 std::string scratch_database_name();
 
+// The advisory lock (two int4 keys: this and hashtext(name)) a verification holds on its admin
+// connection from before it creates its scratch database until it is done with it.
+constexpr int kScratchLockSpace = 0x56474C56; // "VGLV"
+
 } // namespace vigil::backup
 
 namespace vigil::db {
@@ -116,6 +120,14 @@ namespace vigil::backup {
 // Fixes the settings that shape a row's text (time zone, date and float output) so that the
 // checksums made at backup time and at verification time compare.
 void set_checksum_session(db::Connection &conn);
+// Drops the scratch databases that verifications which did not finish left behind (vigild killed
+// with SIGKILL, the server stopped mid-restore): every vigil_verify_<pid>_<hex> database whose
+// advisory lock (kScratchLockSpace) no session holds. A verification under way holds its lock, from
+// any host and through any database of the server, so it is never dropped, however old; the pid
+// in the name is not used, since the vigild that made it may run on another machine. Returns the
+// names dropped; one that cannot be dropped (another role's) is logged and left.
+std::vector<std::string> drop_abandoned_scratch_databases(db::Connection &admin);
+
 // Every user table's row count and checksum, as the connection's snapshot sees them.
 // `progress(done, total)` is called after each table when given.
 std::vector<TableDigest> table_digests(db::Connection &conn, const std::atomic<bool> *stop = nullptr,

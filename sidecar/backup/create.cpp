@@ -4,12 +4,17 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sys/file.h>
 #include <thread>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -46,18 +51,112 @@ std::string safe_name(const std::string &name) {
     return out;
 }
 
-// Writes text to path through a temporary file and a rename: readers never see half a file.
+// Why writing `path` failed: a full file system is named as such, with the directory.
+std::string write_error(const std::string &path, int err) {
+    if (err == ENOSPC || err == EDQUOT)
+        return "no space left on device in " + fs::path(path).parent_path().string() + " (writing " + path +
+               ")";
+    return "cannot write " + path + ": " + std::strerror(err);
+}
+
+// fsync of a file or directory: a manifest must never reach the disk before its dump does.
+void sync_path(const std::string &path, bool directory) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+    if (fd < 0)
+        throw std::runtime_error(write_error(path, errno));
+    const int rc = ::fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0)
+        throw std::runtime_error(write_error(path, err));
+}
+
+// A file of a backup being written: created and locked (flock) for as long as the backup runs,
+// so that the next backup can tell a file left by a killed one (unlocked) from one in progress.
+class InProgress {
+  public:
+    explicit InProgress(const std::string &path)
+        : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) {
+        if (fd_ < 0)
+            throw std::runtime_error(write_error(path, errno));
+        ::flock(fd_, LOCK_EX | LOCK_NB);
+    }
+    ~InProgress() { ::close(fd_); }
+    InProgress(const InProgress &) = delete;
+    InProgress &operator=(const InProgress &) = delete;
+    int fd() const { return fd_; }
+
+  private:
+    int fd_;
+};
+
+// Writes text to path through a temporary file, fsync and a rename: readers never see half a
+// file, and a failed write (a full disk) leaves no temporary file behind.
 void write_atomically(const std::string &path, const std::string &text) {
     const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        out.flush();
-        if (!out)
-            throw std::runtime_error("cannot write " + tmp);
+    try {
+        InProgress out(tmp);
+        for (std::size_t done = 0; done < text.size();) {
+            const ssize_t n = ::write(out.fd(), text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                throw std::runtime_error(write_error(tmp, errno));
+            done += static_cast<std::size_t>(n);
+        }
+        if (::fsync(out.fd()) != 0)
+            throw std::runtime_error(write_error(tmp, errno));
+    } catch (...) {
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw;
     }
     fs::rename(tmp, path);
+    sync_path(fs::path(path).parent_path().string(), true);
 }
+
+bool ends_with(const std::string &s, const std::string &suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Removes what backups that never finished left in `directory` (a vigild killed with SIGKILL, a
+// machine that went down): .dump.partial and .manifest.json.tmp files that no running backup holds
+// locked and that nothing has written to for a minute.
+void remove_abandoned_files(const std::string &directory) {
+    std::error_code ec;
+    const auto now = fs::file_time_type::clock::now();
+    for (const auto &entry : fs::directory_iterator(directory, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!ends_with(name, ".dump.partial") && !ends_with(name, ".manifest.json.tmp"))
+            continue;
+        std::error_code time_ec;
+        const auto written = fs::last_write_time(entry.path(), time_ec);
+        if (time_ec || now - written < std::chrono::minutes(1))
+            continue;
+        const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            std::error_code rm_ec;
+            if (fs::remove(entry.path(), rm_ec))
+                spdlog::info("removed {}, left by a backup that did not finish", entry.path().string());
+        }
+        ::close(fd);
+    }
+}
+
+// What a failed backup wrote goes with it.
+struct Leftovers {
+    std::vector<std::string> paths;
+    bool keep = false;
+    ~Leftovers() {
+        if (keep)
+            return;
+        std::error_code ec;
+        for (const auto &p : paths)
+            fs::remove(p, ec);
+    }
+};
 
 } // namespace
 
@@ -80,6 +179,13 @@ nlohmann::json Manifest::to_json() const {
 }
 
 Manifest Manifest::from_json(const nlohmann::json &j) {
+    // Sizes and row counts are the integers to_json writes: nlohmann would cast 1e300 to a long
+    // long (undefined behaviour) and wrap 18446744073709551615 (unsigned in JSON) to -1.
+    const auto integer = [](const nlohmann::json &v, const char *key) {
+        if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<long long>() < 0))
+            throw std::runtime_error(std::string("malformed manifest: ") + key + " is not a 64-bit integer");
+        return v.get<long long>();
+    };
     try {
         if (j.at("format") != "vigil-backup-manifest" || j.at("version") != 1)
             throw std::runtime_error("not a vigil backup manifest (version 1)");
@@ -87,12 +193,13 @@ Manifest Manifest::from_json(const nlohmann::json &j) {
         m.database = j.at("database");
         m.server_version = j.at("server_version");
         m.dump_file = j.at("dump_file");
-        m.dump_size = j.at("dump_size");
+        m.dump_size = integer(j.at("dump_size"), "dump_size");
         m.dump_sha256 = j.at("dump_sha256");
         m.created_at = j.at("created_at");
         m.duration_seconds = j.value("duration_seconds", 0.0);
         for (const auto &t : j.at("tables"))
-            m.tables.push_back({t.at("schema"), t.at("name"), t.at("rows"), t.at("checksum")});
+            m.tables.push_back(
+                {t.at("schema"), t.at("name"), integer(t.at("rows"), "rows"), t.at("checksum")});
         return m;
     } catch (const nlohmann::json::exception &e) {
         throw std::runtime_error(std::string("malformed manifest: ") + e.what());
@@ -179,7 +286,24 @@ std::vector<std::pair<std::string, Manifest>> list_backups(const std::string &di
         try {
             std::ifstream in(entry.path());
             Manifest m = Manifest::from_json(nlohmann::json::parse(in));
-            out.emplace_back((fs::path(directory) / m.dump_file).string(), m);
+            // A manifest is written after its dump is complete and on disk; one whose dump is gone
+            // or shorter (a copy cut short, a crash of the machine) is not a backup: it never
+            // counts as the newest, and retention does not count it.
+            const fs::path dump = fs::path(directory) / m.dump_file;
+            std::error_code size_ec;
+            const auto size = fs::file_size(dump, size_ec);
+            if (size_ec) {
+                spdlog::warn("ignoring {}: its dump {} is missing (an incomplete backup)",
+                             entry.path().string(), dump.string());
+                continue;
+            }
+            if (static_cast<long long>(size) != m.dump_size) {
+                spdlog::warn(
+                    "ignoring {}: its dump {} has {} bytes, the manifest says {} (an incomplete backup)",
+                    entry.path().string(), dump.string(), size, m.dump_size);
+                continue;
+            }
+            out.emplace_back(dump.string(), m);
         } catch (const std::exception &e) {
             spdlog::warn("ignoring {}: {}", entry.path().string(), e.what());
         }
@@ -215,66 +339,77 @@ CreateResult create(const std::string &dsn, const BackupConfig &cfg) {
     if (cfg.directory.empty())
         throw NoBackupDirectory();
     fs::create_directories(cfg.directory);
+    remove_abandoned_files(cfg.directory);
     const auto started = std::chrono::steady_clock::now();
-
-    db::Connection conn = db::Connection::open(dsn, "vigild backup");
-    set_checksum_session(conn);
-    // The snapshot stays exported while this transaction is open: pg_dump imports it, and the
-    // checksums below read the same rows.
-    conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    db::Result snap =
-        conn.exec("SELECT pg_export_snapshot(), current_database(), current_setting('server_version'),"
-                  "       extract(epoch FROM transaction_timestamp())");
-    const std::string snapshot = snap.value(0, 0);
-    Manifest m;
-    m.database = snap.value(0, 1);
-    m.server_version = snap.value(0, 2);
-    m.created_at = std::stod(snap.value(0, 3));
-    m.dump_file = safe_name(m.database) + "_" + timestamp_for_name(m.created_at) + ".dump";
-    const std::string dump_path = (fs::path(cfg.directory) / m.dump_file).string();
-    const std::string partial = dump_path + ".partial";
-
-    const ChildDsn child = dsn_for_child(dsn);
-    std::map<std::string, std::string> env;
-    if (child.password)
-        env["PGPASSWORD"] = *child.password;
-    SubprocessResult dumped;
-    std::thread dumper([&] {
-        dumped = run_subprocess({pg_program(cfg.pg_bindir, "pg_dump"), "--format=custom",
-                                 "--snapshot=" + snapshot, "--file=" + partial, "--dbname=" + child.dsn},
-                                env);
-    });
-    ProgressLine progress; // on a terminal only
     try {
-        m.tables = table_digests(conn, nullptr, [&progress](std::size_t done, std::size_t total) {
-            progress.update(
-                ProgressLine::format("backup: checksummed %zu/%zu tables, pg_dump running", done, total));
-        });
-        progress.show("backup: waiting for pg_dump to finish");
-    } catch (...) {
-        dumper.join();
-        std::error_code ec;
-        fs::remove(partial, ec);
-        throw;
-    }
-    dumper.join();
-    progress.clear();
-    conn.exec("COMMIT");
-    if (dumped.exit_code != 0) {
-        std::error_code ec;
-        fs::remove(partial, ec);
-        throw std::runtime_error("pg_dump failed: " + dumped.describe());
-    }
-    m.dump_size = static_cast<long long>(fs::file_size(partial));
-    m.dump_sha256 = sha256_file(partial);
-    m.duration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    fs::rename(partial, dump_path);
-    const std::string manifest_path = manifest_path_for(dump_path);
-    write_atomically(manifest_path, m.to_json().dump(2) + "\n");
+        db::Connection conn = db::Connection::open(dsn, "vigild backup");
+        set_checksum_session(conn);
+        // The snapshot stays exported while this transaction is open: pg_dump imports it, and the
+        // checksums below read the same rows.
+        conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        db::Result snap =
+            conn.exec("SELECT pg_export_snapshot(), current_database(), current_setting('server_version'),"
+                      "       extract(epoch FROM transaction_timestamp())");
+        const std::string snapshot = snap.value(0, 0);
+        Manifest m;
+        m.database = snap.value(0, 1);
+        m.server_version = snap.value(0, 2);
+        m.created_at = std::stod(snap.value(0, 3));
+        m.dump_file = safe_name(m.database) + "_" + timestamp_for_name(m.created_at) + ".dump";
+        const std::string dump_path = (fs::path(cfg.directory) / m.dump_file).string();
+        const std::string partial = dump_path + ".partial";
+        // Whatever fails from here on (the server gone, a full disk, pg_dump), nothing is kept.
+        Leftovers leftovers{{partial}};
+        InProgress in_progress(partial);
 
-    CreateResult result{dump_path, manifest_path, m, {}};
-    result.removed = apply_retention(cfg, dump_path);
-    return result;
+        const ChildDsn child = dsn_for_child(dsn);
+        std::map<std::string, std::string> env;
+        if (child.password)
+            env["PGPASSWORD"] = *child.password;
+        SubprocessResult dumped;
+        std::thread dumper([&] {
+            dumped = run_subprocess({pg_program(cfg.pg_bindir, "pg_dump"), "--format=custom",
+                                     "--snapshot=" + snapshot, "--file=" + partial, "--dbname=" + child.dsn},
+                                    env);
+        });
+        ProgressLine progress; // on a terminal only
+        try {
+            m.tables = table_digests(conn, nullptr, [&progress](std::size_t done, std::size_t total) {
+                progress.update(
+                    ProgressLine::format("backup: checksummed %zu/%zu tables, pg_dump running", done, total));
+            });
+            progress.show("backup: waiting for pg_dump to finish");
+        } catch (...) {
+            dumper.join();
+            throw;
+        }
+        dumper.join();
+        progress.clear();
+        // First: a pg_dump that failed because the server went is a lost connection (exit 69).
+        conn.exec("COMMIT");
+        if (dumped.exit_code != 0) {
+            if (dumped.error_output.find("No space left on device") != std::string::npos)
+                throw std::runtime_error(write_error(partial, ENOSPC) +
+                                         ": pg_dump failed: " + dumped.describe());
+            throw std::runtime_error("pg_dump failed: " + dumped.describe());
+        }
+        m.dump_size = static_cast<long long>(fs::file_size(partial));
+        sync_path(partial, false);
+        m.dump_sha256 = sha256_file(partial);
+        m.duration_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        fs::rename(partial, dump_path);
+        leftovers.paths = {dump_path};
+        const std::string manifest_path = manifest_path_for(dump_path);
+        write_atomically(manifest_path, m.to_json().dump(2) + "\n");
+        leftovers.keep = true;
+
+        CreateResult result{dump_path, manifest_path, m, {}};
+        result.removed = apply_retention(cfg, dump_path);
+        return result;
+    } catch (const db::DbError &e) {
+        throw db::DbError("backup failed, nothing of it was kept: " + std::string(e.what()), e.sqlstate());
+    }
 }
 
 } // namespace vigil::backup

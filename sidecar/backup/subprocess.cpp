@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstring>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@ SubprocessResult run_subprocess(const std::vector<std::string> &argv, const std:
         args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
 
+    const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
         close(err_pipe[0]);
@@ -39,7 +41,12 @@ SubprocessResult run_subprocess(const std::vector<std::string> &argv, const std:
         return result;
     }
     if (pid == 0) {
-        // The child: only async-signal-safe calls until exec.
+        // The child: only async-signal-safe calls until exec. It dies with the thread that runs
+        // it (which waits for it): a vigild killed with SIGKILL leaves no pg_dump or pg_restore
+        // running on, writing a file or a scratch database nobody will look at.
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);

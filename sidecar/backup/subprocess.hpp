@@ -17,7 +17,8 @@ struct SubprocessResult {
 };
 
 // Runs argv[0] (looked up in PATH) with argv, the environment plus `env`, stdout to
-// `stdout_path` (or /dev/null when empty). When `stop` becomes true the child gets SIGTERM.
+// `stdout_path` (or /dev/null when empty). When `stop` becomes true the child gets SIGTERM; so it
+// does when the calling thread (which waits for it) dies, with vigild killed by SIGKILL.
 SubprocessResult run_subprocess(const std::vector<std::string> &argv, const std::map<std::string, std::string> &env = {},
                                 const std::string &stdout_path = "", const std::atomic<bool> *stop = nullptr);
 

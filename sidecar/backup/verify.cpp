@@ -124,6 +124,32 @@ std::string scratch_database_name() {
     return buf;
 }
 
+std::vector<std::string> drop_abandoned_scratch_databases(db::Connection &admin) {
+    db::Result found =
+        admin.exec_params("SELECT d.datname FROM pg_database d"
+                          " WHERE d.datname ~ '^vigil_verify_[0-9]+_[0-9a-f]{16}$'"
+                          "   AND NOT EXISTS (SELECT FROM pg_locks l"
+                          "                    WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid"
+                          "                      AND l.objid = hashtext(d.datname)::oid AND l.objsubid = 2)"
+                          " ORDER BY 1",
+                          {std::to_string(kScratchLockSpace)});
+    std::vector<std::string> dropped;
+    for (int i = 0; i < found.rows(); ++i) {
+        const std::string name = found.value(i, 0); // [a-z0-9_] only, by the pattern above
+        try {
+            admin.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+            dropped.push_back(name);
+            spdlog::info("dropped scratch database {}, left by a verification that did not finish", name);
+        } catch (const db::DbError &e) {
+            if (!admin.healthy())
+                throw;
+            spdlog::warn("cannot drop scratch database {} left by an earlier verification: {}", name,
+                         e.what());
+        }
+    }
+    return dropped;
+}
+
 bool VerifyReport::passed() const {
     if (steps.empty())
         return false;
@@ -264,14 +290,21 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
                 report.database_unreachable = true;
                 throw;
             }
+            // What earlier verifications left (killed, or their server stopped under them) goes first.
+            drop_abandoned_scratch_databases(*admin);
+            const std::string space = std::to_string(kScratchLockSpace);
             for (int attempt = 0; attempt < 3 && scratch.empty(); ++attempt) {
                 const std::string name = scratch_database_name();
+                // Locked before it exists, for as long as this connection lives: no cleanup drops it.
+                if (admin->scalar("SELECT pg_try_advisory_lock($1::int, hashtext($2))", {space, name}) != "t")
+                    continue;
                 try {
                     admin->exec("CREATE DATABASE " + name + " TEMPLATE template0");
                     scratch = name;
                 } catch (const db::DbError &e) {
                     if (e.sqlstate() != "42P04") // duplicate_database: pick another name
                         throw;
+                    admin->exec_params("SELECT pg_advisory_unlock($1::int, hashtext($2))", {space, name});
                 }
             }
             if (scratch.empty())
@@ -307,7 +340,25 @@ VerifyReport verify_dump(const std::string &dump_path, const std::string &dsn, c
 
     if (!scratch.empty()) {
         runner.run("drop_scratch", [&] {
-            admin->exec("DROP DATABASE IF EXISTS " + scratch + " WITH (FORCE)");
+            const std::string drop = "DROP DATABASE IF EXISTS " + scratch + " WITH (FORCE)";
+            try {
+                admin->exec(drop);
+            } catch (const db::DbError &e) {
+                if (admin->healthy())
+                    throw;
+                // The connection went with the server (stopped, restarted): once more on a new one,
+                // in case it is back. If not, the lock went with the connection, and the next
+                // verification drops the database.
+                try {
+                    db::Connection::open(dsn, "vigild verify").exec(drop);
+                    return "dropped " + scratch + " (on a new connection: the first was lost: " + e.what() +
+                           ")";
+                } catch (const db::DbError &again) {
+                    report.database_unreachable = true;
+                    throw StepFailed("cannot drop " + scratch + ", the server is unreachable (" +
+                                     again.what() + "): the next backup verify drops it");
+                }
+            }
             return "dropped " + scratch;
         });
     }

@@ -21,7 +21,7 @@ struct BackupOptions {
     std::string action; // create or verify
     std::string directory;
     std::string target;
-    std::string max_age;
+    std::optional<Seconds> max_age;
     bool json = false;
     bool restore_test = false;
 };
@@ -45,12 +45,8 @@ void register_backup_command(CommandRegistry &registry) {
         BackupConfig cfg = ctx.config.backup;
         if (!opts->directory.empty())
             cfg.directory = opts->directory;
-        if (!opts->max_age.empty()) {
-            auto d = parse_duration(opts->max_age);
-            if (!d)
-                throw CommandError(exit_code::usage, "--max-age: not a duration: " + opts->max_age);
-            cfg.max_age = *d;
-        }
+        if (opts->max_age)
+            cfg.max_age = *opts->max_age;
         if (opts->action == "create") {
             backup::CreateResult r;
             try {
@@ -123,8 +119,8 @@ void register_backup_command(CommandRegistry &registry) {
     verify->add_flag("--json", opts->json, "Print one JSON object");
     verify->add_flag("--restore-test", opts->restore_test,
                      "For a base backup: start a throwaway instance on a copy and query it");
-    verify->add_option("--max-age", opts->max_age,
-                       "Fail when the backup is older than this (default backup.max_age)");
+    add_duration_flag(verify, "--max-age", opts->max_age,
+                      "Fail when the backup is older than this, e.g. 26h (default backup.max_age)");
     verify->callback([opts] { opts->action = "verify"; });
 }
 

@@ -7,6 +7,7 @@
 #include "commands/cli.hpp"
 #include "exit_codes.hpp"
 #include "commands/pool_options.hpp"
+#include "retry.hpp"
 
 namespace vigil {
 
@@ -62,9 +63,54 @@ CommandError command_error(const bench::WorkloadError &e) {
     return CommandError(exit_code::software, e.what());
 }
 
+// What a SQLSTATE that failed bench operations means, in a few words (or nothing).
+std::string what_failed(const std::string &sqlstate) {
+    static const std::map<std::string, std::string> words = {
+        {"08001", "no connection within acquire_timeout"},
+        {"08006", "connection lost or refused"},
+        {"53300", "no free connection slot on the server"},
+        {"57P01", "server shut down"},
+        {"57P02", "server crashed"},
+        {"57P03", "server not accepting connections"},
+        {"57014", "statement timeout or cancel"},
+        {"40001", "serialization failure past --max-retries"},
+        {"40P01", "deadlock past --max-retries"},
+        {"XX000", "vigild's own error, see the log"},
+    };
+    const auto it = words.find(sqlstate);
+    return it == words.end() ? "" : " (" + it->second + ")";
+}
+
+// A run whose operations failed does not end as if it had not: the counts by SQLSTATE go to
+// stderr and the exit code names the cause: 69 when some failed because the server could not
+// be reached or the connection was lost, 70 for vigild's own errors, else 75 (no free slot,
+// timeouts, conflicts past --max-retries, other SQL errors: the numbers are not a clean run).
+int failures_exit_code(const bench::Report &report) {
+    const auto &errors = report.overall.errors;
+    if (errors.empty() && !report.invariant_error)
+        return exit_code::ok;
+    std::uint64_t failed = 0;
+    std::string counts;
+    bool unreachable = false, internal = false;
+    for (const auto &[state, n] : errors) {
+        failed += n;
+        counts += (counts.empty() ? "" : ", ") + state + "=" + std::to_string(n) + what_failed(state);
+        unreachable = unreachable || retry::is_unavailable(state);
+        internal = internal || state == "XX000";
+    }
+    if (failed > 0)
+        std::cerr << "vigild: " << failed << " of " << failed + report.overall.count
+                  << " operations failed, by SQLSTATE: " << counts << '\n';
+    if (report.invariant_error) {
+        std::cerr << "vigild: the invariant could not be checked: " << report.invariant_error->what() << '\n';
+        unreachable = unreachable || retry::is_unavailable(report.invariant_error->sqlstate());
+    }
+    return unreachable ? exit_code::unavailable : internal ? exit_code::software : exit_code::temp_failure;
+}
+
 struct BenchArgs {
     bench::Options options;
-    std::optional<double> duration;
+    std::optional<Seconds> duration;
     std::optional<long long> transactions;
     std::string weights;
     bool json = false;
@@ -76,12 +122,13 @@ struct BenchArgs {
 void register_bench_command(CommandRegistry &registry) {
     auto args = std::make_shared<BenchArgs>();
     CLI::App *cmd = registry.add(
-        "bench", "Run a workload (read, crud, transfer, mixed) with many clients and report latencies",
+        "bench", "Run a workload (read, crud, feed, transfer, mixed) with many clients and report latencies",
         [args](Context &ctx) {
             bench::Options o = args->options;
             if (args->duration && args->transactions)
                 throw CommandError(exit_code::usage, "give --duration or --transactions, not both");
-            o.duration = args->duration;
+            if (args->duration)
+                o.duration = args->duration->count();
             o.transactions = args->transactions;
             if (!o.duration && !o.transactions)
                 o.duration = 10.0;
@@ -126,20 +173,21 @@ void register_bench_command(CommandRegistry &registry) {
                 std::cout << report.to_json().dump(2) << '\n';
             else
                 std::cout << report.to_table();
+            const int failures = failures_exit_code(report);
             if (!report.invariant_ok) {
                 std::cerr << "vigild: invariant violated: " << report.invariant.value("message", "") << '\n';
                 return exit_code::software;
             }
-            return exit_code::ok;
+            return failures;
         });
-    cmd->add_option("-w,--workload", args->options.workload, "read, crud, transfer or mixed")
-        ->check(CLI::IsMember({"read", "crud", "transfer", "mixed"}))
+    cmd->add_option("-w,--workload", args->options.workload, "read, crud, feed, transfer or mixed")
+        ->check(CLI::IsMember({"read", "crud", "feed", "transfer", "mixed"}))
         ->capture_default_str();
     cmd->add_option("--clients", args->options.clients, "Concurrent clients (threads)")
         ->check(CLI::Range(1, 10000))
         ->capture_default_str();
-    cmd->add_option("--duration", args->duration, "Run this many seconds (default 10)")
-        ->check(CLI::PositiveNumber);
+    add_duration_flag(cmd, "--duration", args->duration, "Run this long, e.g. 30s or 5min (default 10s)",
+                      /*positive=*/true);
     cmd->add_option("--transactions", args->transactions, "Run this many operations in total instead")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--rate", args->options.rate,

@@ -37,6 +37,13 @@ class CommandError : public std::runtime_error {
     int exit_code_;
 };
 
+// Adds a flag whose value is a duration written as in the configuration file (config.hpp's
+// parse_duration: "250ms", "30s", "5min", "2h", "7d") or a bare number of seconds. A bad value
+// is a usage error (exit 64) whose one sentence names the flag and the accepted forms. With
+// `positive`, 0 is refused too. Every duration flag of every subcommand goes through here.
+CLI::Option *add_duration_flag(CLI::App *cmd, const std::string &name, std::optional<Seconds> &target,
+                               const std::string &description, bool positive = false);
+
 // A subcommand's body: runs with the loaded context, returns the exit code.
 using CommandFn = std::function<int(Context &)>;
 

@@ -48,6 +48,8 @@ CommandError command_error(const csv::ImportError &e) {
         return CommandError(exit_code::data_error, e.what());
     case Kind::cannot_create_rejects:
         return CommandError(exit_code::cant_create, e.what());
+    case Kind::connection_lost:
+        return CommandError(exit_code::unavailable, e.what());
     }
     return CommandError(exit_code::software, e.what());
 }

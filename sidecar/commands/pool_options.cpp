@@ -2,7 +2,6 @@
 #include "commands/pool_options.hpp"
 
 #include "commands/cli.hpp"
-#include "exit_codes.hpp"
 
 namespace vigil {
 
@@ -10,34 +9,28 @@ void add_pool_flags(CLI::App *cmd, PoolFlags &f) {
     cmd->add_option("--pool-size", f.max_size, "Connections in the pool at most (pool.max_size)")
         ->check(CLI::Range(1, 10000));
     cmd->add_option("--min-idle", f.min_idle, "Idle connections kept open (pool.min_idle)")->check(CLI::Range(0, 10000));
-    cmd->add_option("--acquire-timeout", f.acquire_timeout, "Longest wait for a connection, e.g. 5s (pool.acquire_timeout)");
-    cmd->add_option("--idle-timeout", f.idle_timeout, "Close connections idle this long (pool.idle_timeout)");
-    cmd->add_option("--max-lifetime", f.max_lifetime, "Retire connections after this long, jittered (pool.max_lifetime)");
-    cmd->add_option("--validation-interval", f.validation_interval,
-                    "Check a connection idle longer than this before handing it out (pool.validation_interval)");
-    cmd->add_option("--statement-timeout", f.statement_timeout, "statement_timeout on every connection (pool.statement_timeout)");
-    cmd->add_option("--leak-detection-threshold", f.leak_detection_threshold,
-                    "Warn when a connection is held longer than this (pool.leak_detection_threshold)");
+    add_duration_flag(cmd, "--acquire-timeout", f.acquire_timeout,
+                      "Longest wait for a connection, e.g. 5s (pool.acquire_timeout)");
+    add_duration_flag(cmd, "--idle-timeout", f.idle_timeout,
+                      "Close connections idle this long (pool.idle_timeout)");
+    add_duration_flag(cmd, "--max-lifetime", f.max_lifetime,
+                      "Retire connections after this long, jittered (pool.max_lifetime)");
+    add_duration_flag(
+        cmd, "--validation-interval", f.validation_interval,
+        "Check a connection idle longer than this before handing it out (pool.validation_interval)");
+    add_duration_flag(cmd, "--validation-timeout", f.validation_timeout,
+                      "Close a connection whose check gets no answer this long (pool.validation_timeout)");
+    add_duration_flag(cmd, "--statement-timeout", f.statement_timeout,
+                      "statement_timeout on every connection (pool.statement_timeout)");
+    add_duration_flag(cmd, "--leak-detection-threshold", f.leak_detection_threshold,
+                      "Warn when a connection is held longer than this (pool.leak_detection_threshold)");
     cmd->add_option("--application-name", f.application_name, "application_name of pooled connections");
-    cmd->add_option("--max-replica-lag", f.max_replica_lag, "Reads avoid replicas further behind (pool.max_replica_lag)");
+    add_duration_flag(cmd, "--max-replica-lag", f.max_replica_lag,
+                      "Reads avoid replicas further behind (pool.max_replica_lag)");
     cmd->add_option("--replica", f.replicas, "A read replica's DSN; repeat for several (pool.replicas)");
     cmd->add_flag("--no-named-statements", f.no_named_statements,
                   "Use no named prepared statements (PgBouncer transaction mode; pool.named_statements = false)");
 }
-
-namespace {
-
-void set_duration(Seconds &target, const std::optional<std::string> &text, const char *flag) {
-    if (!text)
-        return;
-    auto d = parse_duration(*text);
-    if (!d || d->count() < 0)
-        throw CommandError(exit_code::usage, std::string(flag) + ": not a duration: '" + *text +
-                                                 "' (use seconds or a unit: 250ms, 30s, 5min)");
-    target = *d;
-}
-
-} // namespace
 
 PoolConfig apply_pool_flags(const PoolConfig &config, const PoolFlags &f) {
     PoolConfig c = config;
@@ -45,13 +38,18 @@ PoolConfig apply_pool_flags(const PoolConfig &config, const PoolFlags &f) {
         c.max_size = *f.max_size;
     if (f.min_idle)
         c.min_idle = *f.min_idle;
-    set_duration(c.acquire_timeout, f.acquire_timeout, "--acquire-timeout");
-    set_duration(c.idle_timeout, f.idle_timeout, "--idle-timeout");
-    set_duration(c.max_lifetime, f.max_lifetime, "--max-lifetime");
-    set_duration(c.validation_interval, f.validation_interval, "--validation-interval");
-    set_duration(c.statement_timeout, f.statement_timeout, "--statement-timeout");
-    set_duration(c.leak_detection_threshold, f.leak_detection_threshold, "--leak-detection-threshold");
-    set_duration(c.max_replica_lag, f.max_replica_lag, "--max-replica-lag");
+    const auto set = [](Seconds &target, const std::optional<Seconds> &flag) {
+        if (flag)
+            target = *flag;
+    };
+    set(c.acquire_timeout, f.acquire_timeout);
+    set(c.idle_timeout, f.idle_timeout);
+    set(c.max_lifetime, f.max_lifetime);
+    set(c.validation_interval, f.validation_interval);
+    set(c.validation_timeout, f.validation_timeout);
+    set(c.statement_timeout, f.statement_timeout);
+    set(c.leak_detection_threshold, f.leak_detection_threshold);
+    set(c.max_replica_lag, f.max_replica_lag);
     if (f.application_name)
         c.application_name = *f.application_name;
     if (!f.replicas.empty())

@@ -15,8 +15,8 @@ namespace vigil {
 
 struct PoolFlags {
     std::optional<int> max_size, min_idle;
-    std::optional<std::string> acquire_timeout, idle_timeout, max_lifetime, validation_interval,
-        statement_timeout, leak_detection_threshold, max_replica_lag;
+    std::optional<Seconds> acquire_timeout, idle_timeout, max_lifetime, validation_interval,
+        validation_timeout, statement_timeout, leak_detection_threshold, max_replica_lag;
     std::optional<std::string> application_name;
     bool no_named_statements = false;
     std::vector<std::string> replicas;
@@ -25,7 +25,7 @@ struct PoolFlags {
 // Adds --pool-size, --min-idle, --acquire-timeout, ... to a subcommand.
 void add_pool_flags(CLI::App *cmd, PoolFlags &flags);
 
-// The configuration's [pool] section with the flags applied; throws CommandError on bad durations.
+// The configuration's [pool] section with the flags applied.
 PoolConfig apply_pool_flags(const PoolConfig &config, const PoolFlags &flags);
 
 } // namespace vigil

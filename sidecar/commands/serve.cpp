@@ -135,7 +135,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
     }
     QueryMetrics queries(config.metrics.slow_query_threshold.count());
     HealthPoller poller(pool::Settings::from_config(config.pool, ctx.dsn()), config.health.interval,
-                        config.backup.directory, queries);
+                        config.backup.directory, PollLimits::from_config(config.metrics), queries);
     BackupVerifier verifier;
     verifier.configure(ctx.dsn(), config.backup);
     std::atomic<int> reloads_ok{0}, reloads_failed{0};
@@ -201,8 +201,9 @@ int serve(Context &ctx, Seconds drain_timeout) {
                     }
                     Context next_ctx{ctx.options, next};
                     queries.set_slow_threshold(next.metrics.slow_query_threshold.count());
-                    poller.reconfigure(pool::Settings::from_config(next.pool, next_ctx.dsn()), next.health.interval,
-                                       next.backup.directory);
+                    poller.reconfigure(pool::Settings::from_config(next.pool, next_ctx.dsn()),
+                                       next.health.interval, next.backup.directory,
+                                       PollLimits::from_config(next.metrics));
                     verifier.configure(next_ctx.dsn(), next.backup);
                     config = next;
                     ++reloads_ok;
@@ -233,15 +234,12 @@ int serve(Context &ctx, Seconds drain_timeout) {
 } // namespace
 
 void register_serve_command(CommandRegistry &registry) {
-    auto drain = std::make_shared<std::string>("30s");
-    CLI::App *cmd = registry.add("serve", "Run the service: /metrics, health polling, periodic backup verification",
-                                 [drain](Context &ctx) {
-                                     auto d = parse_duration(*drain);
-                                     if (!d)
-                                         throw CommandError(exit_code::usage, "--drain-timeout: not a duration: " + *drain);
-                                     return serve(ctx, *d);
-                                 });
-    cmd->add_option("--drain-timeout", *drain, "On SIGTERM, how long running work may take to finish (default 30s)");
+    auto drain = std::make_shared<std::optional<Seconds>>();
+    CLI::App *cmd =
+        registry.add("serve", "Run the service: /metrics, health polling, periodic backup verification",
+                     [drain](Context &ctx) { return serve(ctx, drain->value_or(Seconds(30))); });
+    add_duration_flag(cmd, "--drain-timeout", *drain,
+                      "On SIGTERM, how long running work may take to finish (default 30s)");
 }
 
 } // namespace vigil

@@ -226,13 +226,17 @@ std::string server_reason(const db::Result &r, const std::function<long long(lon
            (state.empty() ? "" : " [SQLSTATE " + state + "]");
 }
 
-// Ends a COPY and returns its result (the first non-null one), draining the rest.
+// Ends a COPY and returns its result (the first non-null one), draining the rest. A COPY that
+// failed because the connection went is not a rejection of its rows: that throws.
 db::Result finish_copy(PGconn *c, const char *error) {
     if (PQputCopyEnd(c, error) != 1)
         throw db::DbError(std::string("cannot end COPY: ") + PQerrorMessage(c), "08006");
     db::Result first(PQgetResult(c));
     while (db::Result more{PQgetResult(c)})
         ;
+    if (PQstatus(c) != CONNECTION_OK)
+        throw db::DbError("COPY failed: " + (first ? first.error_message() : std::string(PQerrorMessage(c))),
+                          "08006");
     return first;
 }
 
@@ -309,8 +313,19 @@ void show_progress(ProgressLine &line, long long total_bytes, long long bytes, l
 
 } // namespace
 
-ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
+namespace {
+
+// How far an import got: what import_csv reports when the connection is lost under it.
+struct Progress {
     ImportResult result;
+    Record record;           // the last one read
+    std::string table;       // as the server names it
+    bool committing = false; // the COMMIT was sent
+};
+
+// The import itself; import_csv turns a lost connection into its report.
+ImportResult import_rows(db::Connection &conn, const ImportOptions &o, Progress &progress_so_far) {
+    ImportResult &result = progress_so_far.result;
     const auto started = Clock::now();
     if (o.on_error == OnError::skip && o.reject_file.empty())
         throw ImportError(ImportError::Kind::reject_file_needed,
@@ -320,7 +335,7 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
                           "without a header row the columns must be named");
 
     // The table and its columns, checked before anything is read into it.
-    std::string table;
+    std::string &table = progress_so_far.table;
     try {
         table = conn.scalar("SELECT $1::regclass::text", {o.table});
     } catch (const db::DbError &e) {
@@ -343,7 +358,7 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
     const long long size = (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) ? st.st_size : 0;
 
     Reader reader(fd);
-    Record rec;
+    Record &rec = progress_so_far.record;
     std::vector<std::string> columns = o.columns;
     if (o.header) {
         if (!reader.next(rec)) {
@@ -418,6 +433,7 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
                 r, [&](long long n) { return from_stdin ? -1 : physical_line(o.path, o.header, n); });
             conn.exec("ROLLBACK");
         } else {
+            progress_so_far.committing = true;
             conn.exec("COMMIT");
             result.imported = result.rows_read;
         }
@@ -484,11 +500,45 @@ ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
         if (std::fflush(rejects.get()) != 0)
             throw ImportError(ImportError::Kind::cannot_write_rejects,
                               "cannot write " + o.reject_file + ": " + std::strerror(errno));
+        progress_so_far.committing = true;
         conn.exec("COMMIT");
     }
     result.bytes = reader.bytes_read();
     result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     return result;
+}
+
+} // namespace
+
+ImportResult import_csv(db::Connection &conn, const ImportOptions &o) {
+    Progress p;
+    try {
+        return import_rows(conn, o, p);
+    } catch (const db::DbError &e) {
+        if (conn.healthy())
+            throw;
+        // The connection lost (the server stopped or crashed, the network went): the import's one
+        // transaction went with it, so nothing of the file is in the table, and the error says so,
+        // with how far the import got and what the reject file holds (closed by now: whole lines
+        // only). Only when the COMMIT's answer is what was lost can the outcome not be known.
+        const std::string source = o.path == "-" ? "standard input" : o.path;
+        std::string what;
+        if (p.committing)
+            what = "while committing: the import may or may not have been committed (every row or none);"
+                   " count the rows of " +
+                   p.table + " before running it again";
+        else
+            what = (p.result.rows_read > 0
+                        ? "after " + std::to_string(p.result.rows_read) + " row(s) read, up to line " +
+                              std::to_string(p.record.line) + " of " + source
+                        : "before a row of " + source + " was read") +
+                   ": nothing was imported (the import is one transaction, and the server rolled it back)";
+        if (o.on_error == OnError::skip)
+            what += "; the reject file " + o.reject_file + " holds the " + std::to_string(p.result.rejected) +
+                    (p.result.rejected == 1 ? " row" : " rows") + " rejected up to then";
+        throw ImportError(ImportError::Kind::connection_lost,
+                          "the connection to the server was lost " + what + ": " + e.what());
+    }
 }
 
 } // namespace vigil::csv

@@ -31,7 +31,8 @@ class Reader {
   public:
     // Reads `buffer_size` bytes at a time (the fuzz target passes small sizes, so that records
     // straddle reads).
-    explicit Reader(int fd, std::size_t buffer_size = 1 << 20) : fd_(fd), buf_(buffer_size ? buffer_size : 1) {}
+    explicit Reader(int fd, std::size_t buffer_size = 1 << 20)
+        : fd_(fd), buf_(buffer_size ? buffer_size : 1) {}
     bool next(Record &record); // false at the end of input
     long long bytes_read() const noexcept { return bytes_; }
 
@@ -75,6 +76,8 @@ class ImportError : public std::runtime_error {
         bad_columns,           // the header is not UTF-8, or a column is named twice or not in the table
         cannot_create_rejects, // the reject file cannot be created
         cannot_write_rejects,  // writing the reject file failed
+        connection_lost,       // the server went away during the import: the message says how far it got
+                         // and what was imported (nothing; unknown only if the COMMIT's answer was lost)
     };
     ImportError(Kind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
     Kind kind() const noexcept { return kind_; }

@@ -23,11 +23,13 @@ void render_pool(metrics::Exposition &e, const PoolStats &p) {
     e.family("vigil_pool_acquire_seconds", "histogram", "Time to acquire a pool connection.");
     e.histogram_cumulative("vigil_pool_acquire_seconds", {},
                            std::vector<double>(kAcquireBuckets.begin(), kAcquireBuckets.end()),
-                           std::vector<std::uint64_t>(p.acquire_buckets.begin(), p.acquire_buckets.end()), p.acquires,
-                           p.acquire_seconds_sum);
-    e.family("vigil_pool_acquire_timeouts_total", "counter", "Acquires that gave up after pool.acquire_timeout.");
+                           std::vector<std::uint64_t>(p.acquire_buckets.begin(), p.acquire_buckets.end()),
+                           p.acquires, p.acquire_seconds_sum);
+    e.family("vigil_pool_acquire_timeouts_total", "counter",
+             "Acquires that gave up after pool.acquire_timeout.");
     e.sample("vigil_pool_acquire_timeouts_total", {}, static_cast<double>(p.timeouts));
-    e.family("vigil_pool_connection_errors_total", "counter", "Failed connection attempts and broken connections.");
+    e.family("vigil_pool_connection_errors_total", "counter",
+             "Failed connection attempts and broken connections.");
     e.sample("vigil_pool_connection_errors_total", {}, static_cast<double>(p.errors));
     e.family("vigil_pool_connections_created_total", "counter", "Connections the pool opened.");
     e.sample("vigil_pool_connections_created_total", {}, static_cast<double>(p.created));
@@ -35,14 +37,200 @@ void render_pool(metrics::Exposition &e, const PoolStats &p) {
     e.sample("vigil_pool_connections_closed_total", {}, static_cast<double>(p.closed));
 }
 
+// One numeric column of a statistics view (as the poll names it) and the metric it becomes.
+struct Column {
+    const char *column, *metric, *type, *help;
+};
+
+// One family per column, one sample per row that has the column.
+void render_rows(metrics::Exposition &e, const std::vector<StatRow> &rows,
+                 const std::vector<Column> &columns) {
+    for (const Column &c : columns) {
+        e.family(c.metric, c.type, c.help);
+        for (const StatRow &row : rows) {
+            const auto it = row.values.find(c.column);
+            if (it != row.values.end())
+                e.sample(c.metric, row.labels, it->second);
+        }
+    }
+}
+
+const std::vector<Column> kDatabaseColumns = {
+    {"xact_commit", "vigil_database_transactions_committed_total", "counter", "Transactions committed."},
+    {"xact_rollback", "vigil_database_transactions_rolled_back_total", "counter",
+     "Transactions rolled back."},
+    {"blks_read", "vigil_database_blocks_read_total", "counter", "Blocks read from outside shared_buffers."},
+    {"blks_hit", "vigil_database_blocks_hit_total", "counter", "Blocks found in shared_buffers."},
+    {"tup_returned", "vigil_database_tuples_returned_total", "counter",
+     "Tuples returned by sequential scans and index entries returned by index scans."},
+    {"tup_fetched", "vigil_database_tuples_fetched_total", "counter", "Live tuples fetched by index scans."},
+    {"tup_inserted", "vigil_database_tuples_inserted_total", "counter", "Tuples inserted."},
+    {"tup_updated", "vigil_database_tuples_updated_total", "counter", "Tuples updated."},
+    {"tup_deleted", "vigil_database_tuples_deleted_total", "counter", "Tuples deleted."},
+    {"temp_files", "vigil_database_temp_files_total", "counter", "Temporary files created by queries."},
+    {"temp_bytes", "vigil_database_temp_bytes_total", "counter",
+     "Bytes written to temporary files by queries."},
+    {"deadlocks", "vigil_database_deadlocks_total", "counter", "Deadlocks detected."},
+    {"conflicts", "vigil_database_conflicts_total", "counter",
+     "Queries cancelled by recovery conflicts (standby)."},
+    {"checksum_failures", "vigil_database_checksum_failures_total", "counter",
+     "Data page checksum failures (only with data checksums)."},
+    {"blk_read_seconds", "vigil_database_block_read_seconds_total", "counter",
+     "Time backends spent reading data file blocks (track_io_timing)."},
+    {"blk_write_seconds", "vigil_database_block_write_seconds_total", "counter",
+     "Time backends spent writing data file blocks (track_io_timing)."},
+};
+
+const std::vector<Column> kBgwriterColumns = {
+    {"checkpoints_timed", "vigil_checkpoints_timed_total", "counter",
+     "Checkpoints started by checkpoint_timeout."},
+    {"checkpoints_req", "vigil_checkpoints_requested_total", "counter",
+     "Checkpoints requested (max_wal_size reached, CHECKPOINT, shutdown, ...)."},
+    {"checkpoint_write_seconds", "vigil_checkpoint_write_seconds_total", "counter",
+     "Time checkpoints spent writing files to disk."},
+    {"checkpoint_sync_seconds", "vigil_checkpoint_sync_seconds_total", "counter",
+     "Time checkpoints spent syncing files to disk."},
+    {"buffers_checkpoint", "vigil_checkpoint_buffers_written_total", "counter",
+     "Buffers written by checkpoints."},
+    {"buffers_clean", "vigil_bgwriter_buffers_written_total", "counter",
+     "Buffers written by the background writer."},
+    {"maxwritten_clean", "vigil_bgwriter_maxwritten_clean_total", "counter",
+     "Times the background writer stopped a cleaning scan at bgwriter_lru_maxpages."},
+    {"buffers_backend", "vigil_backend_buffers_written_total", "counter",
+     "Buffers written by backends themselves."},
+    {"buffers_backend_fsync", "vigil_backend_buffers_fsync_total", "counter",
+     "Times a backend had to fsync a file itself."},
+    {"buffers_alloc", "vigil_buffers_allocated_total", "counter", "Buffers allocated."},
+};
+
+const std::vector<Column> kWalColumns = {
+    {"wal_records", "vigil_wal_records_total", "counter", "WAL records generated."},
+    {"wal_fpi", "vigil_wal_full_page_images_total", "counter", "WAL full page images generated."},
+    {"wal_bytes", "vigil_wal_bytes_total", "counter", "WAL generated, in bytes."},
+    {"wal_buffers_full", "vigil_wal_buffers_full_total", "counter",
+     "Times WAL was written because wal_buffers were full."},
+    {"wal_write", "vigil_wal_writes_total", "counter", "Times WAL buffers were written out to disk."},
+    {"wal_sync", "vigil_wal_syncs_total", "counter", "Times WAL files were synced to disk."},
+    {"wal_write_seconds", "vigil_wal_write_seconds_total", "counter",
+     "Time spent writing WAL buffers to disk (track_wal_io_timing)."},
+    {"wal_sync_seconds", "vigil_wal_sync_seconds_total", "counter",
+     "Time spent syncing WAL files to disk (track_wal_io_timing)."},
+    {"lsn_bytes", "vigil_wal_lsn_bytes", "gauge",
+     "Current WAL insert position (pg_current_wal_lsn) in bytes; primary only."},
+};
+
+const std::vector<Column> kArchiverColumns = {
+    {"archived_count", "vigil_archiver_archived_total", "counter", "WAL files archived."},
+    {"failed_count", "vigil_archiver_failed_total", "counter", "Failed attempts to archive a WAL file."},
+    {"last_archived_timestamp", "vigil_archiver_last_archived_timestamp_seconds", "gauge",
+     "Unix time of the last successful archive."},
+    {"last_failed_timestamp", "vigil_archiver_last_failed_timestamp_seconds", "gauge",
+     "Unix time of the last failed archive attempt."},
+};
+
+const std::vector<Column> kReplicationSlotColumns = {
+    {"active", "vigil_replication_slot_active", "gauge",
+     "1 when a connection is using the replication slot."},
+    {"retained_bytes", "vigil_replication_slot_retained_bytes", "gauge",
+     "WAL the slot keeps: from its restart_lsn to the current WAL position."},
+    {"safe_wal_size_bytes", "vigil_replication_slot_safe_wal_size_bytes", "gauge",
+     "WAL that can still be written before the slot is in danger of losing WAL (max_slot_wal_keep_size)."},
+};
+
+const std::vector<Column> kTableColumns = {
+    {"size_bytes", "vigil_table_size_bytes", "gauge", "Size of the table with its indexes and TOAST."},
+    {"seq_scan", "vigil_table_seq_scans_total", "counter", "Sequential scans of the table."},
+    {"seq_tup_read", "vigil_table_seq_tuples_read_total", "counter", "Live tuples read by sequential scans."},
+    {"idx_scan", "vigil_table_index_scans_total", "counter", "Index scans of the table."},
+    {"idx_tup_fetch", "vigil_table_index_tuples_fetched_total", "counter",
+     "Live tuples fetched by index scans."},
+    {"n_tup_ins", "vigil_table_tuples_inserted_total", "counter", "Tuples inserted."},
+    {"n_tup_upd", "vigil_table_tuples_updated_total", "counter", "Tuples updated (HOT updates included)."},
+    {"n_tup_del", "vigil_table_tuples_deleted_total", "counter", "Tuples deleted."},
+    {"n_tup_hot_upd", "vigil_table_tuples_hot_updated_total", "counter",
+     "Tuples updated without an index update (HOT)."},
+    {"n_live_tup", "vigil_table_live_tuples", "gauge", "Estimated live tuples."},
+    {"n_dead_tup", "vigil_table_dead_tuples", "gauge", "Estimated dead tuples."},
+    {"last_vacuum_timestamp", "vigil_table_last_vacuum_timestamp_seconds", "gauge",
+     "Unix time of the last manual VACUUM."},
+    {"last_autovacuum_timestamp", "vigil_table_last_autovacuum_timestamp_seconds", "gauge",
+     "Unix time of the last autovacuum."},
+    {"last_analyze_timestamp", "vigil_table_last_analyze_timestamp_seconds", "gauge",
+     "Unix time of the last manual ANALYZE."},
+    {"last_autoanalyze_timestamp", "vigil_table_last_autoanalyze_timestamp_seconds", "gauge",
+     "Unix time of the last autoanalyze."},
+    {"vacuum_count", "vigil_table_vacuums_total", "counter", "Manual VACUUMs of the table."},
+    {"autovacuum_count", "vigil_table_autovacuums_total", "counter", "Autovacuums of the table."},
+    {"analyze_count", "vigil_table_analyzes_total", "counter", "Manual ANALYZEs of the table."},
+    {"autoanalyze_count", "vigil_table_autoanalyzes_total", "counter", "Autoanalyzes of the table."},
+    {"heap_blks_read", "vigil_table_heap_blocks_read_total", "counter",
+     "Heap blocks read from outside shared_buffers."},
+    {"heap_blks_hit", "vigil_table_heap_blocks_hit_total", "counter", "Heap blocks found in shared_buffers."},
+    {"idx_blks_read", "vigil_table_index_blocks_read_total", "counter",
+     "Index blocks of the table read from outside shared_buffers."},
+    {"idx_blks_hit", "vigil_table_index_blocks_hit_total", "counter",
+     "Index blocks of the table found in shared_buffers."},
+};
+
+const std::vector<Column> kStatementColumns = {
+    {"calls", "vigil_statement_calls_total", "counter", "Times the statement was executed."},
+    {"seconds", "vigil_statement_seconds_total", "counter",
+     "Time spent executing and planning the statement."},
+    {"rows", "vigil_statement_rows_total", "counter", "Rows the statement retrieved or affected."},
+    {"shared_blks_hit", "vigil_statement_shared_blocks_hit_total", "counter",
+     "Shared blocks the statement found in shared_buffers."},
+    {"shared_blks_read", "vigil_statement_shared_blocks_read_total", "counter",
+     "Shared blocks the statement read from outside shared_buffers."},
+};
+
+// The statistics views, each only when its query answered in the last poll.
+void render_statistics(metrics::Exposition &e, const HealthSnapshot &h) {
+    if (h.database_stats)
+        render_rows(e, *h.database_stats, kDatabaseColumns);
+    if (h.bgwriter)
+        render_rows(e, {*h.bgwriter}, kBgwriterColumns);
+    if (h.wal)
+        render_rows(e, {*h.wal}, kWalColumns);
+    if (h.archiver)
+        render_rows(e, {*h.archiver}, kArchiverColumns);
+    if (h.replication_slots) {
+        render_rows(e, *h.replication_slots, kReplicationSlotColumns);
+        e.family(
+            "vigil_replication_slot_wal_status", "gauge",
+            "1 for the slot's current wal_status (reserved, extended, unreserved, lost), 0 for the others.");
+        for (const StatRow &row : *h.replication_slots)
+            for (const char *state : {"reserved", "extended", "unreserved", "lost"}) {
+                const auto it = row.values.find(std::string("wal_status_") + state);
+                if (it == row.values.end())
+                    continue;
+                metrics::Labels labels = row.labels;
+                labels.emplace_back("wal_status", state);
+                e.sample("vigil_replication_slot_wal_status", labels, it->second);
+            }
+    }
+    if (h.tables)
+        render_rows(e, *h.tables, kTableColumns);
+    if (h.statements)
+        render_rows(e, *h.statements, kStatementColumns);
+}
+
 void render_database(metrics::Exposition &e, const HealthSnapshot &h) {
     e.family("vigil_health_check_status", "gauge",
              "Status of each vigil.health_check() check: 0 ok, 1 warning, 2 critical, 3 unknown.");
     for (const auto &c : h.checks)
         e.sample("vigil_health_check_status", {{"check", c.check_name}}, c.severity);
-    e.family("vigil_health_checks_available", "gauge", "1 when vigil.health_check() answered in the last poll.");
-    e.sample("vigil_health_checks_available", {}, h.health_checks_available && h.health_checks_error.empty() ? 1 : 0);
-    e.family("vigil_database_connections", "gauge", "Client backends of the server by state (pg_stat_activity).");
+    e.family(
+        "vigil_health_check_value", "gauge",
+        "Measured value of each vigil.health_check() check in base units (fraction, seconds, bytes, count).");
+    for (const auto &c : h.checks)
+        if (const auto value = health_check_number(c.current_value))
+            e.sample("vigil_health_check_value", {{"check", c.check_name}}, *value);
+    e.family("vigil_health_checks_available", "gauge",
+             "1 when vigil.health_check() answered in the last poll.");
+    e.sample("vigil_health_checks_available", {},
+             h.health_checks_available && h.health_checks_error.empty() ? 1 : 0);
+    e.family("vigil_database_connections", "gauge",
+             "Client backends of the server by state (pg_stat_activity).");
     for (const auto &[state, n] : h.connections)
         e.sample("vigil_database_connections", {{"state", state}}, n);
     e.family("vigil_lock_waiters", "gauge", "Sessions waiting for a lock.");
@@ -52,7 +240,8 @@ void render_database(metrics::Exposition &e, const HealthSnapshot &h) {
     e.family("vigil_replication_lag_seconds", "gauge",
              "Replay lag per standby (on a primary), or this standby's own lag (standby=\"self\").");
     for (const auto &r : h.replication)
-        e.sample("vigil_replication_lag_seconds", {{"standby", r.standby}, {"client_addr", r.client_addr}}, r.seconds);
+        e.sample("vigil_replication_lag_seconds", {{"standby", r.standby}, {"client_addr", r.client_addr}},
+                 r.seconds);
     if (h.dead_tuple_ratio_max) {
         e.family("vigil_table_dead_tuple_ratio_max", "gauge",
                  "Worst dead-tuple ratio n_dead / (n_live + n_dead) of a table with at least 1000 tuples.");
@@ -60,15 +249,19 @@ void render_database(metrics::Exposition &e, const HealthSnapshot &h) {
     }
     if (h.bloat_ratio_max) {
         e.family("vigil_table_bloat_ratio_max", "gauge",
-                 "Worst estimated bloat ratio (0-1) of vigil.table_bloat among tables whose estimate_quality is good.");
+                 "Worst estimated bloat ratio (0-1) of vigil.table_bloat among tables whose estimate_quality "
+                 "is good.");
         e.sample("vigil_table_bloat_ratio_max", {}, *h.bloat_ratio_max);
     }
-    e.family("vigil_transaction_id_age", "gauge", "Oldest datfrozenxid age of any database (wraparound distance).");
+    e.family("vigil_transaction_id_age", "gauge",
+             "Oldest datfrozenxid age of any database (wraparound distance).");
     e.sample("vigil_transaction_id_age", {}, static_cast<double>(h.xid_age));
     e.family("vigil_multixact_id_age", "gauge", "Oldest datminmxid age of any database.");
     e.sample("vigil_multixact_id_age", {}, static_cast<double>(h.mxid_age));
     e.family("vigil_database_size_bytes", "gauge", "Size of the database vigild is connected to.");
-    e.sample("vigil_database_size_bytes", {{"database", h.database}}, static_cast<double>(h.database_size_bytes));
+    e.sample("vigil_database_size_bytes", {{"database", h.database}},
+             static_cast<double>(h.database_size_bytes));
+    render_statistics(e, h);
 }
 
 } // namespace
@@ -92,7 +285,8 @@ std::string render_daemon_metrics(const DaemonMetricsInput &in) {
     e.sample("vigil_up", {}, h.up ? 1 : 0);
     e.family("vigil_health_poll_timestamp_seconds", "gauge", "Unix time of the last health poll.");
     e.sample("vigil_health_poll_timestamp_seconds", {}, h.last_poll_timestamp);
-    e.family("vigil_health_poll_success_timestamp_seconds", "gauge", "Unix time of the last successful health poll.");
+    e.family("vigil_health_poll_success_timestamp_seconds", "gauge",
+             "Unix time of the last successful health poll.");
     e.sample("vigil_health_poll_success_timestamp_seconds", {}, h.last_success_timestamp);
     e.family("vigil_health_poll_duration_seconds", "gauge", "How long the last health poll took.");
     e.sample("vigil_health_poll_duration_seconds", {}, h.poll_seconds);
@@ -105,12 +299,15 @@ std::string render_daemon_metrics(const DaemonMetricsInput &in) {
     e.family("vigil_query_duration_seconds", "histogram", "Duration of vigild's queries by operation.");
     for (const auto &[op, hist] : in.queries.durations)
         e.histogram("vigil_query_duration_seconds", {{"operation", op}}, hist);
-    e.family("vigil_slow_queries_total", "counter", "Queries slower than metrics.slow_query_threshold, by operation.");
+    e.family("vigil_slow_queries_total", "counter",
+             "Queries slower than metrics.slow_query_threshold, by operation.");
     for (const auto &[op, hist] : in.queries.durations) {
         auto it = in.queries.slow.find(op);
-        e.sample("vigil_slow_queries_total", {{"operation", op}}, it == in.queries.slow.end() ? 0 : static_cast<double>(it->second));
+        e.sample("vigil_slow_queries_total", {{"operation", op}},
+                 it == in.queries.slow.end() ? 0 : static_cast<double>(it->second));
     }
-    e.family("vigil_query_errors_total", "counter", "Failed queries by SQLSTATE class (first two characters).");
+    e.family("vigil_query_errors_total", "counter",
+             "Failed queries by SQLSTATE class (first two characters).");
     for (const auto &[cls, n] : in.queries.errors)
         e.sample("vigil_query_errors_total", {{"sqlstate_class", cls}}, static_cast<double>(n));
 
@@ -122,11 +319,14 @@ std::string render_daemon_metrics(const DaemonMetricsInput &in) {
         e.sample("vigil_backup_age_seconds", {}, in.now - h.newest_backup_timestamp);
     }
     if (in.verify.ran) {
-        e.family("vigil_backup_verify_success", "gauge", "1 when the last backup verification passed every step.");
+        e.family("vigil_backup_verify_success", "gauge",
+                 "1 when the last backup verification passed every step.");
         e.sample("vigil_backup_verify_success", {}, in.verify.passed ? 1 : 0);
-        e.family("vigil_backup_verify_duration_seconds", "gauge", "How long the last backup verification took.");
+        e.family("vigil_backup_verify_duration_seconds", "gauge",
+                 "How long the last backup verification took.");
         e.sample("vigil_backup_verify_duration_seconds", {}, in.verify.duration_seconds);
-        e.family("vigil_backup_verify_timestamp_seconds", "gauge", "Unix time the last backup verification ended.");
+        e.family("vigil_backup_verify_timestamp_seconds", "gauge",
+                 "Unix time the last backup verification ended.");
         e.sample("vigil_backup_verify_timestamp_seconds", {}, in.verify.timestamp);
         e.family("vigil_backup_verify_step_result", "gauge",
                  "Result of each step of the last verification: 1 pass, 0 fail, -1 skipped.");

@@ -2,13 +2,17 @@
 #include "metrics/poller.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include "backup/backup.hpp"
 #include "db.hpp"
+#include "db_wait.hpp"
 #include "dsn_params.hpp"
 #include "wall_clock.hpp"
 
@@ -19,8 +23,9 @@ std::vector<HealthCheckRow> fetch_health_checks(db::Connection &conn) {
 }
 
 std::vector<HealthCheckRow> fetch_health_checks(const std::function<db::Result(const std::string &)> &exec) {
-    db::Result r = exec("SELECT check_name, status, severity, current_value, threshold, detail, recommendation"
-                        "  FROM vigil.health_check()");
+    db::Result r =
+        exec("SELECT check_name, status, severity, current_value, threshold, detail, recommendation"
+             "  FROM vigil.health_check()");
     std::vector<HealthCheckRow> rows;
     for (int i = 0; i < r.rows(); ++i) {
         HealthCheckRow row;
@@ -36,6 +41,83 @@ std::vector<HealthCheckRow> fetch_health_checks(const std::function<db::Result(c
     return rows;
 }
 
+std::optional<double> health_check_number(const std::string &current_value) {
+    const char *begin = current_value.c_str();
+    char *end = nullptr;
+    const double v = std::strtod(begin, &end);
+    if (end == begin || !std::isfinite(v) || std::isspace(static_cast<unsigned char>(*begin)))
+        return std::nullopt;
+    std::string unit = end;
+    unit.erase(0, unit.find_first_not_of(' '));
+    // The units of the extension's value formatter (extension/core/value_format.cpp).
+    if (unit.empty())
+        return v;
+    if (unit == "%")
+        return v / 100;
+    if (unit == "ms")
+        return v / 1000;
+    static const std::pair<const char *, double> factors[] = {{"s", 1},
+                                                              {"min", 60},
+                                                              {"h", 3600},
+                                                              {"d", 86400},
+                                                              {"bytes", 1},
+                                                              {"kB", 1024.0},
+                                                              {"MB", 1024.0 * 1024},
+                                                              {"GB", 1024.0 * 1024 * 1024},
+                                                              {"TB", 1024.0 * 1024 * 1024 * 1024}};
+    for (const auto &[name, factor] : factors)
+        if (unit == name)
+            return v * factor;
+    return std::nullopt;
+}
+
+std::string short_statement_text(const std::string &query, std::size_t max_chars) {
+    std::string out;
+    std::size_t chars = 0;
+    bool space = false;
+    for (std::size_t i = 0; i < query.size() && chars < max_chars;) {
+        const auto c = static_cast<unsigned char>(query[i]);
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            space = !out.empty();
+            ++i;
+            continue;
+        }
+        // The length of a well-formed UTF-8 sequence starting here, 0 when it is not one.
+        std::size_t len = c < 0x80                 ? 1
+                          : c >= 0xC2 && c <= 0xDF ? 2
+                          : c >= 0xE0 && c <= 0xEF ? 3
+                          : c >= 0xF0 && c <= 0xF4 ? 4
+                                                   : 0;
+        if (len > 1) {
+            if (i + len > query.size())
+                len = 0;
+            for (std::size_t k = 1; k < len; ++k)
+                if ((static_cast<unsigned char>(query[i + k]) & 0xC0) != 0x80)
+                    len = 0;
+            if (len) {
+                const auto c1 = static_cast<unsigned char>(query[i + 1]);
+                if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+                    (c == 0xF4 && c1 > 0x8F))
+                    len = 0; // overlong, surrogate or beyond U+10FFFF
+            }
+        }
+        if (space && chars + 1 < max_chars) {
+            out += ' ';
+            ++chars;
+        }
+        space = false;
+        if (len) {
+            out.append(query, i, len);
+            i += len;
+        } else {
+            out += "\xEF\xBF\xBD"; // U+FFFD
+            ++i;
+        }
+        ++chars;
+    }
+    return out;
+}
+
 bool HealthSnapshot::critical() const {
     for (const auto &c : checks)
         if (c.severity == 2)
@@ -45,32 +127,153 @@ bool HealthSnapshot::critical() const {
 
 namespace {
 
+// How long the poll waits for the answer to one of its queries: the statement_timeout it sets
+// (10 s), and 2 s more for the answer to arrive. A server that stays silent longer (frozen, or the
+// network gone) gets the connection closed and the poll reads as down.
+constexpr Seconds kPollQueryWait{12};
+
 // The pool the poll borrows from: a connect timeout, so an unreachable server fails fast.
 std::shared_ptr<pool::Pool> make_pool(pool::Settings settings) {
     settings.dsn = dsn_with(settings.dsn, {{"connect_timeout", "5"}});
     return std::make_shared<pool::Pool>(settings);
 }
 
+// A number of the poll's queries; nullopt for NULL or for text that is not one (NaN included).
+std::optional<double> number(const db::Result &r, int row, int col) {
+    if (r.is_null(row, col))
+        return std::nullopt;
+    const std::string text = r.value(row, col);
+    char *end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0' || std::isnan(v))
+        return std::nullopt;
+    return v;
+}
+
+// The rows of a statistics query: its first columns are the labels, named by `labels`; every
+// other column is a number named by its column name (a NULL one is left out).
+std::vector<StatRow> stat_rows(const db::Result &r, const std::vector<std::string> &labels) {
+    std::vector<StatRow> rows;
+    const int first_value = static_cast<int>(labels.size());
+    for (int i = 0; i < r.rows(); ++i) {
+        StatRow row;
+        for (int c = 0; c < first_value; ++c)
+            row.labels.emplace_back(labels[static_cast<std::size_t>(c)], r.value(i, c));
+        for (int c = first_value; c < r.columns(); ++c)
+            if (auto v = number(r, i, c))
+                row.values[PQfname(r.get(), c)] = *v;
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+// The one row of a single-row statistics view (pg_stat_bgwriter, pg_stat_wal, pg_stat_archiver).
+std::optional<StatRow> stat_row(const std::optional<db::Result> &r) {
+    if (!r || r->rows() != 1)
+        return std::nullopt;
+    return stat_rows(*r, {}).front();
+}
+
+// pg_stat_database of every database (the row of shared objects, datname NULL, is left out).
+// Times in milliseconds become seconds.
+constexpr const char *kDatabaseStatsSql =
+    "SELECT datname, xact_commit, xact_rollback, blks_read, blks_hit, tup_returned, tup_fetched,"
+    "       tup_inserted, tup_updated, tup_deleted, temp_files, temp_bytes, deadlocks, conflicts,"
+    "       checksum_failures,"
+    "       blk_read_time / 1000 AS blk_read_seconds, blk_write_time / 1000 AS blk_write_seconds"
+    "  FROM pg_stat_database WHERE datname IS NOT NULL";
+
+constexpr const char *kBgwriterSql =
+    "SELECT checkpoints_timed, checkpoints_req, checkpoint_write_time / 1000 AS checkpoint_write_seconds,"
+    "       checkpoint_sync_time / 1000 AS checkpoint_sync_seconds, buffers_checkpoint, buffers_clean,"
+    "       maxwritten_clean, buffers_backend, buffers_backend_fsync, buffers_alloc"
+    "  FROM pg_stat_bgwriter";
+
+// The WAL position only on a primary: pg_current_wal_lsn() raises an error during recovery.
+constexpr const char *kWalSql =
+    "SELECT wal_records, wal_fpi, wal_bytes, wal_buffers_full, wal_write, wal_sync,"
+    "       wal_write_time / 1000 AS wal_write_seconds, wal_sync_time / 1000 AS wal_sync_seconds,"
+    "       CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn() - '0/0' END AS lsn_bytes"
+    "  FROM pg_stat_wal";
+
+constexpr const char *kArchiverSql =
+    "SELECT archived_count, failed_count, extract(epoch FROM last_archived_time) AS last_archived_timestamp,"
+    "       extract(epoch FROM last_failed_time) AS last_failed_timestamp"
+    "  FROM pg_stat_archiver";
+
+// Retained WAL is measured from where this server's WAL ends: the insert position on a primary,
+// the last received (else replayed) position on a standby. wal_status becomes one 0/1 column per
+// state, all NULL when the slot never reserved WAL.
+constexpr const char *kReplicationSlotsSql =
+    "SELECT slot_name, slot_type, active::int AS active,"
+    "       CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
+    "            ELSE pg_current_wal_lsn() END - restart_lsn AS retained_bytes,"
+    "       (wal_status = 'reserved')::int AS wal_status_reserved,"
+    "       (wal_status = 'extended')::int AS wal_status_extended,"
+    "       (wal_status = 'unreserved')::int AS wal_status_unreserved,"
+    "       (wal_status = 'lost')::int AS wal_status_lost,"
+    "       safe_wal_size AS safe_wal_size_bytes"
+    "  FROM pg_replication_slots ORDER BY slot_name";
+
+// The `limit` largest tables by heap and TOAST pages (pg_class.relpages, as of their last VACUUM
+// or ANALYZE: ranking takes no lock and reads no file), then the statistics views for those only.
+// pg_total_relation_size needs a lock on the table, its TOAST table and their indexes: a table
+// with an ACCESS EXCLUSIVE lock held or requested on any of them gets no size rather than a wait.
+std::string tables_sql(int limit) {
+    return "WITH top AS ("
+           "  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+           "    LEFT JOIN pg_class t ON t.oid = c.reltoastrelid"
+           "   WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'"
+           "     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'"
+           "   ORDER BY c.relpages::bigint + coalesce(t.relpages, 0) DESC, c.oid LIMIT " +
+           std::to_string(limit) +
+           "), busy AS ("
+           "  SELECT DISTINCT c.oid FROM pg_class c JOIN pg_locks l ON l.locktype = 'relation'"
+           "     AND l.mode = 'AccessExclusiveLock'"
+           "     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+           "   WHERE c.oid IN (SELECT oid FROM top)"
+           "     AND (l.relation IN (c.oid, c.reltoastrelid)"
+           "          OR l.relation IN (SELECT indexrelid FROM pg_index"
+           "                             WHERE indrelid IN (c.oid, c.reltoastrelid))))"
+           "SELECT s.schemaname, s.relname,"
+           "       CASE WHEN s.relid NOT IN (SELECT oid FROM busy)"
+           "            THEN pg_total_relation_size(s.relid) END AS size_bytes,"
+           "       s.seq_scan, s.seq_tup_read, s.idx_scan, s.idx_tup_fetch,"
+           "       s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.n_tup_hot_upd, s.n_live_tup, s.n_dead_tup,"
+           "       extract(epoch FROM s.last_vacuum) AS last_vacuum_timestamp,"
+           "       extract(epoch FROM s.last_autovacuum) AS last_autovacuum_timestamp,"
+           "       extract(epoch FROM s.last_analyze) AS last_analyze_timestamp,"
+           "       extract(epoch FROM s.last_autoanalyze) AS last_autoanalyze_timestamp,"
+           "       s.vacuum_count, s.autovacuum_count, s.analyze_count, s.autoanalyze_count,"
+           "       io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit"
+           "  FROM pg_stat_user_tables s JOIN pg_statio_user_tables io ON io.relid = s.relid"
+           // = ANY (ARRAY(...)) reaches the views' pg_class scan as an index condition, so the
+           // statistics of the other tables are never computed.
+           " WHERE s.relid = ANY (ARRAY(SELECT oid FROM top)) AND io.relid = ANY (ARRAY(SELECT oid FROM top))"
+           " ORDER BY s.schemaname, s.relname";
+}
+
 bool same_pool(const pool::Settings &a, const pool::Settings &b) {
-    return a.dsn == b.dsn && a.max_size == b.max_size && a.min_idle == b.min_idle &&
-           a.acquire_timeout == b.acquire_timeout && a.idle_timeout == b.idle_timeout &&
-           a.max_lifetime == b.max_lifetime && a.validation_interval == b.validation_interval &&
-           a.statement_timeout == b.statement_timeout && a.leak_detection_threshold == b.leak_detection_threshold &&
-           a.application_name == b.application_name && a.named_statements == b.named_statements;
+    return a.dsn == b.dsn && static_cast<const PoolConfig &>(a) == static_cast<const PoolConfig &>(b);
 }
 
 } // namespace
 
-HealthPoller::HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory, QueryMetrics &queries)
+HealthPoller::HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory,
+                           PollLimits limits, QueryMetrics &queries)
     : settings_(std::move(pool)), pool_(make_pool(settings_)), backup_directory_(std::move(backup_directory)),
-      interval_(interval), queries_(queries), snapshot_(std::make_shared<HealthSnapshot>()) {}
+      limits_(limits), interval_(interval), queries_(queries), snapshot_(std::make_shared<HealthSnapshot>()) {
+}
 
-HealthPoller::~HealthPoller() { stop(); }
+HealthPoller::~HealthPoller() {
+    stop();
+}
 
 void HealthPoller::start() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = false;
     finished_ = false;
+    abandon_ = false;
     thread_ = std::thread([this] { run(); });
 }
 
@@ -87,17 +290,28 @@ void HealthPoller::stop(Seconds deadline) {
     const bool finished = done_.wait_for(lock, deadline, [this] { return finished_; });
     lock.unlock();
     if (!finished) {
-        std::lock_guard<std::mutex> cancel_lock(cancel_mutex_);
-        char err[256];
-        if (cancel_)
-            PQcancel(static_cast<PGcancel *>(cancel_), err, sizeof err);
+        // The poll stops waiting for its query (its connection is closed) and the query is
+        // cancelled. PQcancel waits for the postmaster to answer, which a frozen server never
+        // does: it is sent from a thread of its own, which owns its share of the PGcancel.
+        abandon_ = true;
+        std::shared_ptr<void> cancel;
+        {
+            std::lock_guard<std::mutex> cancel_lock(cancel_mutex_);
+            cancel = cancel_;
+        }
+        if (cancel)
+            std::thread([cancel] {
+                char err[256];
+                PQcancel(static_cast<PGcancel *>(cancel.get()), err, sizeof err);
+            }).detach();
     }
     thread_.join();
     std::lock_guard<std::mutex> pool_lock(mutex_);
     pool_.reset(); // closes the pool's connections
 }
 
-void HealthPoller::reconfigure(pool::Settings pool, Seconds interval, std::string backup_directory) {
+void HealthPoller::reconfigure(pool::Settings pool, Seconds interval, std::string backup_directory,
+                               PollLimits limits) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!same_pool(pool, settings_)) {
@@ -106,6 +320,7 @@ void HealthPoller::reconfigure(pool::Settings pool, Seconds interval, std::strin
         }
         interval_ = interval;
         backup_directory_ = std::move(backup_directory);
+        limits_ = limits;
         wake_requested_ = true;
     }
     wake_.notify_all();
@@ -145,15 +360,64 @@ void HealthPoller::run() {
     }
 }
 
+std::vector<StatRow> HealthPoller::poll_statements(
+    const std::function<db::Result(const std::string &, const std::string &)> &query,
+    const std::string &schema, int limit) {
+    // A statement's entries (one per role and nesting level) are summed. Texts are read only for
+    // statements new to the top: pg_stat_statements(true) reads its whole query-text file.
+    const std::string of_this_database =
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        "   AND queryid IS NOT NULL";
+    db::Result r =
+        query("poll_statements",
+              "SELECT queryid, sum(calls) AS calls, sum(total_exec_time + total_plan_time) / 1000 AS seconds,"
+              "       sum(rows) AS rows, sum(shared_blks_hit) AS shared_blks_hit,"
+              "       sum(shared_blks_read) AS shared_blks_read"
+              "  FROM " +
+                  schema + ".pg_stat_statements(false)" + of_this_database +
+                  " GROUP BY queryid ORDER BY seconds DESC, queryid LIMIT " + std::to_string(limit));
+    std::vector<StatRow> rows = stat_rows(r, {"queryid"});
+    std::string missing;
+    for (const StatRow &row : rows)
+        if (!statement_texts_.count(row.labels[0].second))
+            missing += (missing.empty() ? "" : ",") + row.labels[0].second;
+    if (!missing.empty()) {
+        db::Result texts = query("poll_statement_texts",
+                                 "SELECT DISTINCT ON (queryid) queryid, left(query, 1000) FROM " + schema +
+                                     ".pg_stat_statements(true)" + of_this_database +
+                                     " AND queryid = ANY ('{" + missing + "}'::bigint[]) ORDER BY queryid");
+        for (int i = 0; i < texts.rows(); ++i)
+            statement_texts_[texts.value(i, 0)] = short_statement_text(texts.value(i, 1));
+    }
+    // Only the texts of the current top are kept.
+    std::map<std::string, std::string> kept;
+    for (StatRow &row : rows) {
+        auto it = statement_texts_.find(row.labels[0].second);
+        const std::string text = it == statement_texts_.end() ? "" : it->second;
+        if (it != statement_texts_.end())
+            kept.insert(*it);
+        row.labels.emplace_back("query", text);
+    }
+    statement_texts_ = std::move(kept);
+    return rows;
+}
+
 void HealthPoller::poll_once() {
+    std::lock_guard<std::mutex> one_poll(poll_mutex_);
     std::string backup_directory;
     std::shared_ptr<pool::Pool> pool;
     Seconds interval;
+    PollLimits limits;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         backup_directory = backup_directory_;
         pool = pool_;
         interval = interval_;
+        limits = limits_;
+    }
+    if (texts_pool_.lock() != pool) {
+        statement_texts_.clear(); // another server: its queryids mean other statements
+        texts_pool_ = pool;
     }
     auto snap = std::make_shared<HealthSnapshot>();
     snap->polled = true;
@@ -166,18 +430,44 @@ void HealthPoller::poll_once() {
     // Each query is timed under its own operation name and runs in a savepoint of its own: one
     // that fails (a view the role may not read, a timeout) is rolled back alone and does not abort
     // the poll's read-only transaction for the queries after it.
-    auto query = [this, &conn](const std::string &operation, const std::string &sql) {
+    // Every statement has a deadline of the client's: the poll's queries kPollQueryWait, the ones
+    // that do no work (BEGIN, SAVEPOINT, COMMIT) the pool's validation_timeout.
+    const Seconds round_trip = pool && pool->settings().validation_timeout.count() > 0
+                                   ? std::min(pool->settings().validation_timeout, kPollQueryWait)
+                                   : kPollQueryWait;
+    auto within = [](Seconds s) {
+        return db::WaitClock::now() + std::chrono::duration_cast<db::WaitClock::duration>(s);
+    };
+    auto query = [this, &conn, &within, round_trip](const std::string &operation, const std::string &sql) {
         const auto start = std::chrono::steady_clock::now();
         try {
-            db::Result r = conn->exec("SAVEPOINT vigil_poll_query; " + sql);
-            queries_.observe(operation, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            db::Result r = db::exec_until(*conn, "SAVEPOINT vigil_poll_query; " + sql, within(kPollQueryWait),
+                                          &abandon_);
+            queries_.observe(operation,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
             return r;
         } catch (const db::DbError &e) {
-            queries_.observe(operation, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+            queries_.observe(operation,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                              e.sqlstate().empty() ? "08006" : e.sqlstate());
             if (conn->healthy())
-                conn->exec("ROLLBACK TO SAVEPOINT vigil_poll_query");
+                db::exec_until(*conn, "ROLLBACK TO SAVEPOINT vigil_poll_query", within(round_trip),
+                               &abandon_);
             throw;
+        }
+    };
+    // A query whose failure leaves only its own families out of this poll: it is logged and the
+    // poll goes on, unless the connection itself is gone.
+    auto optional_query = [&](const std::string &operation,
+                              const std::string &sql) -> std::optional<db::Result> {
+        try {
+            return query(operation, sql);
+        } catch (const db::DbError &e) {
+            spdlog::warn("{}: {} (SQLSTATE {}); its metrics are left out of this poll", operation, e.what(),
+                         e.sqlstate());
+            if (!conn->healthy())
+                throw;
+            return std::nullopt;
         }
     };
 
@@ -189,31 +479,40 @@ void HealthPoller::poll_once() {
             // Waiting longer than an interval for a connection would only delay the next poll.
             lease = pool->acquire("health poll", std::min(interval, Seconds(5)));
         } catch (const db::DbError &e) {
-            queries_.observe("acquire", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+            queries_.observe("acquire",
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                              e.sqlstate().empty() ? "08006" : e.sqlstate());
             throw;
         }
         conn = &lease.conn();
         {
             std::lock_guard<std::mutex> lock(cancel_mutex_);
-            cancel_ = PQgetCancel(conn->get());
+            if (PGcancel *cancel = PQgetCancel(conn->get()))
+                cancel_ =
+                    std::shared_ptr<void>(cancel, [](void *c) { PQfreeCancel(static_cast<PGcancel *>(c)); });
         }
         // A slow or locked database must not hold a poll for long; SET LOCAL leaves the pooled
         // connection as it was.
-        conn->exec("BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '2s'");
-        db::Result db = query("poll_database",
-                              "SELECT current_database(), pg_database_size(current_database()),"
-                              "       (SELECT max(age(datfrozenxid)) FROM pg_database),"
-                              "       (SELECT max(mxid_age(datminmxid)) FROM pg_database),"
-                              "       (SELECT max(n_dead_tup::float8 / (n_live_tup + n_dead_tup)) FROM pg_stat_user_tables"
-                              "         WHERE n_live_tup + n_dead_tup >= 1000),"
-                              "       pg_is_in_recovery(),"
-                              // From the catalogs, not to_regprocedure(): that raises 42501 for a
-                              // schema the role may not use, and the poll would read as down.
-                              "       EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-                              "                WHERE n.nspname = 'vigil' AND p.proname = 'health_check' AND p.pronargs = 0),"
-                              "       EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                              "                WHERE n.nspname = 'vigil' AND c.relname = 'table_bloat')");
+        db::exec_until(*conn,
+                       "BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '2s'",
+                       within(round_trip), &abandon_);
+        db::Result db = query(
+            "poll_database",
+            "SELECT current_database(), pg_database_size(current_database()),"
+            "       (SELECT max(age(datfrozenxid)) FROM pg_database),"
+            "       (SELECT max(mxid_age(datminmxid)) FROM pg_database),"
+            "       (SELECT max(n_dead_tup::float8 / (n_live_tup + n_dead_tup)) FROM pg_stat_user_tables"
+            "         WHERE n_live_tup + n_dead_tup >= 1000),"
+            "       pg_is_in_recovery(),"
+            // From the catalogs, not to_regprocedure(): that raises 42501 for a
+            // schema the role may not use, and the poll would read as down.
+            "       EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            "                WHERE n.nspname = 'vigil' AND p.proname = 'health_check' AND p.pronargs = 0),"
+            "       EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            "                WHERE n.nspname = 'vigil' AND c.relname = 'table_bloat'),"
+            "       (SELECT quote_ident(n.nspname) FROM pg_extension e"
+            "          JOIN pg_namespace n ON n.oid = e.extnamespace"
+            "         WHERE e.extname = 'pg_stat_statements')");
         snap->database = db.value(0, 0);
         snap->database_size_bytes = std::stoll(db.value(0, 1));
         snap->xid_age = std::stoll(db.value(0, 2));
@@ -223,29 +522,56 @@ void HealthPoller::poll_once() {
         const bool standby = db.value(0, 5) == "t";
         snap->health_checks_available = db.value(0, 6) == "t";
         const bool bloat_view = db.value(0, 7) == "t";
+        const std::optional<std::string> statements_schema = db.optional_value(0, 8);
 
-        db::Result act = query("poll_activity", "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity"
-                                                " WHERE backend_type = 'client backend' GROUP BY 1");
+        db::Result act =
+            query("poll_activity", "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity"
+                                   " WHERE backend_type = 'client backend' GROUP BY 1");
         for (int i = 0; i < act.rows(); ++i)
             snap->connections[act.value(i, 0)] = std::stoi(act.value(i, 1));
 
-        db::Result locks = query("poll_locks", "SELECT count(DISTINCT pid),"
-                                               "       coalesce(extract(epoch FROM max(clock_timestamp() - waitstart)), 0)"
-                                               "  FROM pg_locks WHERE NOT granted");
+        db::Result locks =
+            query("poll_locks", "SELECT count(DISTINCT pid),"
+                                "       coalesce(extract(epoch FROM max(clock_timestamp() - waitstart)), 0)"
+                                "  FROM pg_locks WHERE NOT granted");
         snap->lock_waiters = std::stoi(locks.value(0, 0));
         snap->longest_lock_wait_seconds = std::stod(locks.value(0, 1));
 
         if (standby) {
-            db::Result lag = query("poll_replication",
-                                   "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-                                   "  ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END");
+            db::Result lag =
+                query("poll_replication",
+                      "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+                      "  ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END");
             snap->replication.push_back({"self", "", std::stod(lag.value(0, 0))});
         } else {
-            db::Result lag = query("poll_replication",
-                                   "SELECT coalesce(application_name, ''), coalesce(client_addr::text, 'local'),"
-                                   "       coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication");
+            db::Result lag =
+                query("poll_replication",
+                      "SELECT coalesce(application_name, ''), coalesce(client_addr::text, 'local'),"
+                      "       coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication");
             for (int i = 0; i < lag.rows(); ++i)
                 snap->replication.push_back({lag.value(i, 0), lag.value(i, 1), std::stod(lag.value(i, 2))});
+        }
+
+        if (auto r = optional_query("poll_database_stats", kDatabaseStatsSql))
+            snap->database_stats = stat_rows(*r, {"database"});
+        snap->bgwriter = stat_row(optional_query("poll_bgwriter", kBgwriterSql));
+        snap->wal = stat_row(optional_query("poll_wal", kWalSql));
+        snap->archiver = stat_row(optional_query("poll_archiver", kArchiverSql));
+        if (auto r = optional_query("poll_replication_slots", kReplicationSlotsSql))
+            snap->replication_slots = stat_rows(*r, {"slot", "slot_type"});
+        if (limits.top_tables > 0)
+            if (auto r = optional_query("poll_tables", tables_sql(limits.top_tables)))
+                snap->tables = stat_rows(*r, {"schema", "table"});
+        if (limits.top_statements > 0 && statements_schema) {
+            try {
+                snap->statements = poll_statements(query, *statements_schema, limits.top_statements);
+            } catch (const db::DbError &e) {
+                // pg_stat_statements created but not preloaded, for one.
+                spdlog::warn("poll_statements: {} (SQLSTATE {}); its metrics are left out of this poll",
+                             e.what(), e.sqlstate());
+                if (!conn->healthy())
+                    throw;
+            }
         }
 
         if (bloat_view) {
@@ -275,7 +601,7 @@ void HealthPoller::poll_once() {
         } else {
             snap->health_checks_error = "vigil.health_check() does not exist: CREATE EXTENSION pgvigil";
         }
-        conn->exec("COMMIT");
+        db::exec_until(*conn, "COMMIT", within(round_trip), &abandon_);
         snap->up = true;
         snap->last_success_timestamp = snap->last_poll_timestamp;
     } catch (const std::exception &e) {
@@ -287,9 +613,7 @@ void HealthPoller::poll_once() {
     }
     {
         std::lock_guard<std::mutex> lock(cancel_mutex_);
-        if (cancel_)
-            PQfreeCancel(static_cast<PGcancel *>(cancel_));
-        cancel_ = nullptr;
+        cancel_.reset();
     }
     lease = pool::Lease(); // back to the pool (rolled back there if a query failed)
 

@@ -29,6 +29,14 @@ struct HealthCheckRow {
     std::string current_value, threshold, detail, recommendation;
 };
 
+// A health check's current_value ("73.2%", "1.5 s", "12 MB", "3", "5e-08") as a number in base
+// units: a fraction, seconds, bytes or the plain number. nullopt for anything else ("", "n/a").
+std::optional<double> health_check_number(const std::string &current_value);
+
+// A statement's text as a label: whitespace runs collapsed to one space, at most `max_chars`
+// characters (UTF-8 code points), bytes that are not UTF-8 replaced by U+FFFD.
+std::string short_statement_text(const std::string &query, std::size_t max_chars = 60);
+
 // Runs vigil.health_check() (ordered by severity, worst first); throws db::DbError.
 std::vector<HealthCheckRow> fetch_health_checks(db::Connection &conn);
 // The same through `exec`, which runs one statement (the poller's timed savepoint query).
@@ -37,6 +45,23 @@ std::vector<HealthCheckRow> fetch_health_checks(const std::function<db::Result(c
 struct StandbyLag {
     std::string standby, client_addr;
     double seconds = 0;
+};
+
+// One row of a statistics view: the labels that identify it (database, slot, table, ...) and its
+// numeric columns by name, in the units the metrics use. A NULL column is absent.
+struct StatRow {
+    std::vector<std::pair<std::string, std::string>> labels;
+    std::map<std::string, double> values;
+};
+
+// How much of the unbounded families the poll collects (metrics.top_tables, metrics.top_statements);
+// 0 turns a family off.
+struct PollLimits {
+    int top_tables = 20;
+    int top_statements = 20;
+    static PollLimits from_config(const MetricsConfig &metrics) {
+        return {metrics.top_tables, metrics.top_statements};
+    }
 };
 
 // What the last poll saw. Database fields are meaningful only when `up`.
@@ -58,6 +83,15 @@ struct HealthSnapshot {
     // estimate_quality is 'good'; absent without the view or without a trustworthy estimate.
     std::optional<double> bloat_ratio_max;
     long long xid_age = 0, mxid_age = 0, database_size_bytes = 0;
+    // The statistics views; each is nullopt when its query failed (or was not run), and its
+    // families are then left out rather than exported as zero.
+    std::optional<std::vector<StatRow>> database_stats; // pg_stat_database, one row per database
+    std::optional<StatRow> bgwriter;                    // pg_stat_bgwriter
+    std::optional<StatRow> wal;                         // pg_stat_wal, and lsn_bytes on a primary
+    std::optional<StatRow> archiver;                    // pg_stat_archiver
+    std::optional<std::vector<StatRow>> replication_slots;
+    std::optional<std::vector<StatRow>> tables;     // the PollLimits::top_tables largest
+    std::optional<std::vector<StatRow>> statements; // the PollLimits::top_statements slowest in total
     // The newest completed backup in backup.directory (0 when there is none).
     double newest_backup_timestamp = 0;
     std::string newest_backup;
@@ -68,14 +102,15 @@ struct HealthSnapshot {
 class HealthPoller {
   public:
     // `pool` configures serve's connection pool, which the poll borrows from.
-    HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory, QueryMetrics &queries);
+    HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory, PollLimits limits,
+                 QueryMetrics &queries);
     ~HealthPoller();
     void start();
     // Stops after the poll in progress, cancelling its query after `deadline`, and closes the pool.
     void stop(Seconds deadline = Seconds(5));
     // New settings take effect at the next poll, which happens at once. Changed pool settings
     // (or DSN) start a new pool; the old one closes when its last connection is returned.
-    void reconfigure(pool::Settings pool, Seconds interval, std::string backup_directory);
+    void reconfigure(pool::Settings pool, Seconds interval, std::string backup_directory, PollLimits limits);
     void poll_now();
     std::shared_ptr<const HealthSnapshot> snapshot() const;
     // The pool's statistics; nullopt once it is closed.
@@ -85,9 +120,15 @@ class HealthPoller {
 
   private:
     void run();
+    // The top statements of pg_stat_statements in `schema`, their texts from statement_texts_
+    // (fetched only for statements new to the top).
+    std::vector<StatRow>
+    poll_statements(const std::function<db::Result(const std::string &, const std::string &)> &query,
+                    const std::string &schema, int limit);
     pool::Settings settings_;
     std::shared_ptr<pool::Pool> pool_;
     std::string backup_directory_;
+    PollLimits limits_;
     Seconds interval_;
     QueryMetrics &queries_;
     mutable std::mutex mutex_;
@@ -95,8 +136,13 @@ class HealthPoller {
     std::condition_variable done_;
     bool stopping_ = false, wake_requested_ = false, finished_ = false;
     std::shared_ptr<const HealthSnapshot> snapshot_;
-    std::mutex cancel_mutex_; // guards cancel_ for stop()
-    void *cancel_ = nullptr;  // PGcancel of the borrowed connection during a poll
+    std::mutex poll_mutex_;                              // one poll at a time; guards statement_texts_
+    std::map<std::string, std::string> statement_texts_; // queryid → short text, of the last top statements
+    std::weak_ptr<pool::Pool> texts_pool_;               // the pool (server) statement_texts_ came from
+    std::mutex cancel_mutex_;                            // guards cancel_ for stop()
+    std::shared_ptr<void> cancel_; // PGcancel of the borrowed connection during a poll (stop() may share it)
+    std::atomic<bool> abandon_{
+        false}; // set by stop() past its deadline: the poll stops waiting for the server
     std::thread thread_;
 };
 

@@ -98,7 +98,9 @@ struct Core : std::enable_shared_from_this<Core> {
     std::uint64_t next_id = 1;
     PoolStats stats;
     std::mt19937_64 rng{std::random_device{}()};
-    std::string last_connect_error;
+    std::string last_connect_error, last_connect_sqlstate;
+    // The backoff every opener of this pool shares (borrowers and the housekeeper's top-ups).
+    std::optional<retry::ConnectThrottle> throttle;
 
     std::condition_variable housekeeper_cv;
     std::thread housekeeper;
@@ -137,40 +139,62 @@ struct Core : std::enable_shared_from_this<Core> {
         return now + duration_cast<Clock::duration>(Seconds(life));
     }
 
-    // Opens one connection, retrying with jittered backoff until the deadline. The caller holds
-    // a reservation (opening); throws PoolTimeout when the deadline passes (counted as an acquire
-    // timeout only when a borrower was waiting for it).
+    // Opens one connection, retrying with jittered backoff until the deadline. The backoff is
+    // the pool's, shared by every opener: refused connects (a restart, 53300 no free slot) are
+    // retried a round at a time, never in a tight loop. The caller holds a reservation
+    // (opening); throws PoolTimeout when the deadline passes (counted as an acquire timeout only
+    // when a borrower was waiting for it).
     std::unique_ptr<Slot> open_slot(Clock::time_point deadline, bool for_borrower = true) {
-        retry::Backoff backoff(settings.connect_backoff_base, settings.connect_backoff_cap);
         for (;;) {
-            try {
-                auto session = connector();
-                auto slot = std::make_unique<Slot>();
-                slot->session = std::move(session);
-                const auto now = Clock::now();
+            const auto turn = throttle->begin(deadline);
+            if (turn == retry::ConnectThrottle::Turn::refused) {
                 std::lock_guard lk(mutex);
-                slot->id = next_id++;
-                slot->created = slot->last_used = now;
-                slot->expires = jittered_expiry(now);
-                ++stats.created;
-                return slot;
+                give_up_opening(for_borrower);
+            }
+            std::unique_ptr<Session> session;
+            try {
+                // A borrower's connect gives up with its acquire; a top-up gets acquire_timeout.
+                ConnectDeadline bound(
+                    for_borrower ? deadline
+                                 : Clock::now() + duration_cast<Clock::duration>(settings.acquire_timeout));
+                session = connector();
             } catch (const db::DbError &e) {
-                std::unique_lock lk(mutex);
+                throttle->end(turn, false);
+                std::lock_guard lk(mutex);
                 ++stats.errors;
                 last_connect_error = e.what();
-                const auto delay = backoff.next();
-                if (closed || Clock::now() + delay >= deadline) {
-                    if (for_borrower)
-                        ++stats.timeouts;
-                    throw PoolTimeout("cannot open a connection within acquire_timeout: " +
-                                          std::string(e.what()) + " (" + describe(snapshot()) + ")",
-                                      snapshot());
-                }
-                spdlog::debug("connect failed ({}), retrying in {} ms", e.what(), delay.count());
-                lk.unlock();
-                std::this_thread::sleep_for(delay);
+                last_connect_sqlstate = e.sqlstate();
+                if (closed || Clock::now() >= deadline)
+                    give_up_opening(for_borrower);
+                spdlog::debug("connect failed ({}), retrying with backoff", e.what());
+                continue;
+            } catch (...) {
+                throttle->end(turn, false);
+                throw;
             }
+            throttle->end(turn, true);
+            auto slot = std::make_unique<Slot>();
+            slot->session = std::move(session);
+            const auto now = Clock::now();
+            std::lock_guard lk(mutex);
+            slot->id = next_id++;
+            slot->created = slot->last_used = now;
+            slot->expires = jittered_expiry(now);
+            ++stats.created;
+            return slot;
         }
+    }
+
+    // Under the lock: open_slot's deadline has passed; the error says why the connects failed.
+    [[noreturn]] void give_up_opening(bool for_borrower) {
+        if (for_borrower)
+            ++stats.timeouts;
+        const PoolStats s = snapshot();
+        throw PoolTimeout(
+            "cannot open a connection within acquire_timeout: " +
+                (last_connect_error.empty() ? std::string("no attempt yet") : last_connect_error) + " (" +
+                describe(s) + ")",
+            s, retry::is_too_many_connections(last_connect_sqlstate) ? last_connect_sqlstate : "08001");
     }
 
     PoolStats snapshot() const {
@@ -207,14 +231,21 @@ struct Core : std::enable_shared_from_this<Core> {
     }
 
     // Outside the lock: true when an idle connection may be handed out (not expired, and
-    // validated if it sat idle longer than validation_interval).
-    bool usable(Slot &slot) {
+    // validated if it sat idle longer than validation_interval). The ping gives up after
+    // validation_timeout, and at the acquire's deadline.
+    bool usable(Slot &slot, Clock::time_point deadline) {
         const auto now = Clock::now();
         if (now >= slot.expires)
             return false;
         if (slot.suspect || Seconds(now - slot.last_used) > settings.validation_interval) {
             slot.suspect = false;
-            return slot.session->ping();
+            if (slot.session->ping_until(deadline))
+                return true;
+            // A server that stopped answering (or restarted) takes the other idle ones with it.
+            std::lock_guard lk(mutex);
+            for (auto &idle_slot : idle)
+                idle_slot->suspect = true;
+            return false;
         }
         return slot.session->state() == Session::State::idle;
     }
@@ -370,7 +401,7 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t 
             record_acquire(fresh.get(), borrower, started);
             return Lease(shared_from_this(), std::move(fresh));
         }
-        if (usable(*slot)) {
+        if (usable(*slot, deadline)) {
             lk.lock();
             record_acquire(slot.get(), borrower, started);
             return Lease(shared_from_this(), std::move(slot));
@@ -378,6 +409,16 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t 
         const bool expired = Clock::now() >= slot->expires;
         close_slot(std::move(slot), !expired);
         lk.lock();
+        if (Clock::now() >= deadline) {
+            // Every idle connection tried failed its check, and the time is up.
+            ++stats.timeouts;
+            const PoolStats s = snapshot();
+            throw PoolTimeout("no usable connection within " + std::to_string(timeout.count()) +
+                                  " s (acquire_timeout) for " + (borrower.empty() ? "a borrower" : borrower) +
+                                  ": the idle connections failed their check (pool.validation_timeout " +
+                                  std::to_string(settings.validation_timeout.count()) + " s); " + describe(s),
+                              s);
+        }
     }
 }
 
@@ -516,6 +557,7 @@ Pool::Pool(Settings settings, Connector connector) : core_(std::make_shared<Core
         throw std::invalid_argument("pool min_idle must not exceed max_size");
     core_->settings = std::move(settings);
     core_->connector = connector ? std::move(connector) : pg_connector(core_->settings);
+    core_->throttle.emplace(core_->settings.connect_backoff_base, core_->settings.connect_backoff_cap);
     core_->stats.max_size = core_->settings.max_size;
     std::weak_ptr<Core> weak = core_;
     core_->housekeeper = std::thread([weak, interval = core_->settings.housekeeping_interval] {

@@ -39,14 +39,30 @@ struct Settings : PoolConfig {
 // Opens one session or throws db::DbError.
 using Connector = std::function<std::unique_ptr<Session>()>;
 
-// The libpq connector: application_name and statement_timeout applied to every connection.
+// The libpq connector: application_name and statement_timeout applied to every connection, and
+// libpq's connect_timeout set to the time left until the calling thread's ConnectDeadline (else
+// acquire_timeout), so that a server that never answers cannot hold a connect for ever.
 Connector pg_connector(const Settings &settings);
 
+// While one lives, connects made on this thread by pg_connector give up at `deadline` (the pool
+// sets it around each connect to its acquire's deadline).
+class ConnectDeadline {
+  public:
+    explicit ConnectDeadline(Clock::time_point deadline);
+    ~ConnectDeadline();
+    ConnectDeadline(const ConnectDeadline &) = delete;
+    ConnectDeadline &operator=(const ConnectDeadline &) = delete;
+
+  private:
+    std::optional<Clock::time_point> previous_;
+};
+
 // Acquire gave up: no connection within acquire_timeout. The message carries the statistics.
+// SQLSTATE 08001, or 53300 when the server refused the pool's connects for want of a free slot.
 class PoolTimeout : public db::DbError {
   public:
-    PoolTimeout(const std::string &message, const PoolStats &stats)
-        : db::DbError(message, "08001"), stats_(stats) {}
+    PoolTimeout(const std::string &message, const PoolStats &stats, std::string sqlstate = "08001")
+        : db::DbError(message, std::move(sqlstate)), stats_(stats) {}
     const PoolStats &stats() const noexcept { return stats_; }
 
   private:

@@ -88,13 +88,15 @@ std::vector<std::optional<double>> RoutedPool::replica_lags() const {
     return state_->lags;
 }
 
-Lease RoutedPool::acquire_write(const std::string &borrower, std::uint64_t prefer) {
-    return primary_->acquire(borrower, std::nullopt, prefer);
+Lease RoutedPool::acquire_write(const std::string &borrower, std::uint64_t prefer,
+                                std::optional<Seconds> timeout) {
+    return primary_->acquire(borrower, timeout, prefer);
 }
 
-Lease RoutedPool::acquire_read(const std::string &borrower, std::uint64_t prefer) {
+Lease RoutedPool::acquire_read(const std::string &borrower, std::uint64_t prefer,
+                               std::optional<Seconds> timeout) {
     if (replicas_.empty())
-        return primary_->acquire(borrower, std::nullopt, prefer);
+        return primary_->acquire(borrower, timeout, prefer);
     const auto lags = replica_lags();
     const std::size_t n = replicas_.size();
     const std::size_t start = n ? state_->next.fetch_add(1) % n : 0;
@@ -102,13 +104,13 @@ Lease RoutedPool::acquire_read(const std::string &borrower, std::uint64_t prefer
         const std::size_t i = (start + k) % n;
         if (lags[i] && *lags[i] <= state_->max_lag.count()) {
             try {
-                return replicas_[i]->acquire(borrower);
+                return replicas_[i]->acquire(borrower, timeout);
             } catch (const db::DbError &e) {
                 spdlog::debug("replica {} unavailable for reads: {}", i, e.what());
             }
         }
     }
-    return primary_->acquire(borrower, std::nullopt, prefer);
+    return primary_->acquire(borrower, timeout, prefer);
 }
 
 } // namespace vigil::pool

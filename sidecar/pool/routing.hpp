@@ -25,10 +25,13 @@ class RoutedPool {
                LagProbe probe = {}, std::chrono::milliseconds probe_interval = std::chrono::seconds(1));
     ~RoutedPool();
 
-    // `prefer`: as for Pool::acquire (a connection of the primary's pool).
-    Lease acquire_write(const std::string &borrower = "", std::uint64_t prefer = 0);
+    // `prefer`: as for Pool::acquire (a connection of the primary's pool); `timeout` replaces
+    // acquire_timeout, as there.
+    Lease acquire_write(const std::string &borrower = "", std::uint64_t prefer = 0,
+                        std::optional<Seconds> timeout = std::nullopt);
     // A replica under the lag limit (round robin), else the primary (`prefer` applies there).
-    Lease acquire_read(const std::string &borrower = "", std::uint64_t prefer = 0);
+    Lease acquire_read(const std::string &borrower = "", std::uint64_t prefer = 0,
+                       std::optional<Seconds> timeout = std::nullopt);
     // Measures every replica now (the background prober does this each probe_interval).
     void probe_now();
     std::vector<std::optional<double>> replica_lags() const;

@@ -3,9 +3,14 @@
 #include "pool/pool.hpp"
 
 #include <cerrno>
+#include <cmath>
 #include <vector>
 
 #include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include "db_wait.hpp"
+#include "dsn_params.hpp"
 
 namespace vigil::pool {
 
@@ -27,15 +32,40 @@ Session::State PgSession::state() {
     }
 }
 
+std::chrono::steady_clock::time_point
+PgSession::round_trip_deadline(std::chrono::steady_clock::time_point cap) const {
+    if (round_trip_timeout_.count() <= 0)
+        return cap;
+    const auto now = std::chrono::steady_clock::now();
+    const auto bound =
+        now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(round_trip_timeout_);
+    return std::min(bound, cap);
+}
+
 bool PgSession::rollback() {
-    db::Result r(PQexec(conn.get(), "ROLLBACK"));
-    return r && r.status() == PGRES_COMMAND_OK && state() == State::idle;
+    try {
+        db::Result r = db::run_until(conn, "ROLLBACK", round_trip_deadline());
+        return r && r.status() == PGRES_COMMAND_OK && state() == State::idle;
+    } catch (const db::NoAnswer &e) {
+        spdlog::warn("rollback of a returned connection: {}", e.what());
+        return false;
+    }
 }
 
 bool PgSession::ping() {
-    // An empty query is the cheapest round trip the protocol has.
-    db::Result r(PQexec(conn.get(), ""));
-    return r && r.status() == PGRES_EMPTY_QUERY && conn.healthy();
+    return ping_until(std::chrono::steady_clock::time_point::max());
+}
+
+bool PgSession::ping_until(std::chrono::steady_clock::time_point deadline) {
+    // An empty query is the cheapest round trip the protocol has. A server that does not answer
+    // within validation_timeout (stopped processes, a dead network path) gets the connection closed.
+    try {
+        db::Result r = db::run_until(conn, "", round_trip_deadline(deadline));
+        return r && r.status() == PGRES_EMPTY_QUERY && conn.healthy();
+    } catch (const db::NoAnswer &e) {
+        spdlog::warn("connection check: {}", e.what());
+        return false;
+    }
 }
 
 bool PgSession::ensure_prepared(const Statement &st) {
@@ -102,13 +132,53 @@ db::Result PgSession::run(const Statement &st, const char *const *values, int co
     }
 }
 
+namespace {
+
+thread_local std::optional<Clock::time_point> this_threads_connect_deadline;
+
+// The DSN with libpq's connect_timeout set to the time left until `deadline` (whole seconds,
+// libpq's unit, at least 2: libpq's own minimum), unless the DSN asks for less: a server that
+// accepts the TCP connection and then never answers the startup (frozen) is given up on.
+std::string with_connect_timeout(const std::string &dsn, Clock::time_point deadline) {
+    const double left = std::chrono::duration<double>(deadline - Clock::now()).count();
+    long long seconds = std::max(2LL, static_cast<long long>(std::ceil(left)));
+    if (!dsn.empty()) {
+        const auto params = parse_dsn(dsn); // throws InvalidDsn, as Connection::open would
+        const auto own = params.find("connect_timeout");
+        if (own != params.end()) {
+            try {
+                const long long asked = std::stoll(own->second);
+                if (asked > 0 && asked < seconds)
+                    return dsn;
+            } catch (const std::exception &) {
+                return dsn; // libpq reports a bad value itself
+            }
+        }
+    }
+    return dsn_with(dsn, {{"connect_timeout", std::to_string(seconds)}});
+}
+
+} // namespace
+
+ConnectDeadline::ConnectDeadline(Clock::time_point deadline) : previous_(this_threads_connect_deadline) {
+    this_threads_connect_deadline = deadline;
+}
+ConnectDeadline::~ConnectDeadline() {
+    this_threads_connect_deadline = previous_;
+}
+
 Connector pg_connector(const Settings &settings) {
     return [settings]() -> std::unique_ptr<Session> {
+        const Clock::time_point deadline = this_threads_connect_deadline.value_or(
+            Clock::now() + std::chrono::duration_cast<Clock::duration>(settings.acquire_timeout));
         auto session = std::make_unique<PgSession>(
-            db::Connection::open(settings.dsn, settings.application_name), settings.named_statements);
+            db::Connection::open(with_connect_timeout(settings.dsn, deadline), settings.application_name),
+            settings.named_statements, settings.validation_timeout);
         if (settings.statement_timeout.count() > 0) {
             const auto ms = static_cast<long long>(settings.statement_timeout.count() * 1000);
-            session->conn.exec("SET statement_timeout = " + std::to_string(ms));
+            // Connected, and then the server may still not answer.
+            db::exec_until(session->conn, "SET statement_timeout = " + std::to_string(ms),
+                           std::max(deadline, Clock::now() + std::chrono::seconds(2)));
         }
         return session;
     };

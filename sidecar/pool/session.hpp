@@ -2,6 +2,7 @@
 // (PgSession): its state without a round trip, rollback, ping, and a prepared-statement cache.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <unordered_set>
 
@@ -24,16 +25,25 @@ class Session {
     virtual State state() = 0;   // without a round trip
     virtual bool rollback() = 0; // true when the session is idle afterwards
     virtual bool ping() = 0;     // a round trip: true when the server answered
+    // ping, giving up at `deadline`: a server that does not answer is a broken connection.
+    virtual bool ping_until(std::chrono::steady_clock::time_point deadline) {
+        (void)deadline;
+        return ping();
+    }
 };
 
 // A libpq connection with its prepared-statement cache.
 class PgSession : public Session {
   public:
-    PgSession(db::Connection connection, bool named_statements)
-        : conn(std::move(connection)), named_statements_(named_statements) {}
+    // `round_trip_timeout` bounds ping() and rollback() (pool.validation_timeout; 0: no bound).
+    PgSession(db::Connection connection, bool named_statements,
+              std::chrono::duration<double> round_trip_timeout = std::chrono::seconds(5))
+        : conn(std::move(connection)), named_statements_(named_statements),
+          round_trip_timeout_(round_trip_timeout) {}
     State state() override;
     bool rollback() override;
     bool ping() override;
+    bool ping_until(std::chrono::steady_clock::time_point deadline) override;
 
     // Runs a statement: prepared once per connection under its name (re-prepared if the server
     // forgot it), or unnamed every time when named statements are off (PgBouncer transaction mode).
@@ -51,7 +61,12 @@ class PgSession : public Session {
     // The result of the statement just sent, as PQexec would give it.
     db::Result await_result();
 
+    // now + round_trip_timeout_, or `cap` when sooner (or when there is no timeout).
+    std::chrono::steady_clock::time_point round_trip_deadline(
+        std::chrono::steady_clock::time_point cap = std::chrono::steady_clock::time_point::max()) const;
+
     bool named_statements_;
+    std::chrono::duration<double> round_trip_timeout_;
     std::unordered_set<std::string> prepared_;
 };
 

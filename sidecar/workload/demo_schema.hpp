@@ -9,11 +9,12 @@
 namespace vigil {
 
 struct SchemaOptions {
-    long users = 10000;           // seeded when the table is empty
+    long users = 10000; // seeded when the table is empty
     long posts_per_user = 2;
     long accounts = 1000;
     long initial_balance = 100000; // in cents
     bool reset = false;            // drop the demo tables first
+    bool feed_index = true;        // posts_created_at_idx; false drops it (the missing-index scenario)
 };
 
 // What init_schema found and did.
@@ -21,6 +22,7 @@ struct SchemaReport {
     bool created_users = false, created_accounts = false;
     long users = 0, posts = 0, accounts = 0;
     long long total_balance = 0;
+    bool feed_index = false; // whether posts_created_at_idx is there
 };
 
 // Creates what is missing (idempotent: a second run changes nothing) and seeds empty tables.

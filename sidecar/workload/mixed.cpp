@@ -29,6 +29,10 @@ class MixedWorkload : public Workload {
             w->prepare(conn);
     }
     int step(Worker &w, int max_ops) override { return parts_[choice_.pick(w.rng())]->step(w, max_ops); }
+    bool checks_invariant() const override {
+        auto it = parts_.find("transfer");
+        return it != parts_.end() && it->second->checks_invariant();
+    }
     nlohmann::json finish(db::Connection &conn) override {
         auto it = parts_.find("transfer");
         return it == parts_.end() ? nlohmann::json(nullptr) : it->second->finish(conn);

@@ -60,10 +60,12 @@ std::unique_ptr<Workload> make_workload(const std::string &name, const Options &
         return make_transfer_workload();
     if (name == "crud")
         return make_crud_workload();
+    if (name == "feed")
+        return make_feed_workload();
     if (name == "mixed")
         return make_mixed_workload(options);
     throw WorkloadError(WorkloadError::Kind::unknown_workload,
-                        "unknown workload '" + name + "' (use read, crud, transfer or mixed)");
+                        "unknown workload '" + name + "' (use read, crud, feed, transfer or mixed)");
 }
 
 } // namespace vigil::bench

@@ -75,13 +75,43 @@ void Worker::record_error(const std::string &name, const std::string &sqlstate, 
 Runner::Runner(Options options, pool::Settings settings)
     : options_(std::move(options)), settings_(std::move(settings)) {}
 
+Seconds duration_grace(const pool::Settings &settings) {
+    return std::min(Seconds(2), std::max(Seconds(0), settings.acquire_timeout));
+}
+
 Handle Runner::connect(const std::string &borrower, Access access, std::uint64_t prefer) {
+    // Nobody waits for a connection past the end of the run's grace, whatever acquire_timeout says.
+    const auto now = Clock::now();
+    Seconds timeout = settings_.acquire_timeout;
+    if (stop_by_ != Clock::time_point::max())
+        timeout = std::clamp(Seconds(stop_by_ - now), Seconds(0), timeout);
     if (pool_)
-        return Handle(access == Access::read ? pool_->acquire_read(borrower, prefer)
-                                             : pool_->acquire_write(borrower, prefer));
+        return Handle(access == Access::read ? pool_->acquire_read(borrower, prefer, timeout)
+                                             : pool_->acquire_write(borrower, prefer, timeout));
     // --no-pool: what an application without a pool pays on every request.
-    auto session = pool::pg_connector(settings_)();
-    return Handle(std::unique_ptr<pool::PgSession>(static_cast<pool::PgSession *>(session.release())));
+    return Handle(connect_own(now + std::chrono::duration_cast<Clock::duration>(timeout)));
+}
+
+std::unique_ptr<pool::PgSession> Runner::connect_own(Clock::time_point give_up) {
+    // One attempt per call (Worker::op retries), but in turn with the other clients while the
+    // server refuses: no client may retry in a tight loop against a full or restarting server.
+    const auto turn = own_connects_->begin(give_up);
+    if (turn == retry::ConnectThrottle::Turn::refused) {
+        const auto [sqlstate, message] = own_connects_->last_failure();
+        throw pool::PoolTimeout("cannot connect within acquire_timeout: " + message, PoolStats{},
+                                retry::is_too_many_connections(sqlstate) ? sqlstate : "08001");
+    }
+    try {
+        auto session = pool::pg_connector(settings_)();
+        own_connects_->end(turn, true);
+        return std::unique_ptr<pool::PgSession>(static_cast<pool::PgSession *>(session.release()));
+    } catch (const db::DbError &e) {
+        own_connects_->end(turn, false, e.sqlstate(), e.what());
+        throw;
+    } catch (...) {
+        own_connects_->end(turn, false);
+        throw;
+    }
 }
 
 Report Runner::run() {
@@ -104,12 +134,16 @@ Report Runner::run() {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } else {
         settings_.named_statements = false; // a statement prepared on a throwaway connection is wasted
+        own_connects_ = std::make_unique<retry::ConnectThrottle>(settings_.connect_backoff_base,
+                                                                 settings_.connect_backoff_cap);
     }
 
     const auto start = Clock::now();
-    const auto deadline = options_.duration ? start + std::chrono::duration_cast<Clock::duration>(
-                                                          std::chrono::duration<double>(*options_.duration))
-                                            : Clock::time_point::max();
+    if (options_.duration) {
+        deadline_ = start + std::chrono::duration_cast<Clock::duration>(Seconds(*options_.duration));
+        stop_by_ = deadline_ + std::chrono::duration_cast<Clock::duration>(duration_grace(settings_));
+    }
+    const auto deadline = deadline_;
     remaining_ = options_.transactions ? *options_.transactions : -1;
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<Worker>> workers;
@@ -225,13 +259,19 @@ Report Runner::run() {
     report.overall = summarize(all, seconds);
     if (pool_)
         report.pool = pool_->primary().stats();
-    {
-        db::Connection check = db::Connection::open(settings_.dsn, settings_.application_name);
-        report.invariant = workload->finish(check);
-        if (report.invariant.is_object() && report.invariant.contains("ok"))
-            report.invariant_ok = report.invariant["ok"].get<bool>();
-    }
     pool_.reset();
+    if (workload->checks_invariant()) {
+        try {
+            db::Connection check = db::Connection::open(settings_.dsn, settings_.application_name);
+            report.invariant = workload->finish(check);
+            if (report.invariant.is_object() && report.invariant.contains("ok"))
+                report.invariant_ok = report.invariant["ok"].get<bool>();
+        } catch (const db::DbError &e) {
+            // The server went away: the run is still reported, with the invariant unknown.
+            report.invariant_error = e;
+            report.invariant = {{"ok", nullptr}, {"message", std::string("not checked: ") + e.what()}};
+        }
+    }
     return report;
 }
 
@@ -315,8 +355,11 @@ std::string Report::to_table() const {
             << std::setprecision(3)
             << (pool->acquires ? pool->acquire_seconds_sum * 1000.0 / pool->acquires : 0.0) << " ms\n";
     if (invariant.is_object()) {
-        out << "\ninvariant: " << (invariant_ok ? "ok" : "VIOLATED") << " — "
-            << invariant.value("message", "") << '\n';
+        out << "\ninvariant: "
+            << (invariant_error ? "unknown"
+                : invariant_ok  ? "ok"
+                                : "VIOLATED")
+            << " — " << invariant.value("message", "") << '\n';
     }
     return out.str();
 }

@@ -121,6 +121,8 @@ class Workload {
         (void)clients;
         (void)take;
     }
+    // Whether finish checks an invariant on the database, so the runner must connect for it.
+    virtual bool checks_invariant() const { return false; }
     // After the run: an invariant check (transfer) or null. Sets `ok` false when violated.
     virtual nlohmann::json finish(db::Connection &) { return nullptr; }
 };
@@ -156,6 +158,8 @@ struct Report {
     std::optional<PoolStats> pool;
     nlohmann::json invariant; // null unless the workload checks one
     bool invariant_ok = true;
+    // Why the invariant could not be checked (the server was gone at the end), with its SQLSTATE.
+    std::optional<db::DbError> invariant_error;
     nlohmann::json to_json() const;
     std::string to_table() const;
 };
@@ -168,15 +172,29 @@ class Runner {
     // A connection for `borrower`: pooled (`prefer`: the one it had last), or its own with --no-pool.
     Handle connect(const std::string &borrower, Access access, std::uint64_t prefer);
     const Options &options() const { return options_; }
+    // True once --duration has run out: operations end, failures are no longer retried.
+    bool over() const { return std::chrono::steady_clock::now() >= deadline_; }
 
   private:
+    // A connection of its own (--no-pool), through the same backoff a pool uses.
+    std::unique_ptr<pool::PgSession> connect_own(std::chrono::steady_clock::time_point give_up);
+
     Options options_;
     pool::Settings settings_;
     std::unique_ptr<pool::RoutedPool> pool_; // the primary's pool, plus replicas' when configured
+    std::unique_ptr<retry::ConnectThrottle> own_connects_; // --no-pool
     std::atomic<long long> done_{0};
     std::atomic<long long> remaining_{0};
+    // The end of --duration, and the end of the grace after it: no client waits for a
+    // connection past stop_by_. Both far away for --transactions.
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    std::chrono::steady_clock::time_point stop_by_ = std::chrono::steady_clock::time_point::max();
     friend class Worker;
 };
+
+// How long after the end of --duration a client may still wait for a connection: 2 s, or
+// acquire_timeout when that is shorter. A duration is a promise.
+Seconds duration_grace(const pool::Settings &settings);
 
 template <class Body> void Worker::op(const std::string &name, Body body, Access access) {
     const auto start = std::chrono::steady_clock::now();
@@ -191,8 +209,14 @@ template <class Body> void Worker::op(const std::string &name, Body body, Access
             s.ms.push_back(static_cast<float>(ms.count()));
             s.retries += static_cast<std::uint64_t>(retries);
             return;
+        } catch (const pool::PoolTimeout &e) {
+            // The acquire already waited acquire_timeout (or up to the end of the run), retrying
+            // the connect with backoff: waiting again would only multiply the wait.
+            record_error(name, e.sqlstate(), retries);
+            return;
         } catch (const db::DbError &e) {
-            if (retry::is_retryable(e.sqlstate()) && retries < runner_.options().max_retries) {
+            if (retry::is_retryable(e.sqlstate()) && retries < runner_.options().max_retries &&
+                !runner_.over()) {
                 ++retries;
                 std::this_thread::sleep_for(backoff.next());
                 continue;

@@ -75,6 +75,8 @@ class TransferWorkload : public Workload {
         return 1;
     }
 
+    bool checks_invariant() const override { return true; }
+
     // The invariant: money is neither created nor destroyed, and every committed transfer is in
     // the ledger and accounts for each account's change.
     nlohmann::json finish(db::Connection &conn) override {

@@ -16,6 +16,7 @@ namespace vigil::bench {
 std::unique_ptr<Workload> make_read_workload(int pipeline, std::string table,
                                              std::vector<std::string> columns);
 std::unique_ptr<Workload> make_crud_workload();
+std::unique_ptr<Workload> make_feed_workload();
 std::unique_ptr<Workload> make_transfer_workload();
 std::unique_ptr<Workload> make_mixed_workload(const Options &options);
 

@@ -17,131 +17,14 @@
 #include <libpq-fe.h>
 
 #include "db.hpp"
+#include "daemon_process.hpp"
 #include "prom_parser.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;
+using namespace vigil::test;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
-
-namespace {
-
-// A loopback port nobody listens on right now.
-int free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
-std::string config_text(int port, const std::string &dsn, const std::string &extra = "") {
-    return "[database]\ndsn = \"" + dsn + "\"\n[metrics]\nlisten = \"127.0.0.1:" + std::to_string(port) +
-           "\"\n[health]\ninterval = \"1s\"\n" + extra;
-}
-
-// A running `vigild serve`; killed if a test forgets to stop it.
-class Daemon {
-  public:
-    Daemon(const std::string &config_path, std::vector<std::string> extra_args = {},
-           std::map<std::string, std::string> env = {})
-        : log_(::testing::TempDir() + "vigild_serve_" + std::to_string(getpid()) + "_" +
-               std::to_string(counter_++) + ".log") {
-        std::vector<std::string> args = {VIGILD_BINARY, "--config", config_path, "serve"};
-        args.insert(args.end(), extra_args.begin(), extra_args.end());
-        pid_ = fork();
-        if (pid_ == 0) {
-            const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            dup2(fd, 2);
-            dup2(fd, 1);
-            for (const auto &[k, v] : env)
-                setenv(k.c_str(), v.c_str(), 1);
-            std::vector<char *> argv;
-            for (auto &a : args)
-                argv.push_back(a.data());
-            argv.push_back(nullptr);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
-    }
-    ~Daemon() {
-        if (pid_ > 0 && !exited_) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-    }
-    void signal(int sig) const { kill(pid_, sig); }
-    // Waits for the exit; returns the exit code, or -1 if it did not exit within `limit`.
-    int wait_exit(std::chrono::milliseconds limit) {
-        const auto until = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < until) {
-            int status = 0;
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                exited_ = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return -1;
-    }
-    std::string log() const {
-        std::ifstream in(log_);
-        std::stringstream s;
-        s << in.rdbuf();
-        return s.str();
-    }
-
-  private:
-    static inline int counter_ = 0;
-    std::string log_;
-    pid_t pid_ = -1;
-    bool exited_ = false;
-};
-
-std::optional<httplib::Result> get(int port, const std::string &path) {
-    httplib::Client client("127.0.0.1", port);
-    client.set_connection_timeout(2, 0);
-    client.set_read_timeout(5, 0);
-    auto res = client.Get(path);
-    if (!res)
-        return std::nullopt;
-    return std::optional<httplib::Result>(std::move(res));
-}
-
-bool wait_until(const std::function<bool()> &condition, std::chrono::milliseconds limit = 15s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition())
-            return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
-}
-
-test::PromExposition scrape(int port) {
-    auto res = get(port, "/metrics");
-    if (!res || (*res)->status != 200)
-        throw std::runtime_error("scrape failed");
-    EXPECT_EQ((*res)->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-    return test::parse_prometheus((*res)->body);
-}
-
-// Waits for a poll newer than the last one seen and returns that scrape.
-test::PromExposition scrape_after_next_poll(int port) {
-    const double before = scrape(port).value("vigil_health_poll_timestamp_seconds").value_or(0);
-    test::PromExposition e;
-    wait_until([&] {
-        e = scrape(port);
-        return e.value("vigil_health_poll_timestamp_seconds").value_or(0) > before;
-    });
-    return e;
-}
-
-} // namespace
 
 TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     db::Connection conn = db::Connection::open(test::test_dsn());
@@ -565,8 +448,10 @@ TEST(Daemon, AMonitoringRoleGetsHealthChecksEvenWhenOneQueryIsRefused) {
     EXPECT_THAT(d.log(), HasSubstr("vigil.table_bloat"));
 
     // Without USAGE on the schema the checks are unavailable, and /readyz says so (it answered
-    // ready before).
+    // ready before). pg_monitor itself has USAGE (extension/sql/900_privileges.sql), so the role
+    // leaves it too.
     owner.exec("REVOKE USAGE ON SCHEMA vigil FROM " + role);
+    admin.exec("REVOKE pg_monitor FROM " + role);
     ASSERT_TRUE(wait_until([&] { return scrape(port).value("vigil_health_checks_available") == 0.0; })) << d.log();
     EXPECT_EQ(scrape(port).value("vigil_up"), 1); // the server itself is still watched
     auto ready = get(port, "/readyz");

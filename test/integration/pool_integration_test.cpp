@@ -213,7 +213,8 @@ TEST(PoolIntegration, ServerRestartMidWorkloadIsSurvived) {
                           "/data -l " + cluster + "/server.log -m fast -w -o '-p " + port + "' restart");
     ASSERT_EQ(restart.exit_code, 0) << restart.output;
     const auto restarted = std::chrono::system_clock::now();
-    std::this_thread::sleep_for(1500ms);
+    // The pool's connect backoff is at most 2 s (connect_backoff_cap): by then it has tried again.
+    std::this_thread::sleep_for(2500ms);
     stop = true;
     for (auto &t : clients)
         t.join();

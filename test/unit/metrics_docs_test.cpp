@@ -29,12 +29,16 @@ std::set<std::string> documented() {
 test::PromExposition everything() {
     auto health = std::make_shared<HealthSnapshot>();
     health->polled = health->up = true;
-    health->checks = {{"c", "ok", 0, "", "", "", ""}};
+    health->checks = {{"c", "ok", 0, "85%", "", "", ""}};
     health->connections = {{"active", 1}};
     health->replication = {{"s", "a", 0}};
     health->dead_tuple_ratio_max = 0;
     health->bloat_ratio_max = 0.5;
     health->newest_backup_timestamp = 1;
+    // Every statistics view answered (its families are declared even when it has no rows).
+    health->database_stats = std::vector<StatRow>{};
+    health->bgwriter = health->wal = health->archiver = StatRow{};
+    health->replication_slots = health->tables = health->statements = std::vector<StatRow>{};
     QueryMetrics q;
     q.observe("op", 0.1, "08006");
     DaemonMetricsInput in;
@@ -84,10 +88,30 @@ TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
             }
         }
     }
-    // The panels: pool usage, waiters, latency percentiles, error rate, health, lag, backups.
-    for (const char *m :
-         {"vigil_pool_connections", "vigil_pool_pending_acquires", "vigil_pool_acquire_seconds",
-          "vigil_query_duration_seconds", "vigil_query_errors_total", "vigil_health_check_status",
-          "vigil_replication_lag_seconds", "vigil_backup_age_seconds", "vigil_backup_verify_success"})
+    // The issues' panels: pool usage, waiters, latency percentiles, error rate, health, lag, backups;
+    // transactions, cache hit ratio, temp bytes, deadlocks, checkpoints, WAL, archiver failures,
+    // slot retention, dead tuples of the top tables, time of the top statements.
+    for (const char *m : {"vigil_pool_connections",
+                          "vigil_pool_pending_acquires",
+                          "vigil_pool_acquire_seconds",
+                          "vigil_query_duration_seconds",
+                          "vigil_query_errors_total",
+                          "vigil_health_check_status",
+                          "vigil_replication_lag_seconds",
+                          "vigil_backup_age_seconds",
+                          "vigil_backup_verify_success",
+                          "vigil_database_transactions_committed_total",
+                          "vigil_database_blocks_hit_total",
+                          "vigil_database_blocks_read_total",
+                          "vigil_database_temp_bytes_total",
+                          "vigil_database_deadlocks_total",
+                          "vigil_checkpoints_timed_total",
+                          "vigil_checkpoints_requested_total",
+                          "vigil_wal_bytes_total",
+                          "vigil_archiver_failed_total",
+                          "vigil_replication_slot_retained_bytes",
+                          "vigil_table_dead_tuples",
+                          "vigil_statement_seconds_total",
+                          "vigil_health_check_value"})
         EXPECT_TRUE(used.count(m)) << m << " is not on the dashboard";
 }

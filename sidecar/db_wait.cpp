@@ -1,0 +1,122 @@
+// db_wait.cpp — statements with a client-side deadline (db_wait.hpp).
+#include "db_wait.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include <poll.h>
+#include <sys/socket.h>
+
+namespace vigil::db {
+
+namespace {
+
+// Waits for the socket to be ready for `events` until `deadline`; false when the time is up or
+// the wait was abandoned first.
+bool wait_socket(PGconn *c, short events, WaitClock::time_point deadline, const std::atomic<bool> *abandon) {
+    for (;;) {
+        if (abandon && abandon->load())
+            return false;
+        const auto now = WaitClock::now();
+        if (now >= deadline)
+            return false;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                    std::chrono::milliseconds(1);
+        if (abandon)
+            left = std::min(left, std::chrono::milliseconds(100));
+        pollfd fd{PQsocket(c), events, 0};
+        const int ready = poll(&fd, 1, static_cast<int>(left.count()));
+        if (ready > 0)
+            return true;
+        if (ready < 0 && errno != EINTR)
+            return true; // let libpq find out what is wrong with the socket
+    }
+}
+
+std::string seconds_text(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", s);
+    return buf;
+}
+
+// Restores the blocking mode a connection had when run_until began.
+struct BlockingMode {
+    PGconn *c;
+    bool was_nonblocking;
+    ~BlockingMode() {
+        if (!was_nonblocking && PQstatus(c) == CONNECTION_OK)
+            PQsetnonblocking(c, 0);
+    }
+};
+
+} // namespace
+
+void abandon_connection(Connection &conn) noexcept {
+    PGconn *c = conn.get();
+    if (!c || PQsocket(c) < 0)
+        return;
+    shutdown(PQsocket(c), SHUT_RDWR);
+    // libpq reads the end of the stream and marks the connection bad (CONNECTION_BAD).
+    PQconsumeInput(c);
+}
+
+Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point deadline,
+                 const std::atomic<bool> *abandon) {
+    PGconn *c = conn.get();
+    if (!c || PQstatus(c) != CONNECTION_OK)
+        return Result();
+    const auto started = WaitClock::now();
+    auto give_up = [&]() -> Result {
+        abandon_connection(conn);
+        if (abandon && abandon->load())
+            throw NoAnswer(
+                "the wait for the server was abandoned (vigild is stopping): the connection is closed");
+        throw NoAnswer("no answer from the server within " +
+                       seconds_text(std::chrono::duration<double>(deadline - started).count()) +
+                       " s: the connection is closed (the server may be frozen, or the network down)");
+    };
+    // Sent without blocking too: the kernel's buffers towards a server that reads nothing fill up.
+    BlockingMode mode{c, PQisnonblocking(c) == 1};
+    if (!mode.was_nonblocking && PQsetnonblocking(c, 1) != 0)
+        return Result();
+    if (PQsendQuery(c, sql.c_str()) != 1)
+        return Result();
+    for (;;) {
+        const int flushed = PQflush(c);
+        if (flushed == 0)
+            break;
+        if (flushed < 0)
+            return Result();
+        if (!wait_socket(c, POLLIN | POLLOUT, deadline, abandon))
+            return give_up();
+        if (PQconsumeInput(c) != 1)
+            return Result();
+    }
+    // PQexec's rules: the last result wins, except that the first error is kept; COPY returns at once.
+    Result kept;
+    for (;;) {
+        if (PQconsumeInput(c) != 1)
+            return Result();
+        while (!PQisBusy(c)) {
+            Result r(PQgetResult(c));
+            if (!r)
+                return kept;
+            const ExecStatusType status = r.status();
+            if (!kept || kept.status() != PGRES_FATAL_ERROR)
+                kept = std::move(r);
+            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
+                return kept;
+        }
+        if (!wait_socket(c, POLLIN, deadline, abandon))
+            return give_up();
+    }
+}
+
+Result exec_until(Connection &conn, const std::string &sql, WaitClock::time_point deadline,
+                  const std::atomic<bool> *abandon) {
+    Result r = run_until(conn, sql, deadline, abandon);
+    return check(std::move(r), conn);
+}
+
+} // namespace vigil::db
