@@ -30,9 +30,8 @@ constexpr std::uint64_t fnv1a_64(std::string_view bytes) noexcept {
 constexpr std::int64_t lock_key_of_utf8(std::string_view utf8) noexcept {
     const std::uint64_t h = fnv1a_64(utf8);
     /* Two's-complement reinterpretation, written without implementation-defined conversion. */
-    return h <= static_cast<std::uint64_t>(INT64_MAX)
-               ? static_cast<std::int64_t>(h)
-               : -static_cast<std::int64_t>(~h) - 1;
+    return h <= static_cast<std::uint64_t>(INT64_MAX) ? static_cast<std::int64_t>(h)
+                                                      : -static_cast<std::int64_t>(~h) - 1;
 }
 
 /* Published FNV-1a 64 test values (the FNV reference suite). */

@@ -47,7 +47,8 @@ std::optional<int64> last_value_on_page(Buffer buffer) {
     if (!ItemIdIsNormal(item))
         elog(ERROR, "sequence page has no tuple");
     const auto header = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, item));
-    const auto data = reinterpret_cast<Form_pg_sequence_data>(reinterpret_cast<char *>(header) + header->t_hoff);
+    const auto data =
+        reinterpret_cast<Form_pg_sequence_data>(reinterpret_cast<char *>(header) + header->t_hoff);
     if (!data->is_called)
         return std::nullopt;
     return data->last_value;
@@ -120,8 +121,9 @@ VIGIL_FUNCTION(vigil_sequence_last_value) {
     const Oid relid = PG_GETARG_OID(0);
     const Reading reading = vigil::pg_call([&] { return read_sequence(relid); });
     if (reading.outcome == Outcome::NotSequence)
-        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE, "\"" + std::string(NameStr(reading.name)) + "\" is not a sequence",
-                           "", "Pass a sequence, for example 'orders_id_seq'::regclass.");
+        throw vigil::Error(ERRCODE_WRONG_OBJECT_TYPE,
+                           "\"" + std::string(NameStr(reading.name)) + "\" is not a sequence", "",
+                           "Pass a sequence, for example 'orders_id_seq'::regclass.");
     if (reading.outcome == Outcome::NoValue)
         PG_RETURN_NULL();
     PG_RETURN_INT64(reading.value);

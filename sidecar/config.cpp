@@ -17,13 +17,12 @@ namespace {
 
 std::string where(const std::string &source, const toml::node &node, const std::string &key) {
     std::ostringstream out;
-    out << (source.empty() ? "<config>" : source) << ":" << node.source().begin.line << ": "
-        << key;
+    out << (source.empty() ? "<config>" : source) << ":" << node.source().begin.line << ": " << key;
     return out.str();
 }
 
-[[noreturn]] void bad_value(const std::string &source, const toml::node &node,
-                            const std::string &key, const std::string &expected) {
+[[noreturn]] void bad_value(const std::string &source, const toml::node &node, const std::string &key,
+                            const std::string &expected) {
     throw ConfigError(where(source, node, key) + ": " + expected);
 }
 
@@ -73,8 +72,9 @@ struct Reader {
             else if (n.is_floating_point())
                 d = Seconds(**n.as_floating_point());
             if (!d || d->count() < 0 || !std::isfinite(d->count()))
-                bad_value(src, n, key,
-                          "must be a duration such as \"500ms\", \"30s\", \"5min\", \"2h\" or a number of seconds");
+                bad_value(
+                    src, n, key,
+                    "must be a duration such as \"500ms\", \"30s\", \"5min\", \"2h\" or a number of seconds");
             c.*section.*field = *d;
         };
     }
@@ -104,7 +104,8 @@ std::map<std::string, std::map<std::string, Setter>> schema(const std::string &s
     return {
         {"database", {{"dsn", r.string(&C::database, &DatabaseConfig::dsn)}}},
         {"log",
-         {{"level", [src = source](const toml::node &n, const std::string &key, Config &c) {
+         {{"level",
+           [src = source](const toml::node &n, const std::string &key, Config &c) {
                static const char *levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
                if (n.is_string())
                    for (const char *l : levels)
@@ -144,12 +145,18 @@ std::map<std::string, std::map<std::string, Setter>> schema(const std::string &s
     };
 }
 
-template <typename... Fields> auto fields(const Fields &...f) { return std::tie(f...); }
+template <typename... Fields> auto fields(const Fields &...f) {
+    return std::tie(f...);
+}
 
 } // namespace
 
-bool operator==(const DatabaseConfig &a, const DatabaseConfig &b) { return a.dsn == b.dsn; }
-bool operator==(const LogConfig &a, const LogConfig &b) { return a.level == b.level; }
+bool operator==(const DatabaseConfig &a, const DatabaseConfig &b) {
+    return a.dsn == b.dsn;
+}
+bool operator==(const LogConfig &a, const LogConfig &b) {
+    return a.level == b.level;
+}
 bool operator==(const PoolConfig &a, const PoolConfig &b) {
     const auto all = [](const PoolConfig &p) {
         return fields(p.max_size, p.min_idle, p.acquire_timeout, p.idle_timeout, p.max_lifetime,
@@ -163,10 +170,13 @@ bool operator==(const MetricsConfig &a, const MetricsConfig &b) {
     return fields(a.listen, a.slow_query_threshold, a.top_tables, a.top_statements) ==
            fields(b.listen, b.slow_query_threshold, b.top_tables, b.top_statements);
 }
-bool operator==(const HealthConfig &a, const HealthConfig &b) { return a.interval == b.interval; }
+bool operator==(const HealthConfig &a, const HealthConfig &b) {
+    return a.interval == b.interval;
+}
 bool operator==(const BackupConfig &a, const BackupConfig &b) {
     const auto all = [](const BackupConfig &k) {
-        return fields(k.directory, k.retention_count, k.retention_days, k.max_age, k.verify_interval, k.pg_bindir);
+        return fields(k.directory, k.retention_count, k.retention_days, k.max_age, k.verify_interval,
+                      k.pg_bindir);
     };
     return all(a) == all(b);
 }
@@ -187,9 +197,9 @@ namespace {
 
 void check_consistency(const Config &c) {
     if (c.pool.min_idle > c.pool.max_size)
-        throw ConfigError((c.source.empty() ? "<config>" : c.source) +
-                          ": pool.min_idle (" + std::to_string(c.pool.min_idle) +
-                          ") must not exceed pool.max_size (" + std::to_string(c.pool.max_size) + ")");
+        throw ConfigError((c.source.empty() ? "<config>" : c.source) + ": pool.min_idle (" +
+                          std::to_string(c.pool.min_idle) + ") must not exceed pool.max_size (" +
+                          std::to_string(c.pool.max_size) + ")");
 }
 
 } // namespace
@@ -248,8 +258,8 @@ std::optional<Seconds> parse_duration(const std::string &text) {
     while (pos < text.size() && text[pos] == ' ')
         ++pos;
     static const std::map<std::string, double> units = {
-        {"", 1},          {"us", 1e-6},  {"ms", 1e-3},  {"s", 1},     {"sec", 1},
-        {"min", 60},      {"m", 60},     {"h", 3600},   {"d", 86400},
+        {"", 1},     {"us", 1e-6}, {"ms", 1e-3}, {"s", 1},     {"sec", 1},
+        {"min", 60}, {"m", 60},    {"h", 3600},  {"d", 86400},
     };
     auto unit = units.find(text.substr(pos));
     if (unit == units.end())

@@ -134,7 +134,9 @@ Result check(Result result, const Connection &conn) {
     }
 }
 
-Result Connection::exec(const std::string &sql) { return check(Result(PQexec(get(), sql.c_str())), *this); }
+Result Connection::exec(const std::string &sql) {
+    return check(Result(PQexec(get(), sql.c_str())), *this);
+}
 
 Result Connection::exec_params(const std::string &sql, const Params &params) {
     std::vector<const char *> values;

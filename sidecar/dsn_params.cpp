@@ -101,10 +101,18 @@ bool is_connection_option_error(const std::string &message) {
     // libpq's own wording for settings it refuses once parsed (fe-connect.c: connectOptions2 and
     // the port/host set-up of PQconnectPoll); anything else is about reaching the server.
     static const char *const patterns[] = {
-        "invalid integer value", "for connection option", "could not match", "invalid sslmode value",
-        "invalid gssencmode value", "invalid channel_binding value", "invalid target_session_attrs value",
-        "invalid ssl_min_protocol_version value", "invalid ssl_max_protocol_version value",
-        "invalid SSL protocol version range", "invalid port number", "when SSL support is not compiled in",
+        "invalid integer value",
+        "for connection option",
+        "could not match",
+        "invalid sslmode value",
+        "invalid gssencmode value",
+        "invalid channel_binding value",
+        "invalid target_session_attrs value",
+        "invalid ssl_min_protocol_version value",
+        "invalid ssl_max_protocol_version value",
+        "invalid SSL protocol version range",
+        "invalid port number",
+        "when SSL support is not compiled in",
     };
     for (const char *p : patterns)
         if (message.find(p) != std::string::npos)

@@ -30,10 +30,12 @@ int run(int argc, char **argv) {
 
     GlobalOptions options;
     app.add_option("-c,--config", options.config_path, "TOML configuration file (default: $VIGIL_CONFIG)");
-    app.add_option("-d,--dsn", options.dsn,
-                   "libpq connection string or URI (default: $VIGIL_DSN, then database.dsn, then PG* variables)");
-    app.add_option("--log-level", options.log_level,
-                   "trace, debug, info, warn, error, critical or off (default: $VIGIL_LOG_LEVEL, then log.level)");
+    app.add_option(
+        "-d,--dsn", options.dsn,
+        "libpq connection string or URI (default: $VIGIL_DSN, then database.dsn, then PG* variables)");
+    app.add_option(
+        "--log-level", options.log_level,
+        "trace, debug, info, warn, error, critical or off (default: $VIGIL_LOG_LEVEL, then log.level)");
 
     CommandRegistry registry(app);
     register_info_command(registry);
@@ -85,8 +87,8 @@ int run(int argc, char **argv) {
         std::cerr << "vigild: invalid configuration: " << e.what() << '\n';
         return exit_code::config;
     } catch (const db::DbError &e) {
-        std::cerr << "vigild: " << e.what() << (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")")
-                  << '\n';
+        std::cerr << "vigild: " << e.what()
+                  << (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")") << '\n';
         return retry::is_unavailable(e.sqlstate()) ? exit_code::unavailable
                : retry::is_temporary(e.sqlstate()) ? exit_code::temp_failure
                                                    : exit_code::software;

@@ -6,7 +6,9 @@
 
 namespace vigil::retry {
 
-bool is_transaction_conflict(const std::string &sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
+bool is_transaction_conflict(const std::string &sqlstate) {
+    return sqlstate == "40001" || sqlstate == "40P01";
+}
 
 bool is_connection_lost(const std::string &sqlstate) {
     return sqlstate.empty() || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
@@ -22,7 +24,9 @@ bool is_retryable(const std::string &sqlstate) {
            is_too_many_connections(sqlstate);
 }
 
-bool is_unavailable(const std::string &sqlstate) { return !sqlstate.empty() && is_connection_lost(sqlstate); }
+bool is_unavailable(const std::string &sqlstate) {
+    return !sqlstate.empty() && is_connection_lost(sqlstate);
+}
 
 bool is_temporary(const std::string &sqlstate) {
     return is_too_many_connections(sqlstate) || is_transaction_conflict(sqlstate);

@@ -15,12 +15,15 @@ namespace vigil {
 
 std::string SubprocessResult::describe() const {
     std::string first = error_output.substr(0, error_output.find('\n'));
-    std::string how = stopped ? "stopped" : exit_code >= 0 ? "exit code " + std::to_string(exit_code) : "killed by a signal";
+    std::string how = stopped          ? "stopped"
+                      : exit_code >= 0 ? "exit code " + std::to_string(exit_code)
+                                       : "killed by a signal";
     return first.empty() ? how : how + ": " + first;
 }
 
-SubprocessResult run_subprocess(const std::vector<std::string> &argv, const std::map<std::string, std::string> &env,
-                                const std::string &stdout_path, const std::atomic<bool> *stop) {
+SubprocessResult run_subprocess(const std::vector<std::string> &argv,
+                                const std::map<std::string, std::string> &env, const std::string &stdout_path,
+                                const std::atomic<bool> *stop) {
     SubprocessResult result;
     int err_pipe[2];
     if (pipe2(err_pipe, O_CLOEXEC) != 0) {

@@ -13,15 +13,14 @@ namespace vigil {
 void register_info_command(CommandRegistry &registry) {
     auto json = std::make_shared<bool>(false);
     CLI::App *cmd = registry.add(
-        "info", "Connect to the database and print the server and pgvigil versions",
-        [json](Context &ctx) {
+        "info", "Connect to the database and print the server and pgvigil versions", [json](Context &ctx) {
             const std::string dsn = ctx.dsn();
             spdlog::debug("connecting to {}", db::redact_dsn(dsn));
             db::Connection conn = db::Connection::open(dsn);
-            db::Result r = conn.exec(
-                "SELECT current_setting('server_version'), current_database(), current_user,"
-                "       pg_is_in_recovery(),"
-                "       (SELECT extversion FROM pg_extension WHERE extname = 'pgvigil')");
+            db::Result r =
+                conn.exec("SELECT current_setting('server_version'), current_database(), current_user,"
+                          "       pg_is_in_recovery(),"
+                          "       (SELECT extversion FROM pg_extension WHERE extname = 'pgvigil')");
             const auto extension = r.optional_value(0, 4);
             std::optional<std::string> library;
             if (extension)

@@ -8,7 +8,8 @@ namespace vigil {
 void add_pool_flags(CLI::App *cmd, PoolFlags &f) {
     cmd->add_option("--pool-size", f.max_size, "Connections in the pool at most (pool.max_size)")
         ->check(CLI::Range(1, 10000));
-    cmd->add_option("--min-idle", f.min_idle, "Idle connections kept open (pool.min_idle)")->check(CLI::Range(0, 10000));
+    cmd->add_option("--min-idle", f.min_idle, "Idle connections kept open (pool.min_idle)")
+        ->check(CLI::Range(0, 10000));
     add_duration_flag(cmd, "--acquire-timeout", f.acquire_timeout,
                       "Longest wait for a connection, e.g. 5s (pool.acquire_timeout)");
     add_duration_flag(cmd, "--idle-timeout", f.idle_timeout,
@@ -28,8 +29,9 @@ void add_pool_flags(CLI::App *cmd, PoolFlags &f) {
     add_duration_flag(cmd, "--max-replica-lag", f.max_replica_lag,
                       "Reads avoid replicas further behind (pool.max_replica_lag)");
     cmd->add_option("--replica", f.replicas, "A read replica's DSN; repeat for several (pool.replicas)");
-    cmd->add_flag("--no-named-statements", f.no_named_statements,
-                  "Use no named prepared statements (PgBouncer transaction mode; pool.named_statements = false)");
+    cmd->add_flag(
+        "--no-named-statements", f.no_named_statements,
+        "Use no named prepared statements (PgBouncer transaction mode; pool.named_statements = false)");
 }
 
 PoolConfig apply_pool_flags(const PoolConfig &config, const PoolFlags &f) {

@@ -109,12 +109,15 @@ class BackupVerifier {
     std::thread thread_;
 };
 
-void notify(const std::string &state) { sd_notify(0, state.c_str()); }
+void notify(const std::string &state) {
+    sd_notify(0, state.c_str());
+}
 
 // What serve needs beyond what the config schema checks; throws ConfigError.
 void check_serve_config(const Config &c) {
     if (c.health.interval.count() < 0.1)
-        throw ConfigError((c.source.empty() ? "<config>" : c.source) + ": health.interval must be at least 100ms");
+        throw ConfigError((c.source.empty() ? "<config>" : c.source) +
+                          ": health.interval must be at least 100ms");
     parse_listen_address(c.metrics.listen); // std::invalid_argument names the key
 }
 
@@ -216,7 +219,8 @@ int serve(Context &ctx, Seconds drain_timeout) {
             notify("READY=1\nSTATUS=serving metrics on " + config.metrics.listen);
             continue;
         }
-        spdlog::info("{}: draining (deadline {}s)", sig == SIGTERM ? "SIGTERM" : "SIGINT", drain_timeout.count());
+        spdlog::info("{}: draining (deadline {}s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                     drain_timeout.count());
         notify("STOPPING=1");
         break;
     }

@@ -29,7 +29,7 @@ struct DaemonMetricsInput {
     std::optional<PoolStats> pool; // absent when serve runs no pool
     VerifyStatus verify;
     int reloads_ok = 0, reloads_failed = 0; // SIGHUP reloads of the configuration
-    double start_time = 0; // Unix time the process started
+    double start_time = 0;                  // Unix time the process started
     double now = 0;
 };
 

@@ -78,7 +78,8 @@ Labels with_le(const Labels &labels, double le) {
 
 } // namespace
 
-Histogram::Histogram(std::vector<double> upper_bounds) : bounds(std::move(upper_bounds)), counts(bounds.size() + 1) {}
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : bounds(std::move(upper_bounds)), counts(bounds.size() + 1) {}
 
 void Histogram::observe(double value) {
     const auto it = std::lower_bound(bounds.begin(), bounds.end(), value);
@@ -118,8 +119,9 @@ void Exposition::histogram(const std::string &name, const Labels &labels, const 
 }
 
 void Exposition::histogram_cumulative(const std::string &name, const Labels &labels,
-                                      const std::vector<double> &bounds, const std::vector<std::uint64_t> &cumulative,
-                                      std::uint64_t count, double sum) {
+                                      const std::vector<double> &bounds,
+                                      const std::vector<std::uint64_t> &cumulative, std::uint64_t count,
+                                      double sum) {
     Family &f = find(name);
     for (std::size_t i = 0; i < bounds.size(); ++i)
         f.lines.push_back(name + "_bucket" + label_text(with_le(labels, bounds[i])) + ' ' +

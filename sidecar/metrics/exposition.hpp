@@ -41,8 +41,9 @@ class Exposition {
     // One histogram series of a declared histogram family, from per-bucket counts.
     void histogram(const std::string &name, const Labels &labels, const Histogram &h);
     // One histogram series from cumulative bucket counts (as PoolStats keeps them).
-    void histogram_cumulative(const std::string &name, const Labels &labels, const std::vector<double> &bounds,
-                              const std::vector<std::uint64_t> &cumulative, std::uint64_t count, double sum);
+    void histogram_cumulative(const std::string &name, const Labels &labels,
+                              const std::vector<double> &bounds, const std::vector<std::uint64_t> &cumulative,
+                              std::uint64_t count, double sum);
     // The exposition text, ending with a newline.
     std::string str() const;
 

@@ -30,9 +30,12 @@ std::pair<std::string, int> parse_listen_address(const std::string &listen) {
     return {host, port};
 }
 
-MetricsServer::MetricsServer(RenderFn render, ReadyFn ready) : render_(std::move(render)), ready_(std::move(ready)) {}
+MetricsServer::MetricsServer(RenderFn render, ReadyFn ready)
+    : render_(std::move(render)), ready_(std::move(ready)) {}
 
-MetricsServer::~MetricsServer() { stop(); }
+MetricsServer::~MetricsServer() {
+    stop();
+}
 
 void MetricsServer::start(const std::string &listen) {
     const auto [host, port] = parse_listen_address(listen);
@@ -58,7 +61,8 @@ void MetricsServer::start(const std::string &listen) {
         res.set_content((ready ? "ready" : "not ready: " + reason) + "\n", "text/plain");
     });
     if (!server->bind_to_port(host, port))
-        throw std::runtime_error("cannot listen on " + listen + " (metrics.listen): address in use or not available");
+        throw std::runtime_error("cannot listen on " + listen +
+                                 " (metrics.listen): address in use or not available");
     server_ = std::move(server);
     listen_ = listen;
     thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });

@@ -9,7 +9,7 @@ namespace vigil {
 
 // Acquire-time histogram buckets, upper bounds in seconds (Prometheus `le`), cumulative counts.
 inline constexpr std::array<double, 12> kAcquireBuckets = {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                          0.025,  0.05,   0.1,   0.25,   1.0,   5.0};
+                                                           0.025,  0.05,   0.1,   0.25,   1.0,   5.0};
 
 struct PoolStats {
     int total = 0;   // open connections

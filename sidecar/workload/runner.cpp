@@ -183,7 +183,8 @@ Report Runner::run() {
         const double interval =
             options_.rate > 0 ? options_.clients / options_.rate : 0; // seconds per op per client
         for (auto &w : workers) {
-            threads.emplace_back([&, worker = w.get()] {
+            // interval by value: it goes out of scope before the threads are joined.
+            threads.emplace_back([&, worker = w.get(), interval] {
                 auto next = Clock::now();
                 const int want = std::max(1, options_.pipeline);
                 for (int grant; (grant = take(want)) > 0;) {

@@ -80,7 +80,8 @@ void BM_AcquireReleaseContended(benchmark::State &state) {
     for (auto _ : state) {
         const auto t0 = std::chrono::steady_clock::now();
         pool::Lease lease = g_pool->acquire();
-        const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+        const double us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
         waited += us;
         waits.push_back(static_cast<float>(us));
         // Hold it for a moment, as a borrower running a query would.

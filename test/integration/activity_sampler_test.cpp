@@ -33,7 +33,9 @@ std::string env(const char *name) {
 }
 
 // Prefix that runs a server tool as the postgres OS user when we are root (as the harness does).
-std::string as_pg() { return geteuid() == 0 ? "runuser -u postgres -- " : ""; }
+std::string as_pg() {
+    return geteuid() == 0 ? "runuser -u postgres -- " : "";
+}
 
 // A loopback TCP port nobody listens on right now.
 int free_port() {
@@ -117,7 +119,8 @@ TEST(ActivitySampler, WithoutPreloadingRaisesAClearErrorWithHint) {
         "-c 'SELECT count(*) AS checks FROM vigil.health_check()' "
         "-c 'SELECT round(p_wait::numeric, 4) AS p_wait FROM vigil.pool_wait(100, 50, 10)'";
     const std::string path = test::write_temp_file(script + "\n", ".sh");
-    const auto r = test::run_command(std::string(VIGIL_SOURCE_DIR) + "/test/harness/with_cluster.sh -- bash " + path);
+    const auto r =
+        test::run_command(std::string(VIGIL_SOURCE_DIR) + "/test/harness/with_cluster.sh -- bash " + path);
     std::remove(path.c_str());
     EXPECT_THAT(r.output, HasSubstr("ERROR:  55000: the pgvigil activity sampler is not running"));
     EXPECT_THAT(r.output, HasSubstr("DETAIL:  pgvigil is not in shared_preload_libraries"));
@@ -143,10 +146,12 @@ TEST(ActivitySampler, WorkerIsRestartedAfterItDies) {
     conn.exec("SELECT pg_sleep(1.5)");
     const std::string killed_at = conn.scalar("SELECT now()::text");
     // No sample while it is down; the postmaster restarts it after bgw_restart_time (10 s).
-    EXPECT_EQ(conn.scalar("SELECT count(*) FROM vigil.activity_history() WHERE sampled_at > '" + killed_at + "'"), "0");
-    EXPECT_TRUE(wait_until(conn,
-                           "SELECT count(*) >= 2 FROM vigil.activity_history() WHERE sampled_at > '" + killed_at + "'",
-                           25));
+    EXPECT_EQ(
+        conn.scalar("SELECT count(*) FROM vigil.activity_history() WHERE sampled_at > '" + killed_at + "'"),
+        "0");
+    EXPECT_TRUE(wait_until(
+        conn, "SELECT count(*) >= 2 FROM vigil.activity_history() WHERE sampled_at > '" + killed_at + "'",
+        25));
 }
 
 TEST(PoolAdvice, MeasuresTheLoadOfConcurrentSessions) {
@@ -175,7 +180,8 @@ TEST(PoolAdvice, MeasuresTheLoadOfConcurrentSessions) {
 
     auto m = metrics(r);
     for (int i = 0; i < r.rows(); i++)
-        std::printf("pool_advice %s = %s (%s)\n", r.value(i, 0).c_str(), r.value(i, 1).c_str(), r.value(i, 2).c_str());
+        std::printf("pool_advice %s = %s (%s)\n", r.value(i, 0).c_str(), r.value(i, 1).c_str(),
+                    r.value(i, 2).c_str());
     for (const char *name : {"request_rate", "mean_service_time_ms", "offered_load", "observed_active_p95",
                              "queueing_pool_size", "recommended_pool_size"})
         ASSERT_FALSE(m[name].empty()) << name << " is NULL";
@@ -198,7 +204,8 @@ TEST(PoolAdvice, MeasuresTheLoadOfConcurrentSessions) {
 TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
     db::Connection primary = db::Connection::open(test::test_dsn());
     primary.exec("CREATE EXTENSION IF NOT EXISTS pgvigil");
-    primary.exec("CREATE TABLE IF NOT EXISTS standby_probe (id serial PRIMARY KEY, at timestamptz DEFAULT now())");
+    primary.exec(
+        "CREATE TABLE IF NOT EXISTS standby_probe (id serial PRIMARY KEY, at timestamptz DEFAULT now())");
     Standby standby;
     db::Connection replica = db::Connection::open(standby.dsn());
     ASSERT_EQ(replica.scalar("SELECT pg_is_in_recovery()"), "t");
@@ -214,9 +221,11 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
     EXPECT_EQ(replica.scalar("SELECT count(*) >= 1 FROM vigil.activity_history()"), "t");
 
     // The primary sees its standby.
-    ASSERT_TRUE(wait_until(primary, "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'", 30));
-    EXPECT_THAT(primary.scalar("SELECT detail FROM vigil.health_check() WHERE check_name = 'replication_lag'"),
-                HasSubstr("primary with 1 standby"));
+    ASSERT_TRUE(
+        wait_until(primary, "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'", 30));
+    EXPECT_THAT(
+        primary.scalar("SELECT detail FROM vigil.health_check() WHERE check_name = 'replication_lag'"),
+        HasSubstr("primary with 1 standby"));
 
     // A replayed transaction gives the standby a replay timestamp; then pause replay and
     // commit again on the primary: the standby falls behind.
@@ -225,8 +234,8 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
     ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'", 30));
     replica.exec("SET vigil.replication_lag_warning = '200ms'");
     // Caught up (other WAL, e.g. from autovacuum, may be in flight for a moment).
-    EXPECT_TRUE(wait_until(replica,
-                           "SELECT status = 'ok' FROM vigil.health_check() WHERE check_name = 'replication_lag'", 15));
+    EXPECT_TRUE(wait_until(
+        replica, "SELECT status = 'ok' FROM vigil.health_check() WHERE check_name = 'replication_lag'", 15));
     replica.exec("SELECT pg_wal_replay_pause()");
     primary.exec("INSERT INTO standby_probe DEFAULT VALUES");
     const std::string lsn2 = primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
@@ -236,13 +245,14 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
               "warning")
         << replica.scalar("SELECT coalesce(current_value, 'NULL') || ' ' || detail FROM vigil.health_check() "
                           "WHERE check_name = 'replication_lag'");
-    EXPECT_THAT(replica.scalar("SELECT detail FROM vigil.health_check() WHERE check_name = 'replication_lag'"),
-                HasSubstr("standby: received up to"));
+    EXPECT_THAT(
+        replica.scalar("SELECT detail FROM vigil.health_check() WHERE check_name = 'replication_lag'"),
+        HasSubstr("standby: received up to"));
 
     // Resume: the standby catches up and the check clears.
     replica.exec("SELECT pg_wal_replay_resume()");
     ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_replay_lsn() >= '" + lsn2 + "'", 30));
-    EXPECT_TRUE(wait_until(replica,
-                           "SELECT status = 'ok' FROM vigil.health_check() WHERE check_name = 'replication_lag'", 15));
+    EXPECT_TRUE(wait_until(
+        replica, "SELECT status = 'ok' FROM vigil.health_check() WHERE check_name = 'replication_lag'", 15));
     primary.exec("DROP TABLE standby_probe");
 }

@@ -31,9 +31,11 @@ class BackupTest : public ::testing::Test {
         admin_.exec("CREATE DATABASE " + name_);
         dsn_ = dsn_with(test::test_dsn(), {{"dbname", name_}});
         db::Connection c = db::Connection::open(dsn_);
-        c.exec("CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(12,2), opened timestamptz,"
+        c.exec("CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(12,2), opened "
+               "timestamptz,"
                "                       tags text[], doc jsonb, blob bytea, ratio float8)");
-        c.exec("INSERT INTO accounts SELECT g, 'owner ' || g, g * 1.25, '2024-01-01'::timestamptz + g * interval '1 h',"
+        c.exec("INSERT INTO accounts SELECT g, 'owner ' || g, g * 1.25, '2024-01-01'::timestamptz + g * "
+               "interval '1 h',"
                "       ARRAY['a', g::text], jsonb_build_object('g', g), decode(md5(g::text), 'hex'), g / 7.0"
                "  FROM generate_series(1, 20000) g");
         c.exec("CREATE SCHEMA \"Other Schema\"; CREATE TABLE \"Other Schema\".\"Odd \"\"Name\"\"\" (v text);"
@@ -67,7 +69,8 @@ class BackupTest : public ::testing::Test {
         return {};
     }
     int scratch_databases() {
-        return std::stoi(admin_.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'vigil\\_verify\\_%'"));
+        return std::stoi(
+            admin_.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'vigil\\_verify\\_%'"));
     }
     std::string name_, dsn_, dir_;
     db::Connection admin_;
@@ -77,7 +80,8 @@ class BackupTest : public ::testing::Test {
 
 TEST_F(BackupTest, RoundTripPassesEveryStepAndDropsTheScratchDatabase) {
     const std::string dump = create();
-    const auto manifest = nlohmann::json::parse(std::ifstream(fs::path(dump).replace_extension("").string() + ".manifest.json"));
+    const auto manifest = nlohmann::json::parse(
+        std::ifstream(fs::path(dump).replace_extension("").string() + ".manifest.json"));
     EXPECT_EQ(manifest.at("database"), name_);
     ASSERT_EQ(manifest.at("tables").size(), 3u);
     EXPECT_EQ(manifest.at("tables")[0].at("name"), "Odd \"Name\"");
@@ -87,7 +91,8 @@ TEST_F(BackupTest, RoundTripPassesEveryStepAndDropsTheScratchDatabase) {
 
     const auto report = verify(dump, exit_code::ok);
     EXPECT_TRUE(report.at("passed").get<bool>());
-    for (const char *name : {"file", "manifest", "sha256", "age", "pg_restore_list", "restore", "tables", "drop_scratch"}) {
+    for (const char *name :
+         {"file", "manifest", "sha256", "age", "pg_restore_list", "restore", "tables", "drop_scratch"}) {
         EXPECT_EQ(step(report, name).at("status"), "pass") << name;
         EXPECT_GE(step(report, name).at("seconds").get<double>(), 0);
     }
@@ -160,8 +165,8 @@ TEST_F(BackupTest, DumpWhoseRowsDifferFromTheManifestFailsTheTableCheck) {
     fs::copy_file(changed, original, fs::copy_options::overwrite_existing);
     const std::string manifest_path = fs::path(original).replace_extension("").string() + ".manifest.json";
     auto manifest = nlohmann::json::parse(std::ifstream(manifest_path));
-    auto changed_manifest =
-        nlohmann::json::parse(std::ifstream(fs::path(changed).replace_extension("").string() + ".manifest.json"));
+    auto changed_manifest = nlohmann::json::parse(
+        std::ifstream(fs::path(changed).replace_extension("").string() + ".manifest.json"));
     manifest["dump_sha256"] = changed_manifest["dump_sha256"];
     manifest["dump_size"] = changed_manifest["dump_size"];
     std::ofstream(manifest_path) << manifest.dump();
@@ -208,7 +213,8 @@ TEST_F(BackupTest, MissingFileAndMissingManifestSayWhatCouldNotRun) {
 }
 
 TEST_F(BackupTest, RetentionKeepsTheNewestBackups) {
-    const std::string config = test::write_temp_file("[backup]\nretention_count = 2\ndirectory = \"" + dir_ + "\"\n");
+    const std::string config =
+        test::write_temp_file("[backup]\nretention_count = 2\ndirectory = \"" + dir_ + "\"\n");
     std::vector<std::string> dumps;
     for (int i = 0; i < 3; ++i) {
         auto r = vigild("--config " + config + " backup create --json");
@@ -224,12 +230,14 @@ TEST_F(BackupTest, RetentionKeepsTheNewestBackups) {
 }
 
 TEST_F(BackupTest, UnreachableDatabaseIsExitCode69AndLeavesNoFile) {
-    auto r = test::run_vigild("--dsn 'host=127.0.0.1 port=1 connect_timeout=2' backup create --directory " + dir_);
+    auto r =
+        test::run_vigild("--dsn 'host=127.0.0.1 port=1 connect_timeout=2' backup create --directory " + dir_);
     EXPECT_EQ(r.exit_code, exit_code::unavailable) << r.output;
     EXPECT_TRUE(fs::is_empty(dir_));
     // Verification needs the server for the restore: the checks that can run still run.
     const std::string dump = create();
-    auto v = test::run_vigild("--dsn 'host=127.0.0.1 port=1 connect_timeout=2' backup verify --json '" + dump + "'");
+    auto v = test::run_vigild("--dsn 'host=127.0.0.1 port=1 connect_timeout=2' backup verify --json '" +
+                              dump + "'");
     EXPECT_EQ(v.exit_code, exit_code::unavailable) << v.output;
     const auto report = nlohmann::json::parse(v.output.substr(v.output.find('{')));
     EXPECT_EQ(step(report, "sha256").at("status"), "pass");
@@ -241,8 +249,8 @@ TEST_F(BackupTest, BaseBackupVerifiesAndRestoreTestStartsAnInstance) {
     const char *bindir = std::getenv("VIGIL_TEST_PG_BINDIR");
     ASSERT_NE(bindir, nullptr);
     const std::string base = dir_ + "/base";
-    auto taken = test::run_command(std::string(bindir) + "/pg_basebackup -d '" + test::test_dsn() + "' -D " + base +
-                                   " -X stream -c fast");
+    auto taken = test::run_command(std::string(bindir) + "/pg_basebackup -d '" + test::test_dsn() + "' -D " +
+                                   base + " -X stream -c fast");
     ASSERT_EQ(taken.exit_code, 0) << taken.output;
     auto ok = vigild("backup verify --restore-test --json " + base);
     EXPECT_EQ(ok.exit_code, 0) << ok.output;
@@ -257,7 +265,8 @@ TEST_F(BackupTest, BaseBackupVerifiesAndRestoreTestStartsAnInstance) {
 }
 
 TEST_F(BackupTest, RetentionByDaysRemovesOldBackupsButNeverTheNewOne) {
-    const std::string config = test::write_temp_file("[backup]\nretention_days = 1\ndirectory = \"" + dir_ + "\"\n");
+    const std::string config =
+        test::write_temp_file("[backup]\nretention_days = 1\ndirectory = \"" + dir_ + "\"\n");
     const std::string old_dump = create();
     // Age the first backup by two days in its manifest (retention reads the snapshot time there).
     const std::string manifest_path = fs::path(old_dump).replace_extension("").string() + ".manifest.json";

@@ -171,7 +171,8 @@ TEST(Bench, ReadsAnyTableByItsPrimaryKey) {
     for (int i = 0; i < 100 && scans < 600; ++i) {
         if (i > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        scans = std::stoll(conn.scalar("SELECT idx_scan FROM pg_stat_user_tables WHERE relname = 'Odd Items'"));
+        scans =
+            std::stoll(conn.scalar("SELECT idx_scan FROM pg_stat_user_tables WHERE relname = 'Odd Items'"));
     }
     EXPECT_GE(scans, 600);
     auto none =
@@ -272,8 +273,9 @@ TEST(Bench, PipelinedReadsSurviveAServerCrash) {
     const std::string port = m[1];
     test::ProcessResult bench;
     std::thread runner([&] {
-        bench = test::run_vigild("bench --dsn '" + dsn +
-                                 "' --workload read --pipeline 10 --clients 4 --duration 5 --acquire-timeout 0.2 --json");
+        bench = test::run_vigild(
+            "bench --dsn '" + dsn +
+            "' --workload read --pipeline 10 --clients 4 --duration 5 --acquire-timeout 0.2 --json");
     });
     const std::string pg_ctl = std::string("runuser -u postgres -- ") + bindir + "/pg_ctl -D " + cluster +
                                "/data -l " + cluster + "/server.log -w -o '-p " + port + "' ";

@@ -50,7 +50,8 @@ class CheckTest : public ::testing::Test {
 TEST_F(CheckTest, ExitCodesFollowNagios) {
     set_rows("('a', 'ok', 0, '1', '2', 'fine', '')");
     EXPECT_EQ(check().exit_code, exit_code::ok);
-    set_rows("('a', 'ok', 0, '1', '2', 'fine', ''), ('b', 'warning', 1, '75%', '70%', 'busy', 'add capacity')");
+    set_rows(
+        "('a', 'ok', 0, '1', '2', 'fine', ''), ('b', 'warning', 1, '75%', '70%', 'busy', 'add capacity')");
     auto warning = check();
     EXPECT_EQ(warning.exit_code, exit_code::warning) << warning.output;
     EXPECT_THAT(warning.output, HasSubstr("WARNING: 0 critical, 1 warning, 0 unknown, 1 ok"));

@@ -76,8 +76,8 @@ TEST(VigildInfo, JsonOutputUsesVigilDsnFromEnvironment) {
 // A connection string libpq refuses is a bad argument (exit 64, one sentence), not an
 // unreachable database (exit 69); a bare word is refused rather than read as a database name.
 TEST(VigildInfo, ABadConnectionStringIsABadArgument) {
-    for (const std::string dsn : {"host=127.0.0.1 port=abc", "host=127.0.0.1 sslmode=bogus", "postgresql://[::1",
-                                  "garbage", "host='unterminated"}) {
+    for (const std::string dsn : {"host=127.0.0.1 port=abc", "host=127.0.0.1 sslmode=bogus",
+                                  "postgresql://[::1", "garbage", "host='unterminated"}) {
         auto r = test::run_vigild("info --dsn \"" + dsn + "\"");
         EXPECT_EQ(r.exit_code, exit_code::usage) << dsn << ": " << r.output;
         EXPECT_THAT(r.output, HasSubstr("invalid connection string")) << dsn;

@@ -49,7 +49,8 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     EXPECT_EQ(e.value("vigil_health_checks_available"), 1);
     EXPECT_EQ(e.count("vigil_health_check_status"), checks);
     EXPECT_TRUE(e.value("vigil_health_check_status", {{"check", "connections"}}).has_value());
-    EXPECT_GE(e.value("vigil_query_duration_seconds_count", {{"operation", "poll_health_check"}}).value_or(0), 1);
+    EXPECT_GE(e.value("vigil_query_duration_seconds_count", {{"operation", "poll_health_check"}}).value_or(0),
+              1);
     EXPECT_GT(e.value("vigil_uptime_seconds").value_or(-1), 0);
     EXPECT_GT(e.value("vigil_database_size_bytes", {{"database", "postgres"}}).value_or(0), 1e6);
     EXPECT_GT(e.value("vigil_transaction_id_age").value_or(-1), 0);
@@ -73,11 +74,12 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     // sample too, with the same families and types.
     const std::string body = (*get(port, "/metrics"))->body;
     const std::string file = test::write_temp_file(body, ".prom");
-    const auto ref = test::run_command(
-        "/usr/bin/python3 -c 'import sys\nfrom prometheus_client.parser import text_string_to_metric_families as p\n"
-        "fams = list(p(open(sys.argv[1]).read()))\n"
-        "print(sum(len(f.samples) for f in fams), len(fams), \" \".join(sorted(f.name + \":\" + f.type for f in fams)))' " +
-        file);
+    const auto ref = test::run_command("/usr/bin/python3 -c 'import sys\nfrom prometheus_client.parser "
+                                       "import text_string_to_metric_families as p\n"
+                                       "fams = list(p(open(sys.argv[1]).read()))\n"
+                                       "print(sum(len(f.samples) for f in fams), len(fams), \" "
+                                       "\".join(sorted(f.name + \":\" + f.type for f in fams)))' " +
+                                       file);
     ASSERT_EQ(ref.exit_code, 0) << ref.output;
     const auto mine = test::parse_prometheus(body);
     std::string types;
@@ -91,7 +93,8 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     }
     for (const auto &t : sorted)
         types += (types.empty() ? "" : " ") + t;
-    EXPECT_EQ(ref.output, std::to_string(mine.samples.size()) + " " + std::to_string(mine.families.size()) + " " + types + "\n");
+    EXPECT_EQ(ref.output, std::to_string(mine.samples.size()) + " " + std::to_string(mine.families.size()) +
+                              " " + types + "\n");
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
 }
@@ -99,11 +102,13 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
 TEST(Daemon, MetricsMoveWithTheWorkload) {
     const int port = free_port();
     Daemon d(test::write_temp_file(config_text(port, test::test_dsn())));
-    ASSERT_TRUE(wait_until([&] { return get(port, "/metrics") && scrape(port).value("vigil_up") == 1.0; })) << d.log();
+    ASSERT_TRUE(wait_until([&] { return get(port, "/metrics") && scrape(port).value("vigil_up") == 1.0; }))
+        << d.log();
     const auto before = scrape_after_next_poll(port);
     const double idle_tx_before =
         before.value("vigil_database_connections", {{"state", "idle in transaction"}}).value_or(0);
-    const double polls_before = *before.value("vigil_query_duration_seconds_count", {{"operation", "poll_locks"}});
+    const double polls_before =
+        *before.value("vigil_query_duration_seconds_count", {{"operation", "poll_locks"}});
     const double acquires_before = *before.value("vigil_pool_acquire_seconds_count");
 
     // Three sessions idle in a transaction, one holding a lock and one waiting for it.
@@ -126,7 +131,8 @@ TEST(Daemon, MetricsMoveWithTheWorkload) {
     EXPECT_GE(after.value("vigil_database_connections", {{"state", "idle in transaction"}}).value_or(0),
               idle_tx_before + 3 + 1); // the three idle sessions and the lock holder
     EXPECT_GT(after.value("vigil_lock_wait_longest_seconds").value_or(-1), 0);
-    EXPECT_GT(*after.value("vigil_query_duration_seconds_count", {{"operation", "poll_locks"}}), polls_before);
+    EXPECT_GT(*after.value("vigil_query_duration_seconds_count", {{"operation", "poll_locks"}}),
+              polls_before);
     EXPECT_GT(*after.value("vigil_pool_acquire_seconds_count"), acquires_before);
 
     holder.exec("COMMIT");
@@ -144,7 +150,9 @@ TEST(Daemon, UnreachableDatabaseStillAnswersScrapesAndIsNotReady) {
     Daemon d(test::write_temp_file(config_text(port, "host=127.0.0.1 port=1 connect_timeout=1")));
     ASSERT_TRUE(wait_until([&] {
         auto r = get(port, "/metrics");
-        return r && test::parse_prometheus((*r)->body).value("vigil_health_poll_timestamp_seconds").value_or(0) > 0;
+        return r &&
+               test::parse_prometheus((*r)->body).value("vigil_health_poll_timestamp_seconds").value_or(0) >
+                   0;
     })) << d.log();
     const auto e = scrape(port);
     EXPECT_EQ(e.value("vigil_up"), 0);
@@ -271,8 +279,8 @@ TEST(Daemon, PeriodicBackupVerificationIsExported) {
     auto made = test::run_vigild("--dsn '" + test::test_dsn() + "' backup create --directory " + dir);
     ASSERT_EQ(made.exit_code, 0) << made.output;
     const int port = free_port();
-    Daemon d(test::write_temp_file(config_text(port, test::test_dsn(),
-                                               "[backup]\ndirectory = \"" + dir + "\"\nverify_interval = \"1h\"\n")));
+    Daemon d(test::write_temp_file(config_text(
+        port, test::test_dsn(), "[backup]\ndirectory = \"" + dir + "\"\nverify_interval = \"1h\"\n")));
     test::PromExposition e;
     ASSERT_TRUE(wait_until(
         [&] {
@@ -286,7 +294,8 @@ TEST(Daemon, PeriodicBackupVerificationIsExported) {
     EXPECT_EQ(e.value("vigil_backup_verify_success"), 1);
     EXPECT_EQ(e.value("vigil_backup_verify_step_result", {{"step", "tables"}}), 1);
     EXPECT_GT(e.value("vigil_backup_verify_duration_seconds").value_or(0), 0);
-    ASSERT_TRUE(wait_until([&] { return scrape(port).value("vigil_backup_age_seconds").has_value(); })) << d.log();
+    ASSERT_TRUE(wait_until([&] { return scrape(port).value("vigil_backup_age_seconds").has_value(); }))
+        << d.log();
     const double age = *scrape(port).value("vigil_backup_age_seconds");
     EXPECT_GT(age, 0);
     EXPECT_LT(age, 3600);
@@ -309,13 +318,15 @@ TEST(Daemon, SigtermDuringABackupVerificationStopsItAtTheDeadlineAndDropsTheScra
     ASSERT_EQ(made.exit_code, 0) << made.output;
 
     const int port = free_port();
-    Daemon d(test::write_temp_file(config_text(port, dsn, "[backup]\ndirectory = \"" + dir +
-                                                              "\"\nverify_interval = \"1h\"\n")),
+    Daemon d(test::write_temp_file(
+                 config_text(port, dsn, "[backup]\ndirectory = \"" + dir + "\"\nverify_interval = \"1h\"\n")),
              {"--drain-timeout", "300ms"});
     auto scratch = [&] {
-        return std::stoi(admin.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'vigil\\_verify\\_%'"));
+        return std::stoi(
+            admin.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'vigil\\_verify\\_%'"));
     };
-    ASSERT_TRUE(wait_until([&] { return scratch() > 0; }, 30s)) << "the verification did not start\n" << d.log();
+    ASSERT_TRUE(wait_until([&] { return scratch() > 0; }, 30s)) << "the verification did not start\n"
+                                                                << d.log();
     std::this_thread::sleep_for(200ms); // pg_restore is running now
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
@@ -328,19 +339,22 @@ TEST(Daemon, SigtermDuringABackupVerificationStopsItAtTheDeadlineAndDropsTheScra
 TEST(Daemon, RefusesToStartWithABadEndpointOrInterval) {
     const int port = free_port();
     const std::string base = "[database]\ndsn = \"" + test::test_dsn() + "\"\n";
-    auto zero = test::run_vigild("--config " +
-                                 test::write_temp_file(base + "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(port) +
-                                                       "\"\n[health]\ninterval = \"0\"\n") +
-                                 " serve");
+    auto zero = test::run_vigild(
+        "--config " +
+        test::write_temp_file(base + "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(port) +
+                              "\"\n[health]\ninterval = \"0\"\n") +
+        " serve");
     EXPECT_EQ(zero.exit_code, 78) << zero.output;
     EXPECT_THAT(zero.output, HasSubstr("health.interval must be at least 100ms"));
-    auto bad_listen = test::run_vigild("--config " + test::write_temp_file(base + "[metrics]\nlisten = \"nowhere\"\n") + " serve");
+    auto bad_listen = test::run_vigild(
+        "--config " + test::write_temp_file(base + "[metrics]\nlisten = \"nowhere\"\n") + " serve");
     EXPECT_EQ(bad_listen.exit_code, 78) << bad_listen.output;
     EXPECT_THAT(bad_listen.output, HasSubstr("metrics.listen"));
     // A port that is taken: the service cannot do its job, exit 69.
     Daemon first(test::write_temp_file(config_text(port, test::test_dsn())));
     ASSERT_TRUE(wait_until([&] { return get(port, "/healthz").has_value(); })) << first.log();
-    auto taken = test::run_vigild("--config " + test::write_temp_file(config_text(port, test::test_dsn())) + " serve");
+    auto taken =
+        test::run_vigild("--config " + test::write_temp_file(config_text(port, test::test_dsn())) + " serve");
     EXPECT_EQ(taken.exit_code, 69) << taken.output;
     EXPECT_THAT(taken.output, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(port)));
     first.signal(SIGTERM);
@@ -349,11 +363,14 @@ TEST(Daemon, RefusesToStartWithABadEndpointOrInterval) {
 
 TEST(Daemon, SighupWithANewDsnReconnects) {
     const int port = free_port();
-    const std::string path = test::write_temp_file(config_text(port, "host=127.0.0.1 port=1 connect_timeout=1"));
+    const std::string path =
+        test::write_temp_file(config_text(port, "host=127.0.0.1 port=1 connect_timeout=1"));
     Daemon d(path);
     ASSERT_TRUE(wait_until([&] {
         auto r = get(port, "/metrics");
-        return r && test::parse_prometheus((*r)->body).value("vigil_health_poll_timestamp_seconds").value_or(0) > 0;
+        return r &&
+               test::parse_prometheus((*r)->body).value("vigil_health_poll_timestamp_seconds").value_or(0) >
+                   0;
     })) << d.log();
     EXPECT_EQ(scrape(port).value("vigil_up"), 0);
     std::ofstream(path) << config_text(port, test::test_dsn());
@@ -373,7 +390,8 @@ TEST(Daemon, ExportsTheWorstTrustworthyBloatEstimate) {
     const std::string dsn = test::test_dsn() + " dbname=" + name;
     db::Connection::open(dsn).exec(
         "CREATE SCHEMA vigil; CREATE VIEW vigil.table_bloat AS SELECT * FROM (VALUES"
-        " ('public', 'a', 0.4::float8, 'good'), ('public', 'b', 0.9, 'too small'), ('public', 'c', NULL, 'no statistics'),"
+        " ('public', 'a', 0.4::float8, 'good'), ('public', 'b', 0.9, 'too small'), ('public', 'c', NULL, 'no "
+        "statistics'),"
         " ('public', 'd', 0.2, 'good')) v(schema_name, table_name, bloat_ratio, estimate_quality)");
     const int port = free_port();
     Daemon d(test::write_temp_file(config_text(port, dsn)));
@@ -398,10 +416,12 @@ TEST(Daemon, ReadinessFollowsCriticalChecks) {
     admin.exec("CREATE DATABASE " + name);
     const std::string dsn = test::test_dsn() + " dbname=" + name;
     db::Connection c = db::Connection::open(dsn);
-    c.exec("CREATE SCHEMA vigil; CREATE TABLE vigil.rows (check_name text, status text, severity int,"
-           " current_value text, threshold text, detail text, recommendation text);"
-           "CREATE FUNCTION vigil.health_check() RETURNS SETOF vigil.rows LANGUAGE sql AS 'SELECT * FROM vigil.rows';"
-           "INSERT INTO vigil.rows VALUES ('a', 'ok', 0, '', '', '', ''), ('b', 'warning', 1, '', '', '', '')");
+    c.exec(
+        "CREATE SCHEMA vigil; CREATE TABLE vigil.rows (check_name text, status text, severity int,"
+        " current_value text, threshold text, detail text, recommendation text);"
+        "CREATE FUNCTION vigil.health_check() RETURNS SETOF vigil.rows LANGUAGE sql AS 'SELECT * FROM "
+        "vigil.rows';"
+        "INSERT INTO vigil.rows VALUES ('a', 'ok', 0, '', '', '', ''), ('b', 'warning', 1, '', '', '', '')");
     const int port = free_port();
     Daemon d(test::write_temp_file(config_text(port, dsn)));
     ASSERT_TRUE(wait_until([&] {
@@ -452,7 +472,8 @@ TEST(Daemon, AMonitoringRoleGetsHealthChecksEvenWhenOneQueryIsRefused) {
     // leaves it too.
     owner.exec("REVOKE USAGE ON SCHEMA vigil FROM " + role);
     admin.exec("REVOKE pg_monitor FROM " + role);
-    ASSERT_TRUE(wait_until([&] { return scrape(port).value("vigil_health_checks_available") == 0.0; })) << d.log();
+    ASSERT_TRUE(wait_until([&] { return scrape(port).value("vigil_health_checks_available") == 0.0; }))
+        << d.log();
     EXPECT_EQ(scrape(port).value("vigil_up"), 1); // the server itself is still watched
     auto ready = get(port, "/readyz");
     EXPECT_EQ((*ready)->status, 503);

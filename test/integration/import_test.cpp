@@ -31,7 +31,8 @@ class Import : public ::testing::Test {
 
     test::ProcessResult import(const std::string &csv_text, const std::string &flags = "") {
         const std::string path = test::write_temp_file(csv_text, ".csv");
-        return test::run_vigild("import --dsn '" + test::test_dsn() + "' --table imp_item --csv " + path + " " + flags);
+        return test::run_vigild("import --dsn '" + test::test_dsn() + "' --table imp_item --csv " + path +
+                                " " + flags);
     }
     std::string rows() { return conn.scalar("SELECT count(*) FROM imp_item"); }
     static nlohmann::json json_of(const test::ProcessResult &r) {
@@ -55,7 +56,8 @@ TEST_F(Import, QuotesAndEmbeddedNewlinesArriveIntact) {
     EXPECT_EQ(conn.scalar("SELECT note FROM imp_item WHERE id = 1"), "two\nlines");
     // PostgreSQL's CSV rules: an unquoted empty field is NULL, a quoted one is the empty string.
     EXPECT_EQ(conn.scalar("SELECT note IS NULL FROM imp_item WHERE id = 2"), "t");
-    EXPECT_EQ(conn.scalar("SELECT name = '' AND note = '' AND owner IS NULL FROM imp_item WHERE id = 3"), "t");
+    EXPECT_EQ(conn.scalar("SELECT name = '' AND note = '' AND owner IS NULL FROM imp_item WHERE id = 3"),
+              "t");
 }
 
 TEST_F(Import, CrLfLineEndingsAndAByteOrderMark) {
@@ -125,8 +127,10 @@ TEST_F(Import, SkipModeImportsGoodRowsAndRejectsBadOnesWithReasons) {
     const auto text = test::run_command("cat " + rejects).output;
     EXPECT_THAT(text, HasSubstr("line,error,row"));
     EXPECT_THAT(text, HasSubstr("3,\"line 3: duplicate key value violates unique constraint"));
-    EXPECT_THAT(text, HasSubstr("4,\"line 4: new row for relation \"\"imp_item\"\" violates check constraint"));
-    EXPECT_THAT(text, HasSubstr("5,\"line 5: insert or update on table \"\"imp_item\"\" violates foreign key"));
+    EXPECT_THAT(text,
+                HasSubstr("4,\"line 4: new row for relation \"\"imp_item\"\" violates check constraint"));
+    EXPECT_THAT(text,
+                HasSubstr("5,\"line 5: insert or update on table \"\"imp_item\"\" violates foreign key"));
     EXPECT_THAT(text, HasSubstr("6,\"line 6"));
     EXPECT_THAT(text, HasSubstr("7,\"line 7, column qty: invalid input syntax for type integer"));
     EXPECT_THAT(text, HasSubstr("8,\"line 8: expected 4 columns, found 2\",\"7,short\""));
@@ -155,12 +159,17 @@ TEST_F(Import, NoHeaderWithColumnsAndStandardInput) {
 
 TEST_F(Import, UsageErrorsHaveTheirOwnExitCodes) {
     EXPECT_EQ(import("id,nosuch\n1,a\n").exit_code, exit_code::data_error);
-    EXPECT_THAT(import("id,nosuch\n1,a\n").output, HasSubstr("column \"nosuch\" named in the header does not exist"));
+    EXPECT_THAT(import("id,nosuch\n1,a\n").output,
+                HasSubstr("column \"nosuch\" named in the header does not exist"));
     EXPECT_EQ(import("id,name\n1,a\n", "--on-error skip").exit_code, exit_code::usage);
-    EXPECT_EQ(test::run_vigild("import --dsn '" + test::test_dsn() + "' --table imp_item --csv /nonexistent.csv").exit_code,
-              exit_code::no_input);
-    EXPECT_EQ(test::run_vigild("import --dsn '" + test::test_dsn() + "' --table no_such_table --csv /dev/null").exit_code,
-              exit_code::usage);
+    EXPECT_EQ(
+        test::run_vigild("import --dsn '" + test::test_dsn() + "' --table imp_item --csv /nonexistent.csv")
+            .exit_code,
+        exit_code::no_input);
+    EXPECT_EQ(
+        test::run_vigild("import --dsn '" + test::test_dsn() + "' --table no_such_table --csv /dev/null")
+            .exit_code,
+        exit_code::usage);
     EXPECT_EQ(import("id,name\n1,\"open quote\n").exit_code, exit_code::data_error);
     EXPECT_EQ(rows(), "0");
 }
@@ -170,7 +179,8 @@ TEST_F(Import, UsageErrorsHaveTheirOwnExitCodes) {
 TEST_F(Import, LargeStreamedFileUsesConstantMemory) {
     const char *env = std::getenv("VIGIL_TEST_IMPORT_MB");
     const long long target = (env ? std::atoll(env) : 32) * 1024 * 1024;
-    conn.exec("DROP TABLE IF EXISTS imp_big; CREATE UNLOGGED TABLE imp_big (id bigint, name text, note text)");
+    conn.exec(
+        "DROP TABLE IF EXISTS imp_big; CREATE UNLOGGED TABLE imp_big (id bigint, name text, note text)");
     const std::string fifo = ::testing::TempDir() + "vigil_import_fifo_" + std::to_string(getpid());
     ::unlink(fifo.c_str());
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
@@ -181,7 +191,8 @@ TEST_F(Import, LargeStreamedFileUsesConstantMemory) {
         long long bytes = 0;
         const std::string note = "\"a quoted note, with a comma and \"\"quotes\"\"\"";
         while (bytes < target) {
-            chunk += std::to_string(written_rows + 1) + ",name " + std::to_string(written_rows) + "," + note + "\n";
+            chunk += std::to_string(written_rows + 1) + ",name " + std::to_string(written_rows) + "," + note +
+                     "\n";
             ++written_rows;
             if (chunk.size() > (1 << 16)) {
                 bytes += static_cast<long long>(chunk.size());
@@ -194,7 +205,8 @@ TEST_F(Import, LargeStreamedFileUsesConstantMemory) {
             written_rows = -1;
         ::close(fd);
     });
-    auto r = test::run_vigild("import --dsn '" + test::test_dsn() + "' --table imp_big --csv " + fifo + " --json");
+    auto r =
+        test::run_vigild("import --dsn '" + test::test_dsn() + "' --table imp_big --csv " + fifo + " --json");
     writer.join();
     ::unlink(fifo.c_str());
     ASSERT_EQ(r.exit_code, exit_code::ok) << r.output;

@@ -29,7 +29,8 @@ inline std::vector<LockKeyVector> lock_key_vectors() {
         const auto t2 = t1 == std::string::npos ? t1 : line.find('\t', t1 + 1);
         if (t2 == std::string::npos)
             throw std::runtime_error("malformed vector line: " + line);
-        out.push_back({line.substr(0, t1), std::stoll(line.substr(t1 + 1, t2 - t1 - 1)), line.substr(t2 + 1)});
+        out.push_back(
+            {line.substr(0, t1), std::stoll(line.substr(t1 + 1, t2 - t1 - 1)), line.substr(t2 + 1)});
     }
     return out;
 }

@@ -28,7 +28,8 @@ struct PromExposition {
     std::vector<PromSample> samples;
 
     // The value of the one sample with this name and these labels (a subset match), if any.
-    std::optional<double> value(const std::string &name, const std::map<std::string, std::string> &labels = {}) const {
+    std::optional<double> value(const std::string &name,
+                                const std::map<std::string, std::string> &labels = {}) const {
         std::optional<double> found;
         for (const auto &s : samples) {
             if (s.name != name)
@@ -58,7 +59,8 @@ inline bool prom_name_ok(const std::string &n, bool label) {
         return false;
     for (std::size_t i = 0; i < n.size(); ++i) {
         const char c = n[i];
-        const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
+        const bool alpha =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
         if (!(alpha || (i > 0 && c >= '0' && c <= '9')))
             return false;
     }
@@ -85,7 +87,8 @@ inline double prom_value(const std::string &text, const std::string &line) {
 }
 
 // The family a sample belongs to (histogram suffixes stripped when the base is a histogram).
-inline std::string prom_family_of(const std::string &name, const std::map<std::string, PromFamily> &families) {
+inline std::string prom_family_of(const std::string &name,
+                                  const std::map<std::string, PromFamily> &families) {
     for (const char *suffix : {"_bucket", "_sum", "_count"}) {
         const std::string s = suffix;
         if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
@@ -123,14 +126,16 @@ inline PromExposition parse_prometheus(const std::string &text) {
                     throw std::runtime_error("bad metric name in: " + line);
                 const std::string arg = space == std::string::npos ? "" : rest.substr(space + 1);
                 if (line[2] == 'T') {
-                    static const std::set<std::string> types = {"counter", "gauge", "histogram", "summary", "untyped"};
+                    static const std::set<std::string> types = {"counter", "gauge", "histogram", "summary",
+                                                                "untyped"};
                     if (!types.count(arg))
                         throw std::runtime_error("bad type in: " + line);
                     if (out.families.count(name) && !out.families[name].type.empty())
                         throw std::runtime_error("second TYPE line for " + name);
-                    const bool seen = std::any_of(out.samples.begin(), out.samples.end(), [&](const PromSample &s) {
-                        return prom_family_of(s.name, out.families) == name;
-                    });
+                    const bool seen =
+                        std::any_of(out.samples.begin(), out.samples.end(), [&](const PromSample &s) {
+                            return prom_family_of(s.name, out.families) == name;
+                        });
                     if (seen)
                         throw std::runtime_error("TYPE after samples for " + name);
                     out.families[name].type = arg;

@@ -17,12 +17,15 @@ TEST(BenchCli, BadFlagsAreUsageErrors) {
     EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --workload nosuch").exit_code, exit_code::usage);
     EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --clients 0").exit_code, exit_code::usage);
     EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --pool-size 0").exit_code, exit_code::usage);
-    EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --duration 1 --transactions 5").exit_code, exit_code::usage);
+    EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --duration 1 --transactions 5").exit_code,
+              exit_code::usage);
     auto r = test::run_vigild("bench " + kNowhere + " --acquire-timeout soon");
     EXPECT_EQ(r.exit_code, exit_code::usage);
     EXPECT_THAT(r.output, HasSubstr("--acquire-timeout: not a duration: 'soon'"));
-    EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --workload transfer --pipeline 8").exit_code, exit_code::usage);
-    EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --workload mixed --weights read").exit_code, exit_code::usage);
+    EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --workload transfer --pipeline 8").exit_code,
+              exit_code::usage);
+    EXPECT_EQ(test::run_vigild("bench " + kNowhere + " --workload mixed --weights read").exit_code,
+              exit_code::usage);
 }
 
 TEST(BenchCli, UnreachableServerIsUnavailable) {
@@ -31,7 +34,8 @@ TEST(BenchCli, UnreachableServerIsUnavailable) {
 }
 
 TEST(ImportCli, BadFlagsAreUsageErrors) {
-    EXPECT_EQ(test::run_vigild("import " + kNowhere + " --csv x.csv").exit_code, exit_code::usage); // no --table
+    EXPECT_EQ(test::run_vigild("import " + kNowhere + " --csv x.csv").exit_code,
+              exit_code::usage); // no --table
     EXPECT_EQ(test::run_vigild("import " + kNowhere + " --table t --csv x.csv --on-error ignore").exit_code,
               exit_code::usage);
     EXPECT_EQ(test::run_vigild("import " + kNowhere + " --table t --csv x.csv --columns a,b").exit_code,

@@ -87,7 +87,8 @@ TEST_F(DsnPrecedence, ConfigBeatsLibpqDefaults) {
 }
 
 TEST(RedactDsn, HidesPasswordsInBothForms) {
-    EXPECT_EQ(db::redact_dsn("host=h user=u password=secret dbname=d"), "user=u password=******** dbname=d host=h");
+    EXPECT_EQ(db::redact_dsn("host=h user=u password=secret dbname=d"),
+              "user=u password=******** dbname=d host=h");
     EXPECT_THAT(db::redact_dsn("postgresql://u:secret@h:5433/d?sslpassword=x"), Not(HasSubstr("secret")));
     EXPECT_THAT(db::redact_dsn("postgresql://u:secret@h:5433/d?sslpassword=xyz"), Not(HasSubstr("xyz")));
     EXPECT_EQ(db::redact_dsn(""), "(libpq defaults)");

@@ -84,7 +84,8 @@ TEST(Config, BadValueNamesKeyLineAndExpectation) {
     EXPECT_THAT(error_of("[pool]\nacquire_timeout = -1\n"), HasSubstr("pool.acquire_timeout"));
     EXPECT_THAT(error_of("[log]\nlevel = \"loud\"\n"), HasSubstr("test.toml:2: log.level: must be one of"));
     EXPECT_THAT(error_of("[pool]\nnamed_statements = \"yes\"\n"), HasSubstr("must be true or false"));
-    EXPECT_THAT(error_of("[pool]\nreplicas = [\"a\", 3]\n"), HasSubstr("pool.replicas: must be an array of strings"));
+    EXPECT_THAT(error_of("[pool]\nreplicas = [\"a\", 3]\n"),
+                HasSubstr("pool.replicas: must be an array of strings"));
     EXPECT_THAT(error_of("pool = 3\n"), HasSubstr("test.toml:1: pool: must be a table"));
 }
 

@@ -83,7 +83,8 @@ TEST(CsvChecks, InvalidUtf8IsLocatedByLineAndColumn) {
     const std::vector<std::string> cols = {"id", "note"};
     auto rs = read_all("1,\"ok\nbad \xE2\x82 x\"\n");
     ASSERT_EQ(rs.size(), 1u);
-    EXPECT_THAT(csv::check_record(rs[0], cols), HasSubstr("line 2, column 2 (note): invalid UTF-8 (byte 0xe2"));
+    EXPECT_THAT(csv::check_record(rs[0], cols),
+                HasSubstr("line 2, column 2 (note): invalid UTF-8 (byte 0xe2"));
 }
 
 TEST(Utf8, AcceptsValidAndRejectsMalformedSequences) {
@@ -91,9 +92,9 @@ TEST(Utf8, AcceptsValidAndRejectsMalformedSequences) {
     EXPECT_EQ(bad("plain ascii"), std::string::npos);
     EXPECT_EQ(bad("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), std::string::npos); // é € 😀
     EXPECT_EQ(bad("\xFF"), 0u);
-    EXPECT_EQ(bad("ab\xC3"), 2u);             // truncated
-    EXPECT_EQ(bad("\xC0\xAF"), 0u);           // overlong '/'
-    EXPECT_EQ(bad("\xED\xA0\x80"), 0u);       // UTF-16 surrogate
-    EXPECT_EQ(bad("\xF4\x90\x80\x80"), 0u);   // past U+10FFFF
-    EXPECT_EQ(bad("x\xE2\x28\xA1"), 1u);      // bad continuation
+    EXPECT_EQ(bad("ab\xC3"), 2u);           // truncated
+    EXPECT_EQ(bad("\xC0\xAF"), 0u);         // overlong '/'
+    EXPECT_EQ(bad("\xED\xA0\x80"), 0u);     // UTF-16 surrogate
+    EXPECT_EQ(bad("\xF4\x90\x80\x80"), 0u); // past U+10FFFF
+    EXPECT_EQ(bad("x\xE2\x28\xA1"), 1u);    // bad continuation
 }

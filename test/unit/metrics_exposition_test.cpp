@@ -68,8 +68,9 @@ TEST(Exposition, HistogramIsCumulativeWithInfEqualToCount) {
 
 TEST(PromParser, RejectsMalformedLines) {
     // The test parser must be able to fail, or the tests that use it prove nothing.
-    for (const char *bad : {"vigil_x{a=\"1\" 1\n", "vigil_x 1 2 3\n", "vigil_x{a=1} 1\n", "1vigil 1\n",
-                            "vigil_x abc\n", "vigil_x{a=\"\\q\"} 1\n", "vigil_x 1\nvigil_x 1\n", "vigil_x 1"}) {
+    for (const char *bad :
+         {"vigil_x{a=\"1\" 1\n", "vigil_x 1 2 3\n", "vigil_x{a=1} 1\n", "1vigil 1\n", "vigil_x abc\n",
+          "vigil_x{a=\"\\q\"} 1\n", "vigil_x 1\nvigil_x 1\n", "vigil_x 1"}) {
         EXPECT_THROW(test::parse_prometheus(bad), std::runtime_error) << bad;
     }
     EXPECT_THROW(test::parse_prometheus("vigil_a 1\nvigil_b 1\nvigil_a{x=\"y\"} 1\n"), std::runtime_error);
