@@ -6,6 +6,7 @@
 #   make installcheck   the regression and isolation suites against the installed extension (PGXS)
 #   make demo           deps + build + install, run vigild against a private cluster, print a summary
 #   make test           deps + build + every suite; ends with "N passed, N failed"
+#   make test-sanitize  the same with ASan and UBSan (= make test SANITIZE=1), in build/sanitize/
 #   make bench          deps + build + the benchmarks under test/bench/
 #   make deb            the Debian packages postgresql-15-pgvigil and vigild, into build/deb/
 #   make test-packages  build the packages, lint, install and test them, then purge them
@@ -29,6 +30,13 @@ SHLIB_LINK  = -lstdc++
 # included, so set here; nothing is put in their place.
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-register -MMD -MP
+# The sanitized build (`make test SANITIZE=1`, below) compiles the extension from a copy of the
+# sources in build/sanitize/ext, since PGXS puts objects next to the sources: make run there
+# always builds with ASan and UBSan, run anywhere else never does, so the two never mix.
+ifneq ($(filter %/build/sanitize/ext,$(CURDIR)),)
+PG_CXXFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SHLIB_LINK  += -fsanitize=address,undefined
+endif
 
 # The suites, as every PGXS project declares them: `make installcheck` runs them against the
 # installed extension on a temporary instance (the tests need pgvigil preloaded), and
@@ -45,12 +53,12 @@ EXTRA_CLEAN   += tmp_check tmp_check_iso output_iso
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-# No LLVM bitcode for JIT: nothing here is worth inlining and clang is not a dependency.
+# No LLVM bitcode for JIT: nothing here is worth inlining.
 override with_llvm = no
 
 # The umbrella targets install PostgreSQL's build files themselves (`make deps`) before they
 # re-enter make; every other goal needs them now.
-UMBRELLA_GOALS = deps demo test bench deb test-packages format format-check sidecar print-%
+UMBRELLA_GOALS = deps demo test test-sanitize bench fuzz deb test-packages format format-check sidecar print-%
 ifeq ($(PGXS),)
 ifneq ($(filter-out $(UMBRELLA_GOALS),$(or $(MAKECMDGOALS),all)),)
 $(error PostgreSQL 15's build files were not found ($(PG_CONFIG) --pgxs failed): run `make deps` first)
@@ -88,18 +96,23 @@ print-%:
 # ---------------------------------------------------------------------------
 # Umbrella targets. Each re-enters make so that PGXS is read after deps exist.
 
-BUILD   := $(CURDIR)/build
+# SANITIZE=1: every build output and the suites' files go to build/sanitize/ instead: vigild and
+# its suites in build/sanitize/sidecar (CMake's VIGIL_SANITIZE), the extension in
+# build/sanitize/ext, installed into build/sanitize/tmp_install (docs/development.md, "Sanitizers").
+BUILD   := $(CURDIR)/build$(if $(filter 1,$(SANITIZE)),/sanitize)
+SIDECAR_CMAKE_FLAGS = $(if $(filter 1,$(SANITIZE)),-DVIGIL_SANITIZE=ON)
+TEST_BUILD_GOALS    = $(if $(filter 1,$(SANITIZE)),sidecar extension-sanitize,all)
 JOBS    ?= 2
 bindir_sidecar ?= /usr/local/bin
 unitdir_sidecar ?= /etc/systemd/system
 
-.PHONY: deps sidecar install-sidecar install-extension tmp-install demo test bench deb test-packages format
+.PHONY: deps sidecar install-sidecar install-extension extension-sanitize tmp-install demo test test-sanitize bench fuzz deb test-packages format format-check
 
 deps:
 	@test/harness/deps.sh
 
 sidecar:
-	@cmake -S . -B $(BUILD)/sidecar -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD)/sidecar -DCMAKE_BUILD_TYPE=RelWithDebInfo $(SIDECAR_CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD)/sidecar -j $(JOBS)
 
 install-extension:
@@ -116,6 +129,14 @@ install-sidecar: sidecar
 	  install -d -m 750 -o vigil -g vigil /var/lib/vigil /var/lib/vigil/backups; \
 	else install -d -m 750 $(DESTDIR)/var/lib/vigil/backups; fi
 
+# The sanitized extension, build/sanitize/ext/pgvigil.so: the sources (and this Makefile) are
+# mirrored there, keeping their times, so that make there rebuilds only what changed.
+extension-sanitize:
+	@mkdir -p build/sanitize/ext
+	@rsync -a --delete --exclude='*.o' --exclude='*.d' --exclude='*.so' --exclude='*.bc' \
+	  Makefile extension common build/sanitize/ext/
+	@$(MAKE) --no-print-directory -C build/sanitize/ext EXTENSION_ONLY=1
+
 # A private copy of PostgreSQL 15 with pgvigil installed into it: the suites and
 # benchmarks run against this, so they never depend on (or change) the system install.
 tmp-install:
@@ -127,14 +148,22 @@ demo: deps
 	@test/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory -j $(JOBS) all
+	@$(MAKE) --no-print-directory -j $(JOBS) $(TEST_BUILD_GOALS)
 	@$(MAKE) --no-print-directory tmp-install
 	@test/run_all.sh
+
+# Every suite against the ASan+UBSan builds; any sanitizer report fails the run.
+test-sanitize:
+	@$(MAKE) --no-print-directory test SANITIZE=1
 
 bench: deps
 	@$(MAKE) --no-print-directory -j $(JOBS) all
 	@$(MAKE) --no-print-directory tmp-install
 	@test/bench/run_all.sh
+
+# Each fuzz target for FUZZ_SECONDS (default 60) with clang's libFuzzer; crashes go to build/fuzz/.
+fuzz: deps
+	@test/fuzz/run_fuzzers.sh
 
 # Debian packages (debian/, debhelper + pg_buildext), written to build/deb/.
 deb: deps
@@ -144,5 +173,14 @@ deb: deps
 test-packages: deps
 	@test/packages/test_packages.sh
 
+# Every C++ file of the project, tracked or new (build output excluded).
+CXX_SOURCES = $(shell git ls-files -co --exclude-standard -- '*.cpp' '*.hpp' 2>/dev/null)
+
 format:
-	clang-format -i extension/*.cpp extension/*.hpp sidecar/*.cpp sidecar/*.hpp test/unit/*.cpp test/integration/*.cpp
+	@clang-format -i $(CXX_SOURCES)
+
+# Fails, listing the files, when clang-format would change any of them (.ci/run calls it).
+format-check:
+	@bad=$$(for f in $(CXX_SOURCES); do clang-format --dry-run -Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "format-check: not formatted (run make format):" $$bad >&2; exit 1; fi; \
+	echo "format-check: $(words $(CXX_SOURCES)) files formatted"

@@ -15,6 +15,12 @@ packages+=(python3-prometheus-client)
 packages+=(postgresql-15-hypopg)
 # Packaging: `make deb` and `make test-packages` (debhelper, pg_buildext, lintian).
 packages+=(debhelper devscripts fakeroot dpkg-dev postgresql-server-dev-all lintian)
+# Fuzzing (`make fuzz`): clang with libFuzzer.
+packages+=(clang libfuzzer-14-dev)
+# `make format` and `make format-check`.
+packages+=(clang-format)
+# `make test SANITIZE=1` mirrors the extension's sources into build/sanitize/ext.
+packages+=(rsync)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(prometheus-postgres-exporter curl valgrind)
 fi

@@ -6,7 +6,16 @@
 VIGIL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_SYSTEM_BINDIR=/usr/lib/postgresql/15/bin
 PG_PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
-VIGIL_TMP_INSTALL=$VIGIL_ROOT/build/tmp_install
+# SANITIZE=1 (`make test SANITIZE=1`): the same harness against the ASan+UBSan builds, all of
+# whose files live under build/sanitize/: the tmp install, the CTest build, the clusters, the
+# suites' output and logs (docs/development.md, "Sanitizers").
+if [[ ${SANITIZE:-} == 1 ]]; then
+  VIGIL_BUILD=$VIGIL_ROOT/build/sanitize
+else
+  VIGIL_BUILD=$VIGIL_ROOT/build
+fi
+VIGIL_TMP_INSTALL=$VIGIL_BUILD/tmp_install
+VIGIL_SIDECAR_BUILD=$VIGIL_BUILD/sidecar
 # The suites use the private copy made by tmp_install.sh; the demo uses the system install.
 PG_BINDIR=${PG_BINDIR:-$VIGIL_TMP_INSTALL$PG_SYSTEM_BINDIR}
 
@@ -96,6 +105,7 @@ stop_cluster() {
     [[ $keep == --keep ]] && mode=fast
     as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -m "$mode" -w stop >/dev/null 2>&1 || true
   fi
+  sanitizer_check_log "$dir/server.log"
   [[ $keep == --keep ]] || rm -rf "$dir"
 }
 
@@ -111,4 +121,71 @@ in_bench_cluster() {
   mkdir -p "$(dirname "$out")"
   VIGIL_BENCH_IN_CLUSTER=1 exec "$VIGIL_ROOT/test/harness/with_cluster.sh" "${preload[@]}" -- \
     "$script" "$(realpath -m "$out")"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Sanitizers (SANITIZE=1; docs/development.md, "Sanitizers").
+#
+# Every sanitizer report goes to a file of its own (log_path, with log_exe_name: DIR/asan.<program>.<pid>,
+# DIR/ubsan.<program>.<pid>) in $VIGIL_SANITIZER_REPORTS, which run_all.sh sets per suite and
+# reads after it: a report fails the run even when it came from a server backend (whose stderr
+# is only the server log) or a vigild child whose exit status no test looks at.
+#
+# The suites' own programs (the GoogleTest binaries, vigild and the fuzz replays), instrumented:
+#   abort_on_error=1         an error ends the process with SIGABRT, never with exit status 1,
+#                            which a test expecting vigild to fail could take for the failure
+#   detect_leaks=1           LeakSanitizer at exit (the default, stated): vigild frees what it owns
+#   check_initialization_order=1, strict_init_order=1
+#                            a static initialiser that reads another translation unit's global
+#   detect_stack_use_after_return=1
+#                            a pointer or reference to a returned frame's local (not the
+#                            default with gcc; costs a little memory per thread)
+#   UBSan print_stacktrace=1 the whole stack, not the line alone
+#   UBSan halt_on_error=1    stop at the first report even for a check built recoverable
+SANITIZER_CLIENT_ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1:log_exe_name=1
+SANITIZER_UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_exe_name=1
+# The server. postgres itself is not instrumented, only pgvigil.so, which PostgreSQL dlopen()s;
+# the ASan runtime must come first in the initial library list, so the sanitized tmp install's
+# bin/postgres is a wrapper (tmp_install.sh writes it) that LD_PRELOADs gcc's libasan and libubsan
+# and execs the real binary, with:
+#   detect_leaks=0           PostgreSQL frees by exiting and by dropping memory contexts: every
+#                            backend would "leak" at exit, none of it ours
+#   abort_on_error=1         a backend that reports dies of SIGABRT, so the postmaster sees a crash,
+#                            ends every session and the suite's tests fail; with the default
+#                            (exit status 1) the postmaster takes it for an ordinary FATAL exit
+#                            and carries on, and only the report file would tell
+# Servers started any way (pg_regress's temp instance, with_cluster.sh, a test's own pg_ctl)
+# get the runtime, since all of them run bin/postgres.
+SANITIZER_SERVER_ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_exe_name=1
+
+# What marks a sanitizer report in a log that is not a report file (a server log, a suite log).
+SANITIZER_REPORT_PATTERN='ERROR: (AddressSanitizer|LeakSanitizer)|:[0-9]+:[0-9]+: runtime error: |SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)|ERROR: Can.t open file'
+
+# sanitizer_env DIR: an empty report directory DIR that every user can write (servers run as
+# postgres, the suites as root), and the environment that sends every report there.
+sanitizer_env() {
+  local dir=$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  chmod 1777 "$dir"
+  export VIGIL_SANITIZER_REPORTS=$dir
+  export ASAN_OPTIONS="$SANITIZER_CLIENT_ASAN_OPTIONS:log_path=$dir/asan"
+  export UBSAN_OPTIONS="$SANITIZER_UBSAN_OPTIONS:log_path=$dir/ubsan"
+}
+
+# sanitizer_reports DIR: the report files in DIR, one a line.
+sanitizer_reports() {
+  find "$1" -maxdepth 1 -type f -size +0 2>/dev/null | sort
+}
+
+# sanitizer_check_log LOG: under SANITIZE=1, copies a log's sanitizer lines (a report that could
+# not go to its file, a server started without the wrapper's log_path) into a report file.
+sanitizer_check_log() {
+  local log=$1
+  [[ ${SANITIZE:-} == 1 && -f $log ]] || return 0
+  local dir=${VIGIL_SANITIZER_REPORTS:-$VIGIL_BUILD/sanitizer-reports/manual}
+  if grep -qE "$SANITIZER_REPORT_PATTERN" "$log"; then
+    mkdir -p "$dir"
+    grep -E -B2 -A30 "$SANITIZER_REPORT_PATTERN" "$log" >"$dir/log.$(basename "$log").$$.$RANDOM"
+  fi
 }

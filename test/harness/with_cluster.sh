@@ -3,7 +3,8 @@
 # Starts a throwaway PostgreSQL 15 cluster on a free loopback port, runs COMMAND with
 # VIGIL_TEST_DSN and PGHOST/PGPORT/PGUSER/PGDATABASE pointing at it, and stops the
 # cluster however COMMAND ends. --preload adds shared_preload_libraries = 'pgvigil';
-# --system uses the system PostgreSQL install instead of build/tmp_install.
+# --system uses the system PostgreSQL install instead of build/tmp_install (SANITIZE=1:
+# build/sanitize/tmp_install).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,8 +19,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $# -gt 0 ]] || { echo "with_cluster.sh: no command given" >&2; exit 64; }
 
-mkdir -p "$VIGIL_ROOT/build"
-dir=$(mktemp -d "$VIGIL_ROOT/build/cluster.XXXXXX")
+mkdir -p "$VIGIL_BUILD"
+dir=$(mktemp -d "$VIGIL_BUILD/cluster.XXXXXX")
 trap 'stop_cluster "$dir"' EXIT
 trap 'exit 130' INT TERM
 start_cluster "$dir" "${preload[@]}"
