@@ -105,7 +105,11 @@ stop_cluster() {
     [[ $keep == --keep ]] && mode=fast
     as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -m "$mode" -w stop >/dev/null 2>&1 || true
   fi
-  sanitizer_check_log "$dir/server.log"
+  if [[ ${SANITIZE:-} == 1 ]]; then
+    local log
+    # The cluster's log and those of servers a test started beside it (a standby's).
+    while IFS= read -r log; do sanitizer_check_log "$log"; done < <(find "$dir" -maxdepth 2 -name '*.log' 2>/dev/null)
+  fi
   [[ $keep == --keep ]] || rm -rf "$dir"
 }
 
@@ -126,10 +130,14 @@ in_bench_cluster() {
 # ---------------------------------------------------------------------------------------------
 # Sanitizers (SANITIZE=1; docs/development.md, "Sanitizers").
 #
-# Every sanitizer report goes to a file of its own (log_path, with log_exe_name: DIR/asan.<program>.<pid>,
-# DIR/ubsan.<program>.<pid>) in $VIGIL_SANITIZER_REPORTS, which run_all.sh sets per suite and
-# reads after it: a report fails the run even when it came from a server backend (whose stderr
-# is only the server log) or a vigild child whose exit status no test looks at.
+# Every ASan report goes to a file of its own (log_path, with log_exe_name: DIR/asan.<program>.<pid>)
+# in $VIGIL_SANITIZER_REPORTS, which run_all.sh sets per suite and reads after it: a report fails
+# the run even when it came from a server backend (whose stderr is only the server log) or a
+# vigild child whose exit status no test looks at. UBSan's reports go to stderr whatever
+# log_path says (gcc's libubsan beside libasan: its report-path call binds to libasan's), so the
+# harness also greps the logs that get stderr (servers' logs, the suites' output) for reports,
+# and every finding of UBSan ends its process (-fno-sanitize-recover=undefined, abort_on_error),
+# which fails the test or, in a server, crashes it.
 #
 # The suites' own programs (the GoogleTest binaries, vigild and the fuzz replays), instrumented:
 #   abort_on_error=1         an error ends the process with SIGABRT, never with exit status 1,
@@ -143,7 +151,8 @@ in_bench_cluster() {
 #   UBSan print_stacktrace=1 the whole stack, not the line alone
 #   UBSan halt_on_error=1    stop at the first report even for a check built recoverable
 SANITIZER_CLIENT_ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1:log_exe_name=1
-SANITIZER_UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_exe_name=1
+#   UBSan abort_on_error=1   as for ASan
+SANITIZER_UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1
 # The server. postgres itself is not instrumented, only pgvigil.so, which PostgreSQL dlopen()s;
 # the ASan runtime must come first in the initial library list, so the sanitized tmp install's
 # bin/postgres is a wrapper (tmp_install.sh writes it) that LD_PRELOADs gcc's libasan and libubsan
@@ -170,7 +179,7 @@ sanitizer_env() {
   chmod 1777 "$dir"
   export VIGIL_SANITIZER_REPORTS=$dir
   export ASAN_OPTIONS="$SANITIZER_CLIENT_ASAN_OPTIONS:log_path=$dir/asan"
-  export UBSAN_OPTIONS="$SANITIZER_UBSAN_OPTIONS:log_path=$dir/ubsan"
+  export UBSAN_OPTIONS=$SANITIZER_UBSAN_OPTIONS
 }
 
 # sanitizer_reports DIR: the report files in DIR, one a line.

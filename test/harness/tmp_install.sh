@@ -50,15 +50,15 @@ chmod 1777 "$default_reports"
 cat >"$bindir/postgres" <<SH
 #!/bin/bash
 # Written by test/harness/tmp_install.sh (SANITIZE=1): the real postgres, bin/sanitized/postgres,
-# under gcc's ASan and UBSan runtimes, which pgvigil.so needs loaded first. Reports go to files
-# in \$VIGIL_SANITIZER_REPORTS (the suite's, set by run_all.sh); when that cannot be written, to
-# stderr (the server log, which the harness greps). Options: test/harness/lib.sh.
+# under gcc's ASan and UBSan runtimes, which pgvigil.so needs loaded first. ASan's reports go to
+# files in \$VIGIL_SANITIZER_REPORTS (the suite's, set by run_all.sh) or, when that cannot be
+# written, to stderr; UBSan's to stderr: the server log, which the harness greps. Options and
+# why: test/harness/lib.sh.
 reports=\${VIGIL_SANITIZER_REPORTS:-$default_reports}
 asan='$SANITIZER_SERVER_ASAN_OPTIONS'
 ubsan='$SANITIZER_UBSAN_OPTIONS'
 if [[ -d \$reports && -w \$reports ]]; then
   asan+=":log_path=\$reports/asan"
-  ubsan+=":log_path=\$reports/ubsan"
 fi
 export LD_PRELOAD="${runtimes[*]}\${LD_PRELOAD:+ \$LD_PRELOAD}" ASAN_OPTIONS=\$asan UBSAN_OPTIONS=\$ubsan
 exec -a "\$0" "\${BASH_SOURCE[0]%/*}/sanitized/postgres" "\$@"
