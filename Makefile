@@ -100,7 +100,12 @@ print-%:
 # its suites in build/sanitize/sidecar (CMake's VIGIL_SANITIZE), the extension in
 # build/sanitize/ext, installed into build/sanitize/tmp_install (docs/development.md, "Sanitizers").
 BUILD   := $(CURDIR)/build$(if $(filter 1,$(SANITIZE)),/sanitize)
-SIDECAR_CMAKE_FLAGS = $(if $(filter 1,$(SANITIZE)),-DVIGIL_SANITIZE=ON)
+SIDECAR_CMAKE_FLAGS = $(if $(filter 1,$(SANITIZE)),-DVIGIL_SANITIZE=ON) \
+                      $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE))
+# ccache, when installed, caches compilations across builds and checkouts (paths relative to
+# the checkout, so a second worktree of the same sources hits the cache).
+CCACHE := $(shell command -v ccache 2>/dev/null)
+export CCACHE_BASEDIR := $(CURDIR)
 TEST_BUILD_GOALS    = $(if $(filter 1,$(SANITIZE)),sidecar extension-sanitize,all)
 JOBS    ?= 2
 bindir_sidecar ?= /usr/local/bin

@@ -61,6 +61,47 @@ struct BackupConfig {
     std::string pg_bindir;      // where pg_dump, pg_restore, ... are; empty: PostgreSQL 15's, else PATH
 };
 
+// One server of the fleet ([[targets]]). A configuration without targets and without discovery
+// is a fleet of one: the target "default" with database.dsn (or --dsn / VIGIL_DSN).
+struct TargetConfig {
+    std::string name;                   // unique; the `target` label
+    std::string dsn;                    // its dbname (if any) is replaced per database
+    std::vector<std::string> databases; // empty: every connectable non-template database
+    int connections = 2;                // most connections the target's polls hold at once
+    Seconds timeout{10};                // connect and statement timeout of one poll query
+};
+
+// [discovery]: the members of a Patroni cluster become targets (refreshed every `interval`).
+struct DiscoveryConfig {
+    std::string patroni; // "http://127.0.0.1:8008"; empty: no discovery
+    Seconds interval{10};
+    std::string dsn; // user, password, sslmode, ... for the members; host and port come from Patroni
+    std::vector<std::string> databases; // as TargetConfig::databases
+    int connections = 2;
+    Seconds timeout{10};
+};
+
+// [[pgbouncers]]: a PgBouncer admin console (dbname=pgbouncer) to monitor.
+struct PgBouncerConfig {
+    std::string name;
+    std::string dsn;
+};
+
+// [web]: the console on the metrics listener.
+struct WebConfig {
+    bool console = true;
+    std::string auth;             // "": none (loopback only), "basic" or "bearer"
+    std::string auth_file;        // basic: "user:password" lines; bearer: the token
+    std::string admin_token_file; // enables the actions; empty: read-only console
+};
+
+// [history]: the console's embedded store.
+struct HistoryConfig {
+    std::string path; // empty: history.sqlite3 in the state directory
+    Seconds interval{60};
+    Seconds retention{14 * 24 * 3600};
+};
+
 struct Config {
     std::string source; // the file it was read from, empty for built-in defaults
     DatabaseConfig database;
@@ -69,6 +110,11 @@ struct Config {
     MetricsConfig metrics;
     HealthConfig health;
     BackupConfig backup;
+    std::vector<TargetConfig> targets;
+    DiscoveryConfig discovery;
+    std::vector<PgBouncerConfig> pgbouncers;
+    WebConfig web;
+    HistoryConfig history;
 };
 
 // Each section compares by value (the daemon's reload and the default-config test use this).

@@ -19,6 +19,7 @@
 #include "pool/pool.hpp"
 #include "pool/stats.hpp"
 #include "metrics/query_metrics.hpp"
+#include "metrics/replication.hpp"
 
 namespace vigil {
 
@@ -78,6 +79,8 @@ struct HealthSnapshot {
     int lock_waiters = 0;
     double longest_lock_wait_seconds = 0;
     std::vector<StandbyLag> replication;
+    // pg_stat_wal_receiver and pg_stat_replication in full; nullopt when the queries failed.
+    std::optional<ReplicationView> replication_view;
     std::optional<double> dead_tuple_ratio_max;
     // The worst bloat_ratio of vigil.table_bloat (the extension's estimate) among the rows whose
     // estimate_quality is 'good'; absent without the view or without a trustworthy estimate.

@@ -21,6 +21,13 @@ packages+=(clang libfuzzer-14-dev)
 packages+=(clang-format)
 # `make test SANITIZE=1` mirrors the extension's sources into build/sanitize/ext.
 packages+=(rsync)
+# Fleet and high availability: a real Patroni cluster on a single-node etcd, PgBouncer in front
+# (`make test-ha`, the PgBouncer tests).
+packages+=(patroni etcd-server etcd-client python3-etcd pgbouncer)
+# The console: templates (mustache), its history store (SQLite), and a real browser for its tests.
+packages+=(libkainjow-mustache-dev libsqlite3-dev chromium chromium-driver python3-selenium)
+# Compile caching for repeated builds (used when present).
+packages+=(ccache)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(prometheus-postgres-exporter curl valgrind)
 fi
