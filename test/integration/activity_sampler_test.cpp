@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "db.hpp"
+#include "standby.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;
@@ -30,32 +31,6 @@ std::string env(const char *name) {
     if (!v)
         throw std::runtime_error(std::string(name) + " is not set: run through test/harness/with_cluster.sh");
     return v;
-}
-
-// Prefix that runs a server tool as the postgres OS user when we are root (as the harness does).
-std::string as_pg() {
-    return geteuid() == 0 ? "runuser -u postgres -- " : "";
-}
-
-// A loopback TCP port nobody listens on right now.
-int free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
-        close(fd);
-        throw std::runtime_error("no free port");
-    }
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
-std::string dsn_with_port(int port) {
-    return "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres";
 }
 
 // Metric → value rows of pool_advice() / pool_size_for().
@@ -76,38 +51,6 @@ bool wait_until(db::Connection &conn, const std::string &sql, double seconds) {
     }
     return false;
 }
-
-// A streaming standby of the harness's cluster, stopped and removed however the test ends.
-class Standby {
-  public:
-    Standby() {
-        const std::string primary_port = std::to_string(std::atoi(env("PGPORT").c_str()));
-        dir_ = env("VIGIL_TEST_CLUSTER_DIR") + "/standby";
-        bindir_ = env("VIGIL_TEST_PG_BINDIR");
-        test::run_command("rm -rf " + dir_);
-        auto r = test::run_command(as_pg() + bindir_ + "/pg_basebackup -h 127.0.0.1 -p " + primary_port +
-                                   " -U postgres -D " + dir_ + " -R -X stream -c fast");
-        if (r.exit_code != 0)
-            throw std::runtime_error("pg_basebackup failed: " + r.output);
-        port_ = free_port();
-        r = test::run_command(as_pg() + bindir_ + "/pg_ctl -D " + dir_ + " -o '-p " + std::to_string(port_) +
-                              "' -l " + dir_ + "/server.log -w -t 60 start");
-        if (r.exit_code != 0)
-            throw std::runtime_error("standby did not start: " + r.output);
-        started_ = true;
-    }
-    ~Standby() {
-        if (started_)
-            test::run_command(as_pg() + bindir_ + "/pg_ctl -D " + dir_ + " -m immediate -w stop");
-        test::run_command("rm -rf " + dir_);
-    }
-    std::string dsn() const { return dsn_with_port(port_); }
-
-  private:
-    std::string dir_, bindir_;
-    int port_ = 0;
-    bool started_ = false;
-};
 
 } // namespace
 
@@ -206,7 +149,8 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
     primary.exec("CREATE EXTENSION IF NOT EXISTS pgvigil");
     primary.exec(
         "CREATE TABLE IF NOT EXISTS standby_probe (id serial PRIMARY KEY, at timestamptz DEFAULT now())");
-    Standby standby;
+    test::Standby standby;
+    ASSERT_TRUE(standby.ok()) << standby.error();
     db::Connection replica = db::Connection::open(standby.dsn());
     ASSERT_EQ(replica.scalar("SELECT pg_is_in_recovery()"), "t");
 

@@ -10,6 +10,7 @@
 #include "pool/pool.hpp"
 #include "pool/routing.hpp"
 #include "retry.hpp"
+#include "standby.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;
@@ -233,57 +234,6 @@ TEST(PoolIntegration, ServerRestartMidWorkloadIsSurvived) {
 
 namespace {
 
-// A streaming replica of the test cluster (pg_basebackup -R), stopped and removed on destruction.
-class Replica {
-  public:
-    Replica() {
-        const char *bindir = std::getenv("VIGIL_TEST_PG_BINDIR");
-        const char *cluster = std::getenv("VIGIL_TEST_CLUSTER_DIR");
-        if (!bindir || !cluster)
-            return;
-        bindir_ = bindir;
-        dir_ = std::string(cluster) + "/replica";
-        std::smatch m;
-        const std::string dsn = test::test_dsn();
-        if (!std::regex_search(dsn, m, std::regex(R"(port=(\d+))")))
-            return;
-        const int port = std::stoi(m[1]) + 1; // the next port, retried a few times if taken
-        test::run_command("rm -rf " + dir_);
-        auto backup =
-            test::run_command("runuser -u postgres -- " + bindir_ + "/pg_basebackup -D " + dir_ +
-                              " -R -X stream -c fast -h 127.0.0.1 -p " + std::string(m[1]) + " -U postgres");
-        if (backup.exit_code != 0) {
-            error = backup.output;
-            return;
-        }
-        for (int p = port; p < port + 20 && !started_; ++p) {
-            auto start =
-                test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ + " -o '-p " +
-                                  std::to_string(p) + "' -l " + dir_ + "/server.log -w -t 30 start");
-            if (start.exit_code == 0) {
-                started_ = true;
-                dsn_ = "host=127.0.0.1 port=" + std::to_string(p) + " user=postgres dbname=postgres";
-            } else {
-                error = start.output;
-            }
-        }
-    }
-    ~Replica() {
-        if (started_)
-            test::run_command("runuser -u postgres -- " + bindir_ + "/pg_ctl -D " + dir_ +
-                              " -m immediate -w stop");
-        if (!dir_.empty())
-            test::run_command("rm -rf " + dir_);
-    }
-    bool ok() const { return started_; }
-    const std::string &dsn() const { return dsn_; }
-    std::string error;
-
-  private:
-    std::string bindir_, dir_, dsn_;
-    bool started_ = false;
-};
-
 bool served_by_standby(pool::Lease &lease) {
     return lease.conn().scalar("SELECT pg_is_in_recovery()") == "t";
 }
@@ -296,8 +246,8 @@ TEST(PoolIntegration, ReadsGoToAStreamingReplicaOnlyWhileItsLagIsSmall) {
             << "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR (test/harness/with_cluster.sh)";
     db::Connection primary = db::Connection::open(test::test_dsn());
     primary.exec("DROP TABLE IF EXISTS lag_probe; CREATE TABLE lag_probe (x int)");
-    Replica replica;
-    ASSERT_TRUE(replica.ok()) << replica.error;
+    test::Standby replica("replica");
+    ASSERT_TRUE(replica.ok()) << replica.error();
     db::Connection standby = db::Connection::open(replica.dsn());
     // The primary is not a standby: its "lag" is unknown.
     {
