@@ -73,6 +73,11 @@ void require(const Table &table, const std::string &what, std::initializer_list<
 
 constexpr double kMicro = 1e-6; // SHOW STATS times are microseconds
 
+// The admin console's own pseudo-database: its pool and statistics are the monitor's own queries.
+bool is_console(const std::string &database) {
+    return database == "pgbouncer";
+}
+
 } // namespace
 
 std::vector<Pool> parse_pools(const Table &table) {
@@ -138,7 +143,7 @@ std::string admin_dsn(const std::string &dsn) {
     return dsn_with(dsn, {{"dbname", "pgbouncer"}});
 }
 
-Snapshot poll(const PgBouncerConfig &target, db::Connection &conn, std::chrono::milliseconds timeout,
+Snapshot poll(const PgBouncerConfig &target, db::Connection &conn, Seconds timeout,
               const Snapshot *previous) {
     Snapshot s;
     s.name = target.name;
@@ -149,7 +154,8 @@ Snapshot poll(const PgBouncerConfig &target, db::Connection &conn, std::chrono::
     try {
         if (!conn.healthy()) {
             // libpq's connect_timeout is whole seconds, at least 2.
-            const long long seconds = std::max<long long>(2, (timeout.count() + 999) / 1000);
+            const long long seconds =
+                std::max<long long>(2, static_cast<long long>(std::ceil(timeout.count())));
             std::string dsn = admin_dsn(target.dsn);
             if (!parse_dsn(dsn).count("connect_timeout"))
                 dsn = dsn_with(dsn, {{"connect_timeout", std::to_string(seconds)}});
@@ -157,7 +163,8 @@ Snapshot poll(const PgBouncerConfig &target, db::Connection &conn, std::chrono::
         }
         // Simple protocol only: the console takes no parameters and no prepared statements.
         const auto show = [&](const char *sql) {
-            return Table::from(db::exec_until(conn, sql, Clock::now() + timeout));
+            return Table::from(db::exec_until(
+                conn, sql, Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout)));
         };
         s.pools = parse_pools(show("SHOW POOLS"));
         s.stats = parse_stats(show("SHOW STATS"));
@@ -176,8 +183,7 @@ Snapshot poll(const PgBouncerConfig &target, db::Connection &conn, std::chrono::
     return s;
 }
 
-Monitor::Monitor(PgBouncerConfig target, std::chrono::milliseconds interval,
-                 std::chrono::milliseconds timeout)
+Monitor::Monitor(PgBouncerConfig target, Seconds interval, Seconds timeout)
     : target_(std::move(target)), interval_(interval), timeout_(timeout) {
     auto first = std::make_shared<Snapshot>();
     first->name = target_.name;
@@ -260,6 +266,8 @@ void render_metrics(metrics::Exposition &out, const Snapshot &s) {
     out.family("vigil_pgbouncer_max_wait_seconds", "gauge",
                "How long the oldest waiting client of the pool has waited (maxwait)");
     for (const Pool &p : s.pools) {
+        if (is_console(p.database))
+            continue;
         const metrics::Labels labels = {{"pgbouncer", s.name}, {"database", p.database}, {"user", p.user}};
         for (const auto &c : counts)
             out.sample(c.name, labels, static_cast<double>(p.*(c.field)));
@@ -294,6 +302,8 @@ void render_metrics(metrics::Exposition &out, const Snapshot &s) {
     for (const auto &f : stats)
         out.family(f.name, f.type, f.help);
     for (const DatabaseStats &d : s.stats) {
+        if (is_console(d.database))
+            continue;
         const metrics::Labels labels = {{"pgbouncer", s.name}, {"database", d.database}};
         for (const auto &f : stats)
             out.sample(f.name, labels, d.*(f.field));
@@ -359,8 +369,8 @@ std::vector<HealthCheckRow> checks(const Snapshot &s, const CheckThresholds &t) 
     // The worst pool decides; ties go to the first in SHOW POOLS order.
     const Pool *most_waiting = nullptr, *longest = nullptr;
     for (const Pool &p : s.pools) {
-        if (p.database == "pgbouncer")
-            continue; // the admin console's own pseudo-pool
+        if (is_console(p.database))
+            continue;
         if (!most_waiting || p.cl_waiting > most_waiting->cl_waiting)
             most_waiting = &p;
         if (!longest || p.maxwait_seconds > longest->maxwait_seconds)
@@ -376,7 +386,7 @@ std::vector<HealthCheckRow> checks(const Snapshot &s, const CheckThresholds &t) 
         waiting.detail = who + ": no pools yet";
     else
         waiting.detail = who + ", " + pool_name(most_waiting) + ": " + number_text(n) +
-                         " clients waiting for a server connection (" +
+                         (n == 1 ? " client" : " clients") + " waiting for a server connection (" +
                          std::to_string(most_waiting->cl_active) + " active, " +
                          std::to_string(most_waiting->sv_active) + " server connections active, " +
                          std::to_string(most_waiting->sv_idle) + " idle)";
@@ -401,6 +411,50 @@ std::vector<HealthCheckRow> checks(const Snapshot &s, const CheckThresholds &t) 
               "queries holding the pool's server connections (idle in transaction, lock waits), then "
               "consider raising default_pool_size or reserve_pool_size.";
     return {waiting, wait};
+}
+
+// ---- every configured PgBouncer -------------------------------------------------------------
+
+Monitors::Monitors(const std::vector<PgBouncerConfig> &targets, Seconds interval, Seconds timeout) {
+    for (const auto &t : targets)
+        monitors_.push_back(std::make_unique<Monitor>(t, interval, timeout));
+}
+
+void Monitors::start() {
+    for (auto &m : monitors_)
+        m->start();
+}
+
+void Monitors::stop() {
+    for (auto &m : monitors_)
+        m->stop();
+}
+
+void Monitors::render_metrics(metrics::Exposition &out) const {
+    for (const auto &m : monitors_)
+        pgbouncer::render_metrics(out, *m->snapshot());
+}
+
+std::vector<HealthCheckRow> Monitors::checks(const CheckThresholds &thresholds) const {
+    std::vector<HealthCheckRow> rows;
+    for (const auto &m : monitors_)
+        for (auto &r : pgbouncer::checks(*m->snapshot(), thresholds))
+            rows.push_back(std::move(r));
+    return rows;
+}
+
+std::vector<HealthCheckRow> Monitors::checks() const {
+    return checks(CheckThresholds{});
+}
+
+std::vector<HealthCheckRow> check_once(const std::vector<PgBouncerConfig> &targets, Seconds timeout) {
+    std::vector<HealthCheckRow> rows;
+    for (const auto &t : targets) {
+        db::Connection conn;
+        for (auto &r : checks(poll(t, conn, timeout)))
+            rows.push_back(std::move(r));
+    }
+    return rows;
 }
 
 } // namespace vigil::pgbouncer

@@ -72,7 +72,7 @@ struct Snapshot {
 // Runs one poll: connects if `conn` is not healthy (connect_timeout from `timeout`), then the
 // three SHOWs, each given up after `timeout` (the connection is then closed). Never throws:
 // failures are the snapshot's `error`. `previous` carries last_success_timestamp over.
-Snapshot poll(const PgBouncerConfig &target, db::Connection &conn, std::chrono::milliseconds timeout,
+Snapshot poll(const PgBouncerConfig &target, db::Connection &conn, Seconds timeout,
               const Snapshot *previous = nullptr);
 
 // The admin console's DSN: `dsn` with dbname=pgbouncer unless it names a database.
@@ -81,7 +81,7 @@ std::string admin_dsn(const std::string &dsn);
 // Polls one PgBouncer every `interval` on its own thread, keeping its own connection.
 class Monitor {
   public:
-    Monitor(PgBouncerConfig target, std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+    Monitor(PgBouncerConfig target, Seconds interval, Seconds timeout);
     ~Monitor();
     Monitor(const Monitor &) = delete;
     Monitor &operator=(const Monitor &) = delete;
@@ -96,7 +96,7 @@ class Monitor {
 
   private:
     PgBouncerConfig target_;
-    std::chrono::milliseconds interval_, timeout_;
+    Seconds interval_, timeout_;
     std::mutex poll_mutex_; // one poll at a time owns conn_
     db::Connection conn_;
     mutable std::mutex mutex_;
@@ -119,5 +119,28 @@ struct CheckThresholds {
 // pgbouncer_waiting_clients and pgbouncer_max_wait, graded on the worst pool (named in the
 // detail); unknown when the console could not be read.
 std::vector<HealthCheckRow> checks(const Snapshot &snapshot, const CheckThresholds &thresholds = {});
+
+// One Monitor per [[pgbouncers]] entry, for `vigild serve`:
+//
+//     pgbouncer::Monitors bouncers(config.pgbouncers, config.health.interval, timeout);
+//     bouncers.start();                       // at start-up; stop() (or the destructor) at exit
+//     bouncers.render_metrics(exposition);    // in the /metrics handler
+//     auto rows = bouncers.checks();          // beside the database's checks
+class Monitors {
+  public:
+    Monitors(const std::vector<PgBouncerConfig> &targets, Seconds interval, Seconds timeout);
+    void start();
+    void stop();
+    void render_metrics(metrics::Exposition &out) const; // every target's latest snapshot
+    std::vector<HealthCheckRow> checks(const CheckThresholds &thresholds) const;
+    std::vector<HealthCheckRow> checks() const;
+    std::size_t size() const { return monitors_.size(); }
+
+  private:
+    std::vector<std::unique_ptr<Monitor>> monitors_;
+};
+
+// For `vigild check`: polls each target once (at most `timeout` each) and returns its checks.
+std::vector<HealthCheckRow> check_once(const std::vector<PgBouncerConfig> &targets, Seconds timeout);
 
 } // namespace vigil::pgbouncer

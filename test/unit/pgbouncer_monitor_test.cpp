@@ -186,6 +186,9 @@ TEST(PgBouncerMetrics, PoolsAndStatsWithLabels) {
     EXPECT_DOUBLE_EQ(e.value("vigil_pgbouncer_avg_query_seconds", db).value_or(-1), 0.005925);
     EXPECT_DOUBLE_EQ(e.value("vigil_pgbouncer_xact_seconds_total", db).value_or(-1), 2.37);
     EXPECT_EQ(e.families.at("vigil_pgbouncer_queries_total").type, "counter");
+    // The admin console's pseudo-pool and statistics are the monitor's own: left out.
+    EXPECT_FALSE(e.value("vigil_pgbouncer_clients_active", {{"database", "pgbouncer"}}).has_value());
+    EXPECT_FALSE(e.value("vigil_pgbouncer_queries_total", {{"database", "pgbouncer"}}).has_value());
     EXPECT_EQ(
         e.value("vigil_pgbouncer_list_items", {{"pgbouncer", "edge"}, {"list", "used_servers"}}).value_or(-1),
         1);
