@@ -135,12 +135,13 @@ TEST(PgBouncerBench, FailedOperationsAreCountedBySqlstateAndExitNonZero) {
     ASSERT_TRUE(b.ok()) << b.error();
     VigildRun r;
     std::thread bench([&] {
-        r = vigild("--dsn '" + b.dsn("vigil_pgbouncer") +
-                   "' bench --workload read --clients 3 --duration 3s --no-named-statements --json");
+        r = vigild(
+            "--dsn '" + b.dsn("vigil_pgbouncer") +
+            "' bench --workload read --clients 3 --duration 4s --no-named-statements --max-retries 0 --json");
     });
     // Once the bench runs, another client takes the server connection for longer than
-    // query_wait_timeout.
-    std::this_thread::sleep_for(milliseconds(800));
+    // query_wait_timeout; the clients it disconnects are not retried (--max-retries 0).
+    std::this_thread::sleep_for(milliseconds(1000));
     db::Connection holder = db::Connection::open(b.dsn("vigil_pgbouncer"));
     holder.exec("BEGIN; SELECT pg_sleep(2.5); COMMIT");
     bench.join();
