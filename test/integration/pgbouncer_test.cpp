@@ -269,3 +269,31 @@ TEST(PgBouncerMonitor, HungPgBouncerTimesOut) {
     b.thaw();
     EXPECT_TRUE(m.poll_once()->up);
 }
+
+// What serve and check use: every configured PgBouncer, one running and one not.
+TEST(PgBouncerMonitor, MonitorsAndCheckOnceCoverEveryTarget) {
+    test::PgBouncerProcess b(bouncer_options("transaction", 2));
+    ASSERT_TRUE(b.ok()) << b.error();
+    const std::vector<PgBouncerConfig> targets = {
+        {"edge", b.admin_dsn()}, {"gone", "host=127.0.0.1 port=" + std::to_string(test::free_port())}};
+
+    const auto rows = pgbouncer::check_once(targets, std::chrono::seconds(2));
+    ASSERT_EQ(rows.size(), 4u);
+    EXPECT_EQ(rows[0].status, "ok") << rows[0].detail;
+    EXPECT_EQ(rows[1].status, "ok") << rows[1].detail;
+    EXPECT_EQ(rows[2].status, "unknown");
+    EXPECT_THAT(rows[2].detail, HasSubstr("pgbouncer gone"));
+    EXPECT_EQ(rows[3].status, "unknown");
+
+    pgbouncer::Monitors all(targets, milliseconds(100), std::chrono::seconds(2));
+    ASSERT_EQ(all.size(), 2u);
+    all.start();
+    std::this_thread::sleep_for(milliseconds(500));
+    metrics::Exposition out;
+    all.render_metrics(out);
+    all.stop();
+    const auto e = test::parse_prometheus(out.str());
+    EXPECT_EQ(e.value("vigil_pgbouncer_up", {{"pgbouncer", "edge"}}).value_or(-1), 1);
+    EXPECT_EQ(e.value("vigil_pgbouncer_up", {{"pgbouncer", "gone"}}).value_or(-1), 0);
+    EXPECT_EQ(all.checks().size(), 4u);
+}
