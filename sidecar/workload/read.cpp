@@ -142,7 +142,10 @@ class ReadWorkload : public Workload {
             if (n > 1 && PQpipelineSync(c) != 1)
                 throw db::DbError("pipeline sync failed: " + s.conn.error_message(), "08006");
         } catch (const db::DbError &e) {
-            finish(f, e.sqlstate().empty() ? "08006" : e.sqlstate(), true);
+            // An SQL error (a failed prepare) leaves the connection idle and reusable; closing it
+            // would make every failed operation open a new connection.
+            const bool broken = !f.handle || f.handle->session().state() != pool::Session::State::idle;
+            finish(f, e.sqlstate().empty() ? "08006" : e.sqlstate(), broken);
         }
     }
 

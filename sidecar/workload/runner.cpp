@@ -65,6 +65,8 @@ Handle Worker::connect(Access access) {
 }
 
 void Worker::record_error(const std::string &name, const std::string &sqlstate, int retries) {
+    if (sqlstate == "42P05" || sqlstate == "26000")
+        runner_.statements_not_ours(sqlstate);
     auto &s = samples[name];
     ++s.errors[sqlstate.empty() ? "08006" : sqlstate];
     s.retries += static_cast<std::uint64_t>(retries);
@@ -74,6 +76,21 @@ void Worker::record_error(const std::string &name, const std::string &sqlstate, 
 
 Runner::Runner(Options options, pool::Settings settings)
     : options_(std::move(options)), settings_(std::move(settings)) {}
+
+void Runner::statements_not_ours(const std::string &sqlstate) {
+    // The bench prepares a statement only on a connection whose cache lacks it and re-prepares
+    // one the server forgot (session.cpp), so either error means another client's server
+    // session: only a run with named statements can meet them.
+    if (!settings_.named_statements)
+        return;
+    std::call_once(shared_sessions_seen_, [&] {
+        shared_sessions_reason_ =
+            sqlstate == "42P05"
+                ? "a prepared statement already existed (42P05) on a connection that had not prepared it"
+                : "a prepared statement was gone (26000) from the connection that had prepared it";
+    });
+    shared_sessions_ = true;
+}
 
 Seconds duration_grace(const pool::Settings &settings) {
     return std::min(Seconds(2), std::max(Seconds(0), settings.acquire_timeout));
@@ -120,6 +137,28 @@ Report Runner::run() {
         db::Connection setup = db::Connection::open(settings_.dsn, settings_.application_name);
         workload->prepare(setup);
     }
+    Report report = run_once(*workload);
+    if (shared_sessions_ && settings_.named_statements) {
+        // Statements prepared by one client showed up on another's connection (42P05), or
+        // vanished from the one that prepared them (26000): a pooler in between hands each
+        // transaction to any server connection (PgBouncer in transaction mode). Named
+        // statements cannot work there, so the run starts again without them.
+        spdlog::warn("{}: the server connections are shared between clients (PgBouncer in "
+                     "transaction or statement mode?); running again with unnamed statements "
+                     "(set pool.named_statements = false or pass --no-named-statements to start "
+                     "that way)",
+                     shared_sessions_reason_);
+        settings_.named_statements = false;
+        shared_sessions_ = false;
+        report = run_once(*workload);
+    }
+    return report;
+}
+
+Report Runner::run_once(Workload &workload_ref) {
+    Workload *workload = &workload_ref;
+    done_ = 0;
+    deadline_ = stop_by_ = Clock::time_point::max();
     if (!options_.no_pool) {
         pool::Settings s = settings_;
         s.min_idle = std::min(s.max_size, options_.clients); // warm: do not time connection set-up
@@ -153,7 +192,8 @@ Report Runner::run() {
     // --threads: the clients share the threads, as pgbench -j does. `take` hands out the
     // operations the duration and --transactions budget still allow.
     const std::function<int(int)> take = [&](int want) -> int {
-        if (stop.load(std::memory_order_relaxed) || Clock::now() >= deadline)
+        if (stop.load(std::memory_order_relaxed) || Clock::now() >= deadline ||
+            shared_sessions_.load(std::memory_order_relaxed))
             return 0;
         int grant = want;
         if (options_.transactions) {
@@ -248,6 +288,7 @@ Report Runner::run() {
     Report report;
     report.options = options_;
     report.seconds = seconds;
+    report.named_statements = settings_.named_statements;
     std::map<std::string, OpSamples> per_op;
     OpSamples all;
     for (auto &w : workers)
@@ -261,7 +302,7 @@ Report Runner::run() {
     if (pool_)
         report.pool = pool_->primary().stats();
     pool_.reset();
-    if (workload->checks_invariant()) {
+    if (workload->checks_invariant() && !(shared_sessions_ && settings_.named_statements)) {
         try {
             db::Connection check = db::Connection::open(settings_.dsn, settings_.application_name);
             report.invariant = workload->finish(check);
@@ -302,6 +343,7 @@ nlohmann::json Report::to_json() const {
             {"table", options.table},
             {"threads", options.threads},
             {"pooled", !options.no_pool},
+            {"named_statements", named_statements},
             {"seconds", std::round(seconds * 1000.0) / 1000.0},
             {"overall", overall.to_json()},
             {"operations", ops},
@@ -325,6 +367,7 @@ std::string Report::to_table() const {
     out << "workload " << options.workload << ": " << options.clients << " clients, "
         << (options.no_pool ? "no pool (a new connection per operation)" : "pooled")
         << (options.pipeline > 1 ? ", pipeline " + std::to_string(options.pipeline) : "")
+        << (named_statements || options.no_pool ? "" : ", unnamed statements")
         << (options.table != "users" ? ", table " + options.table : "")
         << (options.threads > 0 && options.threads < options.clients
                 ? ", " + std::to_string(options.threads) + " threads"

@@ -160,6 +160,9 @@ struct Report {
     bool invariant_ok = true;
     // Why the invariant could not be checked (the server was gone at the end), with its SQLSTATE.
     std::optional<db::DbError> invariant_error;
+    // Whether the run used named prepared statements (false with --no-named-statements, with
+    // --no-pool, and after the fall-back from a pooler that shares server connections).
+    bool named_statements = true;
     nlohmann::json to_json() const;
     std::string to_table() const;
 };
@@ -173,16 +176,24 @@ class Runner {
     Handle connect(const std::string &borrower, Access access, std::uint64_t prefer);
     const Options &options() const { return options_; }
     // True once --duration has run out: operations end, failures are no longer retried.
-    bool over() const { return std::chrono::steady_clock::now() >= deadline_; }
+    bool over() const { return shared_sessions_ || std::chrono::steady_clock::now() >= deadline_; }
+    // A 42P05 or 26000 failed an operation: with named statements on, the run ends and starts
+    // again with unnamed statements (one warning says so).
+    void statements_not_ours(const std::string &sqlstate);
 
   private:
     // A connection of its own (--no-pool), through the same backoff a pool uses.
     std::unique_ptr<pool::PgSession> connect_own(std::chrono::steady_clock::time_point give_up);
+    // One run of the prepared workload with the current settings.
+    Report run_once(Workload &workload);
 
     Options options_;
     pool::Settings settings_;
     std::unique_ptr<pool::RoutedPool> pool_; // the primary's pool, plus replicas' when configured
     std::unique_ptr<retry::ConnectThrottle> own_connects_; // --no-pool
+    std::atomic<bool> shared_sessions_{false};             // statements_not_ours() was called this run
+    std::once_flag shared_sessions_seen_;
+    std::string shared_sessions_reason_; // set once, before shared_sessions_
     std::atomic<long long> done_{0};
     std::atomic<long long> remaining_{0};
     // The end of --duration, and the end of the grace after it: no client waits for a
