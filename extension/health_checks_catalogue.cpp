@@ -280,12 +280,13 @@ SELECT CASE WHEN NOT standby
             format('standby whose WAL receiver is %s (see the wal_receiver check): the lag cannot be measured; '
                    'replayed up to %s, last replayed transaction %s',
                    coalesce(status, 'not running'), pg_last_wal_replay_lsn(),
-                   coalesce(format('at %s (%s ago)', pg_last_xact_replay_timestamp(),
-                                   date_trunc('second', clock_timestamp() - pg_last_xact_replay_timestamp())),
-                            'none since start-up'))
+                   CASE WHEN pg_last_xact_replay_timestamp() IS NULL THEN 'none since start-up'
+                        ELSE format('at %s (%s ago)', pg_last_xact_replay_timestamp(),
+                                    date_trunc('second', clock_timestamp() - pg_last_xact_replay_timestamp())) END)
             WHEN standby THEN
-            format('standby: received up to %s, replayed up to %s, last replayed transaction at %s',
-                   pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp())
+            format('standby: received up to %s, replayed up to %s, last replayed transaction %s',
+                   pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(),
+                   coalesce('at ' || pg_last_xact_replay_timestamp(), 'none since start-up'))
        ELSE (SELECT CASE WHEN count(*) = 0 THEN 'primary with no connected standby'
                     ELSE format('primary with %s standby(s); worst: %s (%s), replay lag %s',
                                 count(*), (array_agg(application_name ORDER BY replay_lag DESC NULLS LAST))[1],

@@ -6,7 +6,8 @@
 # (default 3), each VIGIL_BENCH_WINDOW seconds long (default 60):
 #   - vigild's CPU share: clock ticks (utime + stime, /proc/PID/stat) over the window, as a share
 #     of one core (target: under 2%);
-#   - the per-target poll time, from vigild's own vigil_health_poll_duration_seconds;
+#   - the per-target poll time, from vigild's own vigil_health_poll_duration_seconds (or the
+#     family VIGIL_BENCH_POLL_METRIC names);
 #   - the scrape of the whole fleet (VIGIL_BENCH_SCRAPES sequential scrapes, default 5) from
 #     vigild's /metrics next to prometheus-postgres-exporter's scrape of the same 200 databases
 #     (target: no slower). Debian's exporter (0.11.1) has no /probe, so it gets the fleet the
@@ -28,6 +29,8 @@ rounds=${VIGIL_BENCH_ROUNDS:-3}
 window=${VIGIL_BENCH_WINDOW:-60}
 scrapes=${VIGIL_BENCH_SCRAPES:-5}
 exporter_only=${VIGIL_BENCH_EXPORTER_ONLY:-}
+# The family that holds each target's (and database's) last poll time.
+poll_metric=${VIGIL_BENCH_POLL_METRIC:-vigil_health_poll_duration_seconds}
 "$VIGIL_ROOT/test/harness/deps.sh" --bench
 
 VIGILD=$VIGIL_ROOT/build/sidecar/vigild
@@ -164,7 +167,8 @@ for r in $(seq 1 "$rounds"); do
     cpu=$(awk -v a="$t0" -v b="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / (s1 - s0) * 100 }')
     cpu_rounds+=("$cpu")
     # The last poll of every target (and database, if vigild labels it so), in ms.
-    curl -s "http://127.0.0.1:$vport/metrics" | awk '/^vigil_health_poll_duration_seconds\{/ { print $2 * 1000 }' >"$work/polls"
+    curl -s "http://127.0.0.1:$vport/metrics" | awk -v m="$poll_metric" 'index($0, m "{") == 1 { print $2 * 1000 }' >"$work/polls"
+    [[ -s $work/polls ]] || echo "bench_fleet: vigild exports no $poll_metric{...} samples (VIGIL_BENCH_POLL_METRIC names the family)" >&2
     poll_med_rounds+=("$(median <"$work/polls")")
     poll_max_rounds+=("$(sort -g "$work/polls" | tail -1)")
     read -r v_med _ < <(scrape_ms "http://127.0.0.1:$vport/metrics" "$scrapes")
@@ -206,7 +210,7 @@ each scrape.
 | Measure | vigild | prometheus-postgres-exporter $e_version | vigild / exporters |
 |---|---|---|---|
 | CPU, share of one core, while polling every $interval | ${cpu_med}% | (they work on scrapes only: ${e_ticks} ticks in all) | |
-| poll time per target and database (vigil_health_poll_duration_seconds), median / max ms | $poll_med / $poll_max | | |
+| poll time per target and database ($poll_metric), median / max ms | $poll_med / $poll_max | | |
 | whole-fleet scrape, median ms (exporters: all $clusters at once, wall time) | $v_med | $e_med | $ratio |
 | the same, exporters' scrape times summed | | $e_sum | |
 | samples per scrape | $v_samples | $e_samples | |
