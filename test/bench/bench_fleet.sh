@@ -209,7 +209,7 @@ each scrape.
 
 | Measure | vigild | prometheus-postgres-exporter $e_version | vigild / exporters |
 |---|---|---|---|
-| CPU, share of one core, while polling every $interval | ${cpu_med}% | (they work on scrapes only: ${e_ticks} ticks in all) | |
+| CPU, share of one core, while polling every $interval | ${cpu_med}${cpu_rounds[*]:+%} | (they work on scrapes only: ${e_ticks} ticks in all) | |
 | poll time per target and database ($poll_metric), median / max ms | $poll_med / $poll_max | | |
 | whole-fleet scrape, median ms (exporters: all $clusters at once, wall time) | $v_med | $e_med | $ratio |
 | the same, exporters' scrape times summed | | $e_sum | |

@@ -113,6 +113,32 @@ TEST(ReplicationHealth, AStreamingStandbyIsOkAndABrokenLinkIsCriticalNotCaughtUp
     EXPECT_EQ(p.value("vigil_standby_replay_lag_seconds", {{"standby", "repl_it"}, {"view", "primary"}}),
               p.value("vigil_standby_lag_seconds", {{"standby", "repl_it"}, {"kind", "replay"}}));
 
+    // Replay paused while WAL keeps arriving: both sides see the standby behind, in bytes, and
+    // the standby's own lag is the time since its last replayed transaction.
+    primary.exec(
+        "CREATE TABLE IF NOT EXISTS repl_probe (id serial PRIMARY KEY, at timestamptz DEFAULT now())");
+    primary.exec("INSERT INTO repl_probe DEFAULT VALUES");
+    const std::string first = primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
+    ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_replay_lsn() >= '" + first + "'", 30));
+    replica.exec("SELECT pg_wal_replay_pause()");
+    primary.exec("INSERT INTO repl_probe DEFAULT VALUES");
+    const std::string second = primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
+    ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_receive_lsn() >= '" + second + "'", 30));
+    replica.exec("SELECT pg_sleep(0.2)");
+    const ReplicationView paused = fetch(replica);
+    ASSERT_TRUE(paused.receiver);
+    EXPECT_GT(paused.receiver->unreplayed_bytes.value_or(0), 0);
+    EXPECT_GT(paused.receiver->replay_lag_seconds().value_or(0), 0.1);
+    const auto pp = render(fetch(primary), "primary");
+    const double replay_behind =
+        pp.value("vigil_standby_lag_bytes", {{"standby", "repl_it"}, {"kind", "replay"}}).value_or(0);
+    EXPECT_GT(replay_behind, 0);
+    EXPECT_LT(pp.value("vigil_standby_lag_bytes", {{"standby", "repl_it"}, {"kind", "flush"}}).value_or(-1),
+              replay_behind)
+        << "received and flushed, only not replayed";
+    replica.exec("SELECT pg_wal_replay_resume()");
+    ASSERT_TRUE(wait_until(replica, "SELECT pg_last_wal_replay_lsn() >= '" + second + "'", 30));
+
     // A threshold below the age of the last message from the primary warns.
     replica.exec("SET vigil.wal_receiver_warning = '1ms'");
     replica.exec("SELECT pg_sleep(0.05)");
