@@ -142,11 +142,11 @@ vigild_pid=
 if [[ -z $exporter_only ]]; then
   "$VIGILD" --config "$work/vigild.toml" --log-level warn serve >"$work/vigild.log" 2>&1 & pids+=($!)
   vigild_pid=$!
-  # Up once every target has been polled: a vigil_up sample per target, all 1.
+  # Up once every target has been polled: every vigil_up sample of each target is 1.
   up_targets() {
-    curl -s "http://127.0.0.1:$vport/metrics" | awk '/^vigil_up\{/ && $2 == 1 {
-        if (match($0, /target="[^"]*"/)) seen[substr($0, RSTART, RLENGTH)] = 1 }
-      END { n = 0; for (t in seen) n++; print n }'
+    curl -s "http://127.0.0.1:$vport/metrics" | awk '/^vigil_up\{/ && match($0, /target="[^"]*"/) {
+        t = substr($0, RSTART, RLENGTH); seen[t] = 1; if ($2 != 1) down[t] = 1 }
+      END { n = 0; for (t in seen) if (!(t in down)) n++; print n }'
   }
   for _ in $(seq 1 300); do
     kill -0 "$vigild_pid" 2>/dev/null || { echo "vigild exited; its log:" >&2; cat "$work/vigild.log" >&2; exit 1; }
