@@ -98,7 +98,19 @@ TEST(ReplicationHealth, AStreamingStandbyIsOkAndABrokenLinkIsCriticalNotCaughtUp
     EXPECT_EQ(self.receiver->application_name, "repl_it");
     EXPECT_EQ(self.receiver->sender_port, test::Standby::harness_port());
     EXPECT_EQ(self.timeline, std::optional<long long>(1));
-    const ReplicationView from_primary = fetch(primary);
+    // Caught up, the primary measures a replay lag (PostgreSQL's, or 0 once it shows NULL).
+    ReplicationView from_primary = fetch(primary);
+    const auto measured = [](const ReplicationView &v) {
+        for (const StandbyReplication &r : v.standbys)
+            if (r.application_name == "repl_it")
+                return r.replay_lag_seconds.has_value();
+        return false;
+    };
+    for (int i = 0; i < 100 && !measured(from_primary); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        from_primary = fetch(primary);
+    }
+    ASSERT_TRUE(measured(from_primary));
     EXPECT_FALSE(from_primary.in_recovery);
     EXPECT_EQ(from_primary.timeline, std::optional<long long>(1));
     const auto s = render(self, "standby");
@@ -110,6 +122,7 @@ TEST(ReplicationHealth, AStreamingStandbyIsOkAndABrokenLinkIsCriticalNotCaughtUp
     EXPECT_EQ(p.value("vigil_standby_streaming", {{"standby", "repl_it"}, {"client_addr", "127.0.0.1"}}), 1);
     EXPECT_EQ(p.value("vigil_standby_sync_state", {{"standby", "repl_it"}, {"sync_state", "async"}}), 1);
     EXPECT_TRUE(p.value("vigil_standby_lag_bytes", {{"standby", "repl_it"}, {"kind", "replay"}}));
+    EXPECT_TRUE(p.value("vigil_standby_replay_lag_seconds", {{"standby", "repl_it"}, {"view", "primary"}}));
     EXPECT_EQ(p.value("vigil_standby_replay_lag_seconds", {{"standby", "repl_it"}, {"view", "primary"}}),
               p.value("vigil_standby_lag_seconds", {{"standby", "repl_it"}, {"kind", "replay"}}));
 
