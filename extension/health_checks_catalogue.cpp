@@ -18,6 +18,30 @@ namespace vigil::health {
 
 namespace {
 
+/*
+ * What wal_receiver and replication_lag know of a standby's link to its primary, one row:
+ * standby, conninfo (primary_conninfo; NULL when the role may not read it), running (a WAL
+ * receiver process exists), hidden (it does, but the role sees only its pid: no
+ * pg_read_all_stats), expected (a standby that should stream: primary_conninfo set, a WAL receiver
+ * running, or WAL streamed since start-up, which needs no privilege to see), blind (whether it
+ * should stream, or does, is hidden from the role), and pg_stat_wal_receiver's columns.
+ */
+#define VIGIL_WAL_RECEIVER_SQL                                                                               \
+    "WITH rcv AS MATERIALIZED (SELECT * FROM pg_stat_wal_receiver),\n"                                       \
+    "     base AS (\n"                                                                                       \
+    "  SELECT pg_is_in_recovery() AS standby,\n"                                                             \
+    "         (SELECT setting FROM pg_settings WHERE name = 'primary_conninfo') AS conninfo,\n"              \
+    "         r.pid IS NOT NULL AS running, r.pid IS NOT NULL AND r.status IS NULL AS hidden,\n"             \
+    "         r.status, r.sender_host, r.sender_port, r.received_tli, r.flushed_lsn, "                       \
+    "r.last_msg_receipt_time\n"                                                                              \
+    "    FROM (SELECT 1) one LEFT JOIN rcv r ON true),\n"                                                    \
+    "     link AS (\n"                                                                                       \
+    "  SELECT *, standby AND (running OR coalesce(conninfo, '') <> '' OR pg_last_wal_receive_lsn() IS NOT "  \
+    "NULL) AS expected,\n"                                                                                   \
+    "         standby AND (hidden OR (NOT running AND conninfo IS NULL AND pg_last_wal_receive_lsn() IS "    \
+    "NULL)) AS blind\n"                                                                                      \
+    "    FROM base)\n"
+
 /* The checks, in the order they are documented (docs/health-checks.md). */
 const CheckDef kChecks[] = {
     {"connections", Kind::Ratio, false, 0.70, 0.85,
@@ -216,26 +240,65 @@ SELECT (SELECT xid_age / freeze_max_age FROM worst),
      "holding the xmin horizon back (long_transactions, prepared_transactions, "
      "inactive_replication_slots), or a cost limit too low for the table's size."},
 
+    {"wal_receiver", Kind::Duration, false, 45e3, 120e3,
+     "on a standby that streams: time since the last message from the primary; critical while the "
+     "WAL receiver is not streaming",
+     VIGIL_WAL_RECEIVER_SQL R"sql(
+SELECT CASE WHEN expected AND NOT blind THEN extract(epoch FROM clock_timestamp() - last_msg_receipt_time) * 1000 END,
+       CASE WHEN NOT standby THEN 'not a standby'
+            WHEN blind THEN 'a standby' || CASE WHEN running THEN ' with a WAL receiver' ELSE '' END
+            WHEN NOT expected THEN 'a standby without primary_conninfo: it restores WAL from the archive only, nothing is expected to stream'
+            WHEN NOT running
+            THEN format('no WAL receiver runs although %s: nothing arrives from the primary; replayed up to %s, last replayed transaction %s',
+                        CASE WHEN coalesce(conninfo, '') <> '' THEN 'primary_conninfo is set' ELSE 'WAL was streamed since start-up' END,
+                        pg_last_wal_replay_lsn(), coalesce(pg_last_xact_replay_timestamp()::text, 'none since start-up'))
+            ELSE format('WAL receiver %s from %s:%s (timeline %s); last message from the primary %s ago; received up to %s, replayed up to %s (%s to replay)',
+                        status, coalesce(sender_host, '?'), coalesce(sender_port::text, '?'), received_tli,
+                        coalesce(date_trunc('millisecond', clock_timestamp() - last_msg_receipt_time)::text, 'never'),
+                        flushed_lsn, pg_last_wal_replay_lsn(),
+                        coalesce(pg_size_pretty(pg_wal_lsn_diff(flushed_lsn, pg_last_wal_replay_lsn())), 'nothing')) END,
+       CASE WHEN expected AND NOT blind AND status IS DISTINCT FROM 'streaming' THEN 'critical' END,
+       NULL,
+       CASE WHEN blind THEN 1 ELSE 0 END
+  FROM link)sql",
+     "Read the standby's server log for the WAL receiver's error (authentication, the network, a "
+     "primary that is down or was replaced, WAL the primary no longer has: give the standby a "
+     "replication slot or a restore_command); fix primary_conninfo and SELECT pg_reload_conf().",
+     Blind::WalReceiver},
+
     {"replication_lag", Kind::Duration, false, 1e3, 10e3,
      "replication lag: replay delay on a standby, worst standby's lag on a primary",
-     R"sql(
-SELECT CASE WHEN pg_is_in_recovery() THEN
-            CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
-                 ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000 END
-       ELSE (SELECT coalesce(max(extract(epoch FROM greatest(write_lag, flush_lag, replay_lag))) * 1000, 0)
-               FROM pg_stat_replication) END,
-       CASE WHEN pg_is_in_recovery() THEN
-            format('standby: received up to %s, replayed up to %s, last replayed transaction at %s',
-                   pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp())
+     VIGIL_WAL_RECEIVER_SQL R"sql(
+SELECT CASE WHEN NOT standby
+            THEN (SELECT coalesce(max(extract(epoch FROM greatest(write_lag, flush_lag, replay_lag))) * 1000, 0)
+                    FROM pg_stat_replication)
+            -- receive = replay also holds on a standby whose primary is gone: no lag is measurable
+            WHEN expected AND NOT hidden AND status IS DISTINCT FROM 'streaming' THEN NULL
+            WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000 END,
+       CASE WHEN standby AND expected AND NOT hidden AND status IS DISTINCT FROM 'streaming' THEN
+            format('standby whose WAL receiver is %s (see the wal_receiver check): the lag cannot be measured; '
+                   'replayed up to %s, last replayed transaction %s',
+                   coalesce(status, 'not running'), pg_last_wal_replay_lsn(),
+                   CASE WHEN pg_last_xact_replay_timestamp() IS NULL THEN 'none since start-up'
+                        ELSE format('at %s (%s ago)', pg_last_xact_replay_timestamp(),
+                                    date_trunc('second', clock_timestamp() - pg_last_xact_replay_timestamp())) END)
+            WHEN standby THEN
+            format('standby: received up to %s, replayed up to %s, last replayed transaction %s',
+                   pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(),
+                   coalesce('at ' || pg_last_xact_replay_timestamp(), 'none since start-up'))
        ELSE (SELECT CASE WHEN count(*) = 0 THEN 'primary with no connected standby'
                     ELSE format('primary with %s standby(s); worst: %s (%s), replay lag %s',
                                 count(*), (array_agg(application_name ORDER BY replay_lag DESC NULLS LAST))[1],
                                 (array_agg(state ORDER BY replay_lag DESC NULLS LAST))[1],
                                 coalesce(max(replay_lag)::text, 'none')) END
                FROM pg_stat_replication) END,
-       NULL, NULL,
-       -- a standby's details are hidden without pg_read_all_stats: only its pid shows
-       CASE WHEN NOT pg_is_in_recovery() THEN (SELECT count(*) FROM pg_stat_replication WHERE state IS NULL) END)sql",
+       CASE WHEN standby AND expected AND NOT hidden AND status IS DISTINCT FROM 'streaming' THEN 'unknown' END,
+       NULL,
+       -- without pg_read_all_stats only the pid shows: of a primary's standbys, of a standby's WAL receiver
+       CASE WHEN NOT standby THEN (SELECT count(*) FROM pg_stat_replication WHERE state IS NULL)
+            WHEN hidden THEN 1 END
+  FROM link)sql",
      "Check the standby's network, disk and CPU; long queries on a standby with "
      "max_standby_streaming_delay = -1 pause replay.",
      Blind::OtherSessions},
@@ -303,6 +366,43 @@ SELECT coalesce(max(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_w
   FROM pg_replication_slots WHERE NOT active)sql",
      "Reconnect the consumer or drop the slot with pg_drop_replication_slot(name); set "
      "max_slot_wal_keep_size to cap the WAL a slot may retain."},
+
+    {"replication_slot_wal", Kind::Bytes, true, 1024, 0,
+     "WAL the slot nearest to losing WAL may still let be written (safe_wal_size, with "
+     "max_slot_wal_keep_size set); a slot whose wal_status is unreserved warns, lost is critical",
+     R"sql(
+WITH s AS MATERIALIZED (
+  SELECT slot_name, slot_type, active, wal_status, safe_wal_size,
+         CASE wal_status WHEN 'lost' THEN 0 WHEN 'unreserved' THEN 1 ELSE 2 END AS rank
+    FROM pg_replication_slots)
+SELECT (SELECT CASE WHEN min(safe_wal_size) < 0 THEN 0 ELSE min(safe_wal_size) END  -- greatest() skips NULL
+          FROM s WHERE wal_status IS NOT NULL)::float8,
+       CASE WHEN count(*) = 0 THEN 'no replication slot'
+            ELSE format('%s slot(s)%s: %s', count(*),
+                        CASE WHEN current_setting('max_slot_wal_keep_size') = '-1'
+                             THEN ' (max_slot_wal_keep_size = -1: slots may retain WAL without limit)' ELSE '' END,
+                        string_agg(format('%s (%s, %s%s%s)', slot_name, slot_type,
+                                          CASE WHEN active THEN 'active' ELSE 'inactive' END,
+                                          ', ' || coalesce(wal_status, 'no WAL reserved'),
+                                          CASE WHEN wal_status <> 'lost' AND safe_wal_size IS NOT NULL
+                                               THEN ', ' || pg_size_pretty(greatest(safe_wal_size, 0)) || ' until it may lose WAL' END),
+                                   ', ' ORDER BY rank, safe_wal_size NULLS LAST, slot_name)) END,
+       CASE WHEN bool_or(wal_status = 'lost') THEN 'critical' WHEN bool_or(wal_status = 'unreserved') THEN 'warning' END,
+       CASE WHEN bool_or(wal_status = 'lost')
+            THEN format('Slot %s has lost WAL its consumer needs and cannot be used again: drop it '
+                        '(SELECT pg_drop_replication_slot(%L)) and rebuild its standby (pg_basebackup) or '
+                        'subscription; raise max_slot_wal_keep_size so that a late consumer keeps its WAL.',
+                        (array_agg(slot_name ORDER BY slot_name) FILTER (WHERE wal_status = 'lost'))[1],
+                        (array_agg(slot_name ORDER BY slot_name) FILTER (WHERE wal_status = 'lost'))[1])
+            WHEN bool_or(wal_status = 'unreserved')
+            THEN format('Slot %s is past max_slot_wal_keep_size: the next checkpoint removes WAL it needs; reconnect '
+                        'its consumer now, or drop it (SELECT pg_drop_replication_slot(%L)); raise '
+                        'max_slot_wal_keep_size.',
+                        (array_agg(slot_name ORDER BY slot_name) FILTER (WHERE wal_status = 'unreserved'))[1],
+                        (array_agg(slot_name ORDER BY slot_name) FILTER (WHERE wal_status = 'unreserved'))[1]) END
+  FROM s)sql",
+     "Reconnect the slot's consumer or drop the slot with pg_drop_replication_slot(name); raise "
+     "max_slot_wal_keep_size if its consumer needs more time to catch up."},
 
     {"dead_tuples", Kind::Ratio, false, 0.10, 0.20,
      "dead-tuple ratio of the worst table with at least vigil.dead_tuples_min_rows rows (or mostly dead)",

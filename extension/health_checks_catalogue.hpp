@@ -25,7 +25,8 @@ enum class Kind {
  * One health check: its thresholds, its query and what to do when it fires.
  *
  * The query returns one row: value (a number, NULL = no data), detail (text), and optionally
- * status (text: 'warning' or 'critical' forces at least that status), recommendation (text:
+ * status (text: 'warning' or 'critical' forces at least that status, 'unknown' says the value
+ * could not be measured: see core::grade), recommendation (text:
  * replaces the static one, e.g. a statement naming the object found), hidden (the number of
  * objects the calling role could not see, of the kind `blind` says) and hidden_in (text: where
  * they are, e.g. the schemas of unreadable sequences). Another role's session is hidden when

@@ -130,6 +130,15 @@ DROP TABLE hc_mx;
 -- integration tests, which run a real standby).
 SELECT hc_status('replication_lag') AS no_standby, hc_mentions('replication_lag', 'no connected standby') AS says_so;
 
+-- wal_receiver: a primary has no WAL receiver to watch and says so (a streaming standby, one whose
+-- link is broken and one whose receiver the role cannot see are in test/integration/replication_test.cpp).
+SELECT status, current_value IS NULL AS no_value, detail FROM vigil.health_check() WHERE check_name = 'wal_receiver';
+SET vigil.wal_receiver_warning = 0;
+SET vigil.wal_receiver_critical = 0;
+SELECT hc_status('wal_receiver') AS primary_never_fires;
+RESET vigil.wal_receiver_warning; RESET vigil.wal_receiver_critical;
+SELECT name, setting, unit FROM pg_settings WHERE name LIKE 'vigil.wal_receiver_%' ORDER BY name;
+
 -- archiving: with archive_mode off nothing is expected, and the detail says so (failures and a
 -- stalled archive are in the integration tests, which run a cluster with archive_mode on).
 SELECT hc_status('archiving') AS archive_mode_off, hc_mentions('archiving', 'archive_mode is off') AS says_so;
@@ -145,6 +154,20 @@ RESET vigil.inactive_replication_slots_critical;
 SELECT pg_drop_replication_slot('hc_idle_slot');
 SELECT hc_status('inactive_replication_slots') AS cleared;
 DROP TABLE hc_wal;
+
+-- replication_slot_wal: with max_slot_wal_keep_size = -1 (the default) no slot can lose WAL, so
+-- there is nothing to measure: ok, and the detail lists each slot with its wal_status (a slot
+-- driven to unreserved and lost is in test/integration/replication_test.cpp).
+SELECT hc_status('replication_slot_wal') AS no_slot, hc_mentions('replication_slot_wal', 'no replication slot') AS says_so;
+SELECT 1 FROM pg_create_physical_replication_slot('hc_reserved_slot', true);
+SELECT 1 FROM pg_create_physical_replication_slot('hc_unreserved_slot');
+SELECT status, current_value IS NULL AS no_value, detail FROM vigil.health_check() WHERE check_name = 'replication_slot_wal';
+SELECT threshold FROM vigil.health_check() WHERE check_name = 'replication_slot_wal';
+SET vigil.replication_slot_wal_warning = '2GB';
+SELECT current_setting('vigil.replication_slot_wal_warning') AS warning, hc_status('replication_slot_wal') AS still_ok_unmeasured;
+RESET vigil.replication_slot_wal_warning;
+SELECT pg_drop_replication_slot('hc_reserved_slot'), pg_drop_replication_slot('hc_unreserved_slot');
+SELECT hc_status('replication_slot_wal') AS cleared;
 
 -- dead_tuples: deleting 30% of a table leaves dead tuples until VACUUM.
 SET vigil.dead_tuples_min_rows = 500;

@@ -45,6 +45,8 @@ HealthStatus grade(std::optional<double> value, const Thresholds &t, std::string
         status = HealthStatus::Critical;
     else if (forced_status == "warning" && status == HealthStatus::Ok)
         status = HealthStatus::Warning;
+    else if (forced_status == "unknown" && status != HealthStatus::Critical)
+        status = HealthStatus::Unknown;
     return status;
 }
 

@@ -31,7 +31,9 @@ struct Thresholds {
  * The status of a check's value: critical beyond the critical threshold, warning beyond the
  * warning one (beyond: strictly above, or strictly below when lower is worse), ok otherwise and
  * when there is no value (no data). A status the check's query forces then applies: "critical"
- * always wins, "warning" turns ok into warning; anything else is ignored.
+ * always wins, "warning" turns ok into warning, "unknown" (the query could not measure: a
+ * standby whose WAL receiver does not stream has no lag to measure) turns ok and warning into
+ * unknown; anything else is ignored.
  */
 HealthStatus grade(std::optional<double> value, const Thresholds &t, std::string_view forced_status = {});
 

@@ -30,6 +30,9 @@ std::string hidden_detail(Blind what, std::int64_t hidden, const std::string &ro
         return counted(hidden, "sequence", "sequences") + (where.empty() ? "" : " in schema " + where) +
                (hidden == 1 ? " is" : " are") + " not readable by role " + role +
                ", which has neither SELECT nor USAGE on " + (hidden == 1 ? "it" : "them");
+    case Blind::WalReceiver:
+        return "the WAL receiver's state or primary_conninfo is hidden from role " + role +
+               ", which lacks pg_read_all_stats or pg_read_all_settings (both part of pg_monitor)";
     }
     return "";
 }
@@ -44,6 +47,10 @@ std::string grant_recommendation(Blind what, const std::string &role, const std:
     case Blind::Sequences:
         return "GRANT SELECT ON ALL SEQUENCES IN SCHEMA " + (where.empty() ? std::string("...") : where) +
                " TO " + role + " (pg_monitor does not include it), or run the check as the sequences' owner.";
+    case Blind::WalReceiver:
+        return "GRANT pg_monitor TO " + role +
+               ": it includes pg_read_all_stats and pg_read_all_settings, which show the WAL receiver's "
+               "state and primary_conninfo.";
     }
     return "";
 }

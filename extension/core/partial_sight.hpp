@@ -17,6 +17,8 @@ enum class Blind {
     Nothing,       /* it reads views every role may read in full */
     OtherSessions, /* other roles' sessions: state, query, transaction, progress (pg_read_all_stats) */
     Sequences,     /* sequences the role has neither SELECT nor USAGE on */
+    WalReceiver,   /* a standby's WAL receiver (pg_read_all_stats) or its primary_conninfo
+                      (pg_read_all_settings) */
 };
 
 /*

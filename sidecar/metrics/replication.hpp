@@ -15,21 +15,37 @@
 namespace vigil {
 
 // A standby's walreceiver. `status` is pg_stat_wal_receiver.status ("streaming", "stopping",
-// "waiting", ...), or empty when no walreceiver process runs.
+// "waiting", ...), or empty when no walreceiver process runs (or the role may not see it).
 struct WalReceiverState {
-    bool expected = false; // primary_conninfo is set: this standby should be streaming
+    // This standby should be streaming: primary_conninfo is set, a walreceiver runs, or WAL was
+    // streamed since start-up. False on a standby that restores from the archive only.
+    bool expected = false;
+    // The role could not see the walreceiver's state (it lacks pg_read_all_stats: only the pid
+    // shows) or, with no walreceiver running, primary_conninfo (pg_read_all_settings). Then
+    // `status` and `expected` say nothing and streaming is not exported.
+    bool hidden = false;
+    bool running = false; // a walreceiver process exists (visible to every role)
     std::string status;
     std::string sender_host;
     int sender_port = 0;
+    // The name the primary shows this standby by (pg_stat_replication.application_name): the
+    // connection's application_name, else cluster_name, else "walreceiver".
+    std::string application_name;
     std::optional<long long> received_timeline;
     std::optional<double> last_message_age_seconds; // now - last_msg_receipt_time
     std::optional<double> replay_delay_seconds;     // now - pg_last_xact_replay_timestamp()
-    std::optional<double> unreplayed_bytes;         // receive LSN - replay LSN (written_lsn / flushed_lsn)
+    std::optional<double> unreplayed_bytes;         // received (flushed) LSN - replay LSN
     bool streaming() const { return status == "streaming"; }
+    // This standby's replay lag as it sees it: 0 when streaming and everything received is
+    // replayed, the replay delay when streaming with WAL waiting, nullopt when it cannot be
+    // measured (not streaming while it should, or hidden) — never 0 for a broken link.
+    std::optional<double> replay_lag_seconds() const;
 };
 
-// One row of pg_stat_replication on a primary (or a cascading standby).
+// One row of pg_stat_replication on a primary (or a cascading standby). Without
+// pg_read_all_stats only the pid shows: `hidden`, and everything else is empty.
 struct StandbyReplication {
+    bool hidden = false;
     std::string application_name, client_addr, state, sync_state;
     std::optional<double> write_lag_seconds, flush_lag_seconds, replay_lag_seconds;
     std::optional<double> sent_lag_bytes, write_lag_bytes, flush_lag_bytes, replay_lag_bytes;

@@ -70,7 +70,7 @@ TEST(ActivitySampler, WithoutPreloadingRaisesAClearErrorWithHint) {
     EXPECT_THAT(r.output, HasSubstr("HINT:  Add pgvigil to shared_preload_libraries in postgresql.conf and "
                                     "restart the server."));
     // Everything that does not need the sampler still works.
-    EXPECT_THAT(r.output, HasSubstr("     30\n"));
+    EXPECT_THAT(r.output, HasSubstr("     32\n"));
     EXPECT_THAT(r.output, HasSubstr(" 0.0361\n"));
 }
 
@@ -156,7 +156,7 @@ TEST(HealthChecks, RunOnAHotStandbyAndSeeReplicationLag) {
 
     // Every check runs on the standby (slow_statements only depends on pg_stat_statements).
     db::Result all = replica.exec("SELECT check_name, status, detail FROM vigil.health_check()");
-    EXPECT_EQ(all.rows(), 30);
+    EXPECT_EQ(all.rows(), 32);
     for (int i = 0; i < all.rows(); i++) {
         if (all.value(i, 0) != "slow_statements") {
             EXPECT_NE(all.value(i, 1), "unknown") << all.value(i, 0) << ": " << all.value(i, 2);

@@ -59,6 +59,14 @@ TEST(ExtensionHealthStatus, AForcedWarningOnlyRaisesOk) {
     EXPECT_EQ(grade(0.9, kHigherIsWorse, "warning"), HealthStatus::Critical);
 }
 
+TEST(ExtensionHealthStatus, AForcedUnknownHidesOkAndWarningButNotCritical) {
+    EXPECT_EQ(grade(std::nullopt, kHigherIsWorse, "unknown"), HealthStatus::Unknown)
+        << "a check that could not measure must not say ok";
+    EXPECT_EQ(grade(0.0, kHigherIsWorse, "unknown"), HealthStatus::Unknown);
+    EXPECT_EQ(grade(0.6, kHigherIsWorse, "unknown"), HealthStatus::Unknown);
+    EXPECT_EQ(grade(0.9, kHigherIsWorse, "unknown"), HealthStatus::Critical);
+}
+
 TEST(ExtensionHealthStatus, AnyOtherForcedStatusIsIgnored) {
     EXPECT_EQ(grade(0.0, kHigherIsWorse, ""), HealthStatus::Ok);
     EXPECT_EQ(grade(0.0, kHigherIsWorse, "ok"), HealthStatus::Ok);

@@ -44,6 +44,15 @@ TEST(ExtensionPartialSight, HiddenSequencesNameTheirSchemasAndTheGrant) {
         "or run the check as the sequences' owner.");
 }
 
+TEST(ExtensionPartialSight, AHiddenWalReceiverNamesBothPrivilegesAndTheGrant) {
+    EXPECT_EQ(hidden_detail(Blind::WalReceiver, 1, "monitor", ""),
+              "the WAL receiver's state or primary_conninfo is hidden from role monitor, which lacks "
+              "pg_read_all_stats or pg_read_all_settings (both part of pg_monitor)");
+    EXPECT_EQ(grant_recommendation(Blind::WalReceiver, "monitor", ""),
+              "GRANT pg_monitor TO monitor: it includes pg_read_all_stats and pg_read_all_settings, which "
+              "show the WAL receiver's state and primary_conninfo.");
+}
+
 TEST(ExtensionPartialSight, ACheckThatSeesEverythingAddsNothing) {
     EXPECT_EQ(hidden_detail(Blind::Nothing, 0, "monitor", ""), "");
     EXPECT_EQ(grant_recommendation(Blind::Nothing, "monitor", ""), "");
