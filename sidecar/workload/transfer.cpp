@@ -3,9 +3,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iomanip>
 #include <mutex>
 #include <stdexcept>
 
+#include "wall_clock.hpp"
 #include "workload/workloads.hpp"
 
 namespace vigil::bench {
@@ -26,9 +28,10 @@ const Statement kLedger{"vigil_bench_ledger",
                         "INSERT INTO transfers (from_id, to_id, amount, request_id) VALUES ($1, $2, $3, $4)"};
 const Statement kTransferDone{"vigil_bench_transfer_done", "SELECT 1 FROM transfers WHERE request_id = $1"};
 
-// $VIGIL_BENCH_ACKNOWLEDGED_LOG names a file that gets the request_id of every transfer vigild
-// saw committed, one a line, written as each is acknowledged: what a failover test compares
-// with the new primary's ledger (docs/high-availability.md).
+// $VIGIL_BENCH_ACKNOWLEDGED_LOG names a file that gets a line per transfer vigild saw committed,
+// written as each is acknowledged: its request_id, a tab, and the time (Unix seconds). A
+// failover test compares the ids with the new primary's ledger and times the outage from the
+// gap (docs/high-availability.md).
 class AcknowledgedLog {
   public:
     AcknowledgedLog() {
@@ -44,7 +47,7 @@ class AcknowledgedLog {
         if (!out_.is_open())
             return;
         const std::lock_guard<std::mutex> lock(mutex_);
-        out_ << request_id << '\n';
+        out_ << request_id << '\t' << std::fixed << std::setprecision(6) << now_epoch() << '\n';
         out_.flush(); // a run cut short still leaves every acknowledgement it made
     }
 

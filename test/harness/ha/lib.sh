@@ -194,6 +194,7 @@ ha_start() {
     done
   } >"$HA_DIR/ports.env"
   ha_load "$HA_DIR"
+  rm -rf "$VIGIL_BUILD/test-logs/ha"
 
   make_pg_dir "$HA_DIR/etcd"
   ha_spawn "$HA_DIR/etcd/pid" "$HA_DIR/etcd/etcd.log" "$HA_ETCD" --name vigil-ha \
