@@ -57,8 +57,10 @@ note "total balance before: $total_before"
 
 # PgBouncer answers for the leader (transaction pooling: no named statements).
 bouncer_dsn="host=127.0.0.1 port=$HA_PGBOUNCER_PORT user=postgres dbname=postgres connect_timeout=2"
-check "PgBouncer reaches the leader" \
-  test "$("$PG_BINDIR/psql" -X -At "$bouncer_dsn" -c 'select pg_is_in_recovery()' 2>&1)" = f
+bouncer_reaches_primary() {
+  [[ $("$PG_BINDIR/psql" -X -At "$bouncer_dsn" -c 'select pg_is_in_recovery()' 2>&1) == f ]]
+}
+check "PgBouncer reaches the leader" bouncer_reaches_primary
 
 # After a failover: vigild check reaches the new leader, and (fleet) metrics and check --all
 # show the new roles within one discovery interval.
@@ -231,6 +233,20 @@ print("operations ok %s, errors %s, retries %s; invariant: %s" % (o.get("count")
   [[ $lost -gt 0 ]] && expected=70
   check "$mode: vigild bench exit $status (expected $expected: $lost lost)" test "$status" -eq "$expected"
   echo "# RESULT mode=$mode bench_exit=$status acknowledged=$acked lost=$lost"
+
+  # PgBouncer (one host per database) is pointed at the new leader and reloaded; vigild works
+  # through it in transaction mode with unnamed statements only.
+  if ha_pgbouncer_follow && ha_wait 20 bouncer_reaches_primary; then
+    ok "$mode: PgBouncer follows the new leader $leader after a reload"
+  else
+    not_ok "$mode: PgBouncer does not reach the new leader $leader"
+  fi
+  local bounced=0
+  "$VIGILD" bench --dsn "$bouncer_dsn" --workload transfer --clients 4 --transactions 500 \
+    --no-named-statements >"$dir/bouncer.$mode.out" 2>&1 || bounced=$?
+  check "$mode: 500 transfers through PgBouncer (pool_mode transaction, --no-named-statements): exit $bounced" \
+    test "$bounced" -eq 0
+  [[ $bounced -eq 0 ]] || tail -5 "$dir/bouncer.$mode.out" | sed 's/^/#   /'
   ha_wait_streaming any 90 || note "$mode: the old leader did not rejoin"
 }
 
