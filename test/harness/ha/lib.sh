@@ -32,8 +32,7 @@ ha_spawn() {
   local pidfile=$1 log=$2; shift 2
   # shellcheck disable=SC2016
   as_pg bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$log" 2>&1 </dev/null &
-  local i
-  for i in $(seq 1 50); do [[ -s $pidfile ]] && return 0; sleep 0.1; done
+  for _ in $(seq 1 50); do [[ -s $pidfile ]] && return 0; sleep 0.1; done
   echo "ha: $1 did not start" >&2
   return 1
 }
