@@ -52,8 +52,7 @@ for round in $(seq 1 "$rounds"); do
   client_pid=$!
   sleep 5
   leader=$(ha_leader)
-  kill_time=$(date +%s.%N)
-  ha_kill_leader >/dev/null
+  read -r _ kill_time < <(ha_kill_leader)
   new_leader=$(ha_wait_leader "$leader" 60)
   bench_status=0
   wait "$bench_pid" || bench_status=$?

@@ -187,8 +187,7 @@ run_round() {
 
   local pid
   t=$SECONDS
-  kill_at=$(date +%s.%N)
-  if pid=$(ha_kill_leader) && third=$(ha_wait_leader "$second" 60); then
+  if read -r pid kill_at < <(ha_kill_leader) && [[ -n $kill_at ]] && third=$(ha_wait_leader "$second" 60); then
     ok "$mode: kill -9 of $second's postmaster ($pid): $third leads after $((SECONDS - t)) s"
     check_roles "$third" "$mode kill -9"
   else
@@ -218,6 +217,7 @@ print("operations ok %s, errors %s, retries %s; invariant: %s" % (o.get("count")
   # The new primary's ledger against what vigild acknowledged.
   ha_wait_leader "" 30 >/dev/null || true
   local leader lost total_after when
+  kill_at=${kill_at:-0}
   leader=$(ha_leader)
   # The lost ones, and when vigild had acknowledged them relative to the kill (seconds).
   when=$(ha_psql "$leader" -c 'create temp table acked (request_id text, at float8)' \

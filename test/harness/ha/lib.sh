@@ -12,7 +12,8 @@
 #   ha_wait_streaming [sync] [SECONDS]  waits until the leader has a streaming (sync) replica
 #   ha_set_sync on|off  Patroni's synchronous_mode, through patronictl edit-config
 #   ha_switchover       patronictl switchover --force to the other member
-#   ha_kill_leader      kill -9 of the leader's postmaster (by its data directory's postmaster.pid)
+#   ha_kill_leader      kill -9 of the leader's postmaster (by its data directory's postmaster.pid);
+#                       prints "PID UNIX_TIME", the time taken just before the signal
 #   ha_psql NAME ARGS   psql on member NAME; ha_port NAME its PostgreSQL port
 #   ha_dsn              the multi-host DSN with target_session_attrs=read-write
 #   ha_pgbouncer_follow points PgBouncer at the current leader and reloads it
@@ -147,14 +148,15 @@ ha_switchover() {
   ha_patronictl switchover --leader "$leader" --candidate "$(ha_other "$leader")" --force >&2
 }
 
-# Prints the pid it killed.
+# Prints the pid it killed and when (Unix time, just before the kill).
 ha_kill_leader() {
-  local leader pid
+  local leader pid at
   leader=$(ha_leader)
   [[ -n $leader ]] || { echo "ha: kill: no leader" >&2; return 1; }
   pid=$(head -1 "$HA_DIR/$leader/data/postmaster.pid") || return 1
+  at=$(date +%s.%N)
   kill -9 "$pid" || return 1
-  echo "$pid"
+  echo "$pid $at"
 }
 
 ha_fill() {
