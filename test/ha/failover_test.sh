@@ -212,7 +212,12 @@ print("operations ok %s, errors %s, retries %s; invariant: %s" % (o.get("count")
     not_ok "$mode: vigild acknowledged transfers (VIGIL_BENCH_ACKNOWLEDGED_LOG is empty: nothing to check)"
     return
   fi
-  ok "$mode: vigild acknowledged $acked transfers"
+  # The bench must have been writing across both events, or the test saw neither.
+  local before after
+  before=$(awk -F'\t' -v t="${switchover_at:-0}" '$2 < t' "$ack" | wc -l)
+  after=$(awk -F'\t' -v t="${kill_at:-9e9}" '$2 > t' "$ack" | wc -l)
+  check "$mode: vigild acknowledged $acked transfers, $before before the switchover and $after after the kill" \
+    test "$before" -gt 0 -a "$after" -gt 0
 
   # The new primary's ledger against what vigild acknowledged.
   ha_wait_leader "" 30 >/dev/null || true
