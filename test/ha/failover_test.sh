@@ -212,6 +212,11 @@ print("operations ok %s, errors %s, retries %s; invariant: %s" % (o.get("count")
     not_ok "$mode: vigild acknowledged transfers (VIGIL_BENCH_ACKNOWLEDGED_LOG is empty: nothing to check)"
     return
   fi
+  # The log holds every transfer the bench counted as committed (its JSON invariant), no more.
+  local committed
+  committed=$(/usr/bin/python3 -c 'import json, sys; print((json.load(open(sys.argv[1])).get("invariant") or {}).get("committed", "none"))' "$out" 2>/dev/null)
+  check "$mode: the acknowledged log has a line per committed transfer ($acked lines, bench: $committed)" \
+    test "$acked" = "$committed"
   # The bench must have been writing across both events, or the test saw neither.
   local before after
   before=$(awk -F'\t' -v t="${switchover_at:-0}" '$2 < t' "$ack" | wc -l)
