@@ -58,7 +58,7 @@ override with_llvm = no
 
 # The umbrella targets install PostgreSQL's build files themselves (`make deps`) before they
 # re-enter make; every other goal needs them now.
-UMBRELLA_GOALS = deps demo test test-sanitize bench fuzz deb test-packages format format-check sidecar print-%
+UMBRELLA_GOALS = deps demo test test-ha test-sanitize bench fuzz deb test-packages format format-check sidecar print-%
 ifeq ($(PGXS),)
 ifneq ($(filter-out $(UMBRELLA_GOALS),$(or $(MAKECMDGOALS),all)),)
 $(error PostgreSQL 15's build files were not found ($(PG_CONFIG) --pgxs failed): run `make deps` first)
@@ -156,6 +156,14 @@ test: deps
 	@$(MAKE) --no-print-directory -j $(JOBS) $(TEST_BUILD_GOALS)
 	@$(MAKE) --no-print-directory tmp-install
 	@test/run_all.sh
+
+# The high-availability suite: a real Patroni cluster (etcd, two members, PgBouncer) and the
+# transfer workload across a switchover and a kill -9 (docs/high-availability.md).
+.PHONY: test-ha
+test-ha: deps
+	@$(MAKE) --no-print-directory -j $(JOBS) all
+	@$(MAKE) --no-print-directory tmp-install
+	@test/ha/run.sh
 
 # Every suite against the ASan+UBSan builds; any sanitizer report fails the run.
 test-sanitize:

@@ -1,7 +1,13 @@
 // transfer.cpp — the transfer workload: money moves between accounts in transactions, and
 // afterwards the ledger must account for every balance.
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <mutex>
+#include <stdexcept>
 
+#include "wall_clock.hpp"
 #include "workload/workloads.hpp"
 
 namespace vigil::bench {
@@ -21,6 +27,34 @@ const Statement kCredit{"vigil_bench_credit",
 const Statement kLedger{"vigil_bench_ledger",
                         "INSERT INTO transfers (from_id, to_id, amount, request_id) VALUES ($1, $2, $3, $4)"};
 const Statement kTransferDone{"vigil_bench_transfer_done", "SELECT 1 FROM transfers WHERE request_id = $1"};
+
+// $VIGIL_BENCH_ACKNOWLEDGED_LOG names a file that gets a line per transfer vigild saw committed,
+// written as each is acknowledged: its request_id, a tab, and the time (Unix seconds). A
+// failover test compares the ids with the new primary's ledger and times the outage from the
+// gap (docs/high-availability.md).
+class AcknowledgedLog {
+  public:
+    AcknowledgedLog() {
+        const char *path = std::getenv("VIGIL_BENCH_ACKNOWLEDGED_LOG");
+        if (!path || !*path)
+            return;
+        out_.open(path, std::ios::out | std::ios::app);
+        if (!out_)
+            // Before any client starts; vigild exits 70 with this message.
+            throw std::runtime_error(std::string("VIGIL_BENCH_ACKNOWLEDGED_LOG: cannot write ") + path);
+    }
+    void record(const std::string &request_id) {
+        if (!out_.is_open())
+            return;
+        const std::lock_guard<std::mutex> lock(mutex_);
+        out_ << request_id << '\t' << std::fixed << std::setprecision(6) << now_epoch() << '\n';
+        out_.flush(); // a run cut short still leaves every acknowledgement it made
+    }
+
+  private:
+    std::mutex mutex_;
+    std::ofstream out_;
+};
 
 class TransferWorkload : public Workload {
   public:
@@ -52,6 +86,7 @@ class TransferWorkload : public Workload {
             // After a lost connection the earlier attempt may have committed: never transfer twice.
             if (attempt++ > 0 && s.run(kTransferDone, {request}).rows() == 1) {
                 ++committed_;
+                acknowledged_.record(request);
                 return;
             }
             s.conn.exec("BEGIN");
@@ -71,6 +106,7 @@ class TransferWorkload : public Workload {
             s.run(kLedger, {from, to, amount, request});
             s.conn.exec("COMMIT");
             ++committed_;
+            acknowledged_.record(request);
         });
         return 1;
     }
@@ -122,6 +158,7 @@ class TransferWorkload : public Workload {
     long long total_before_ = 0;
     std::string ledger_start_;
     std::atomic<long long> committed_{0}, declined_{0}, sequence_{0};
+    AcknowledgedLog acknowledged_;
 };
 
 } // namespace

@@ -24,6 +24,8 @@ packages+=(rsync)
 # Fleet and high availability: a real Patroni cluster on a single-node etcd, PgBouncer in front
 # (`make test-ha`, the PgBouncer tests).
 packages+=(patroni etcd-server etcd-client python3-etcd pgbouncer)
+# test/harness/ha/lib.sh asks Patroni's REST API who leads.
+packages+=(curl)
 # The console: templates (mustache), its history store (SQLite), and a real browser for its tests.
 packages+=(libkainjow-mustache-dev libsqlite3-dev chromium chromium-driver python3-selenium)
 # Compile caching for repeated builds (used when present).
