@@ -60,12 +60,17 @@ std::string one_line(const std::string &text) {
     return out;
 }
 
-// What to do about an error that kept the checks from running.
-std::string hint_for(const db::DbError &e) {
+// What to do about an error that kept the checks from running ("" when there is nothing to say).
+std::string grant_for(const db::DbError &e) {
     if (e.sqlstate() == "42501")
-        return " — grant the role what the checks need: GRANT USAGE ON SCHEMA vigil TO <role>; "
+        return "grant the role what the checks need: GRANT USAGE ON SCHEMA vigil TO <role>; "
                "GRANT pg_monitor TO <role>";
     return "";
+}
+
+std::string hint_for(const db::DbError &e) {
+    const std::string grant = grant_for(e);
+    return grant.empty() ? "" : " — " + grant;
 }
 
 constexpr const char *kHasHealthCheckSql =
@@ -82,7 +87,7 @@ HealthCheckRow unreachable_check(const std::string &what, const db::DbError *e, 
     row.severity = 3;
     row.detail = message + (e && !e->sqlstate().empty() ? " (SQLSTATE " + e->sqlstate() + ")" : "");
     if (e)
-        row.recommendation = hint_for(*e).empty() ? "" : hint_for(*e).substr(3);
+        row.recommendation = grant_for(*e);
     return row;
 }
 

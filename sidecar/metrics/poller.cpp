@@ -53,17 +53,15 @@ HealthCheckRow extension_missing_check() {
 }
 
 bool PollSlots::acquire(Seconds timeout, const std::atomic<bool> *abandon) {
+    using Clock = std::chrono::steady_clock;
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
     std::unique_lock<std::mutex> lock(mutex_);
-    const auto until = std::chrono::steady_clock::now() +
-                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
     while (free_ == 0) {
-        if (abandon && *abandon)
+        const auto now = Clock::now();
+        if ((abandon && *abandon) || now >= until)
             return false;
-        if (freed_.wait_until(
-                lock, std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(100))) ==
-                std::cv_status::timeout &&
-            std::chrono::steady_clock::now() >= until)
-            return free_ > 0 ? (--free_, true) : false;
+        // Woken by release(), or every 100 ms to see `abandon`.
+        freed_.wait_until(lock, std::min(until, now + std::chrono::milliseconds(100)));
     }
     --free_;
     return true;

@@ -124,10 +124,12 @@ TEST_F(FleetServe, EveryTargetIsLabelledAndProbedAloneWithDatabasesWithoutPgvigi
     const std::set<std::string> process = {"vigil_build_info", "vigil_process_start_time_seconds",
                                            "vigil_uptime_seconds", "vigil_config_reloads_total",
                                            "vigil_targets"};
-    for (const auto &s : e.samples)
+    for (const auto &s : e.samples) {
         if (!process.count(s.name) && s.name.rfind("vigil_query_", 0) != 0 &&
-            s.name.rfind("vigil_slow_", 0) != 0)
+            s.name.rfind("vigil_slow_", 0) != 0) {
             EXPECT_TRUE(s.labels.count("target")) << s.name;
+        }
+    }
     EXPECT_EQ(test::check_histograms(e), "");
 
     // /probe?target=b: b's samples only, and no process family.
