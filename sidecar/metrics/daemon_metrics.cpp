@@ -29,7 +29,7 @@ void render_pool(metrics::Exposition &e, const PoolStats &p, const metrics::Labe
     e.family("vigil_pool_pending_acquires", "gauge", "Borrowers waiting for a pool connection.");
     e.sample("vigil_pool_pending_acquires", base, p.pending);
     e.family("vigil_pool_acquire_seconds", "histogram", "Time to acquire a pool connection.");
-    e.histogram_cumulative("vigil_pool_acquire_seconds", {},
+    e.histogram_cumulative("vigil_pool_acquire_seconds", base,
                            std::vector<double>(kAcquireBuckets.begin(), kAcquireBuckets.end()),
                            std::vector<std::uint64_t>(p.acquire_buckets.begin(), p.acquire_buckets.end()),
                            p.acquires, p.acquire_seconds_sum);
