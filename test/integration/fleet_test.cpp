@@ -4,7 +4,9 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <mutex>
 #include <thread>
+#include <tuple>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -242,6 +244,96 @@ TEST_F(FleetServe, SighupAddsChangesAndRemovesTargetsWithoutARestart) {
         30s))
         << d.log();
     EXPECT_THAT(d.log(), HasSubstr("target b: removed"));
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
+}
+
+namespace {
+
+// Patroni's REST API as far as discovery reads it: GET /cluster answers the document the test
+// sets, naming the test's real servers as members. (A real Patroni cluster is the ha harness's.)
+class ClusterEndpoint {
+  public:
+    ClusterEndpoint() {
+        server_.Get("/cluster", [this](const httplib::Request &, httplib::Response &res) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            res.set_content(body_, "application/json");
+        });
+        port_ = server_.bind_to_any_port("127.0.0.1");
+        thread_ = std::thread([this] { server_.listen_after_bind(); });
+    }
+    ~ClusterEndpoint() {
+        server_.stop();
+        thread_.join();
+    }
+    void set_members(const std::vector<std::tuple<std::string, std::string, int>> &members) {
+        nlohmann::json doc = {{"scope", "test"}, {"members", nlohmann::json::array()}};
+        for (const auto &[name, role, port] : members)
+            doc["members"].push_back({{"name", name},
+                                      {"role", role},
+                                      {"state", role == "leader" ? "running" : "streaming"},
+                                      {"host", "127.0.0.1"},
+                                      {"port", port},
+                                      {"timeline", 1},
+                                      {"lag", 0}});
+        std::lock_guard<std::mutex> lock(mutex_);
+        body_ = doc.dump();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  private:
+    httplib::Server server_;
+    int port_ = 0;
+    std::mutex mutex_;
+    std::string body_ = "{\"members\": []}";
+    std::thread thread_;
+};
+
+} // namespace
+
+TEST_F(FleetServe, PatroniMembersBecomeTargetsAndANewLeaderAppearsWithoutAReload) {
+    ClusterEndpoint patroni;
+    patroni.set_members({{"pg-1", "leader", a_.port()}, {"pg-2", "replica", b_.port()}});
+    const int port = test::free_port();
+    test::Daemon d(
+        test::write_temp_file(serve_toml(port, "[discovery]\npatroni = \"" + patroni.url() +
+                                                   "\"\ninterval = \"1s\"\ndsn = \"user=postgres\"\n"
+                                                   "databases = [\"postgres\"]\ntimeout = \"2s\"\n")));
+    ASSERT_TRUE(test::wait_until([&] { return target_up(port, "pg-1") && target_up(port, "pg-2"); }, 30s))
+        << d.log();
+    auto e = *try_scrape(port);
+    EXPECT_EQ(e.value("vigil_discovery_up"), 1);
+    EXPECT_EQ(e.value("vigil_discovery_members"), 2);
+    EXPECT_EQ(e.value("vigil_patroni_role", {{"target", "pg-1"}, {"role", "leader"}}), 1);
+    EXPECT_EQ(e.value("vigil_patroni_role", {{"target", "pg-2"}, {"role", "replica"}}), 1);
+    // The server's own word stays the truth: both test servers are primaries.
+    EXPECT_EQ(e.value("vigil_target_role", {{"target", "pg-2"}, {"role", "primary"}}), 1);
+    EXPECT_EQ((*test::get(port, "/readyz"))->status, 200);
+    // pg-1's acquires so far: a restarted poll would count from 0 again.
+    double acquires_before = 0;
+    ASSERT_TRUE(test::wait_until([&] {
+        acquires_before =
+            try_scrape(port)->value("vigil_pool_acquire_seconds_count", {{"target", "pg-1"}}).value_or(0);
+        return acquires_before >= 4;
+    })) << d.log();
+
+    // A switchover: pg-2 leads, pg-1 follows; then pg-1 leaves the cluster. No reload.
+    patroni.set_members({{"pg-1", "replica", a_.port()}, {"pg-2", "leader", b_.port()}});
+    ASSERT_TRUE(test::wait_until([&] {
+        const auto s = try_scrape(port);
+        return s && s->value("vigil_patroni_role", {{"target", "pg-2"}, {"role", "leader"}}) == 1.0 &&
+               s->value("vigil_patroni_role", {{"target", "pg-1"}, {"role", "replica"}}) == 1.0;
+    })) << d.log();
+    // A change of role restarts no poll: pg-1's polls went on counting.
+    std::this_thread::sleep_for(1500ms);
+    e = *try_scrape(port);
+    EXPECT_GT(e.value("vigil_pool_acquire_seconds_count", {{"target", "pg-1"}}).value_or(0), acquires_before);
+    EXPECT_EQ(e.value("vigil_config_reloads_total", {{"result", "success"}}), 0);
+    patroni.set_members({{"pg-2", "leader", b_.port()}});
+    ASSERT_TRUE(test::wait_until([&] {
+        const auto s = try_scrape(port);
+        return s && !s->value("vigil_up", {{"target", "pg-1"}}) && s->value("vigil_targets") == 1.0;
+    })) << d.log();
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
 }
