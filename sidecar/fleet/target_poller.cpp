@@ -35,7 +35,15 @@ std::string server_wide_database(const TargetSpec &spec, const std::vector<std::
 
 TargetPoller::TargetPoller(TargetSpec spec, PollSettings settings, QueryMetrics &queries)
     : spec_(std::move(spec)), settings_(std::move(settings)), queries_(queries),
-      slots_(std::make_shared<PollSlots>(spec_.connections)), patroni_(spec_.patroni) {}
+      slots_(std::make_shared<PollSlots>(spec_.connections)), patroni_(spec_.patroni) {
+    try {
+        const auto own = parse_dsn(spec_.dsn);
+        if (const auto it = own.find("dbname"); it != own.end())
+            own_database_ = it->second;
+    } catch (const InvalidDsn &) {
+        // The poll reports the DSN's error; the label waits for the server's name.
+    }
+}
 
 TargetPoller::~TargetPoller() {
     stop(Seconds(2));
@@ -195,7 +203,8 @@ TargetState TargetPoller::state() const {
     for (const auto &[name, polled] : databases_) {
         const auto h = polled.poller->snapshot();
         DatabaseState d;
-        d.database = name.empty() ? h->database : name;
+        // The DSN's own database is named by the server once polled, by the DSN until then.
+        d.database = !name.empty() ? name : !h->database.empty() ? h->database : own_database_;
         d.health = h;
         t.polled &= h->polled;
         t.up |= h->up;

@@ -61,6 +61,7 @@ class TargetPoller {
     PollSettings settings_;
     QueryMetrics &queries_;
     std::shared_ptr<PollSlots> slots_;
+    std::string own_database_; // the DSN's dbname, if it names one
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;

@@ -443,3 +443,24 @@ TEST_F(FleetCheck, SeveralTargetsNeedAChoiceAndAnUnknownNameIsAUsageError) {
     EXPECT_EQ(r.exit_code, exit_code::ok) << r.output;
     EXPECT_THAT(r.output, HasSubstr("default"));
 }
+
+// A fleet is ready once every target has been polled, up or not: the exporter of a server that is
+// down must stay in service to say so. The one target "default" keeps its database readiness.
+TEST(FleetReady, AFleetWithATargetDownIsReadyOnceEveryTargetWasPolled) {
+    const int port = test::free_port();
+    test::Daemon d(test::write_temp_file(serve_toml(
+        port, target_toml("up", test::test_dsn(), "databases = [\"postgres\"]\n") +
+                  target_toml("down", "host=127.0.0.1 port=1 dbname=postgres", "timeout = \"1s\"\n"))));
+    ASSERT_TRUE(test::wait_until([&] { return target_up(port, "up"); }, 30s)) << d.log();
+    std::optional<httplib::Result> ready;
+    ASSERT_TRUE(test::wait_until([&] {
+        ready = test::get(port, "/readyz");
+        return ready && (*ready)->status == 200;
+    })) << (ready ? (*ready)->body : "no answer")
+        << d.log();
+    const auto e = *try_scrape(port);
+    EXPECT_EQ(e.value("vigil_up", {{"target", "down"}}), 0);
+    EXPECT_EQ(e.value("vigil_last_poll_success_timestamp_seconds", {{"target", "down"}}), 0);
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
+}
