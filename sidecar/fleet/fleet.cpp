@@ -180,9 +180,11 @@ void Fleet::stop(Seconds deadline) {
         targets_.clear();
     }
     wake_.notify_all();
+    // The targets first: a request to Patroni in progress (bounded by discovery.timeout) ends
+    // meanwhile, and its answer is no longer applied.
+    stop_all(targets, deadline);
     if (discovery_thread_.joinable())
         discovery_thread_.join();
-    stop_all(targets, deadline);
 }
 
 std::shared_ptr<const FleetSnapshot> Fleet::snapshot() const {

@@ -427,6 +427,28 @@ TEST_F(FleetCheck, AllTakesTheWorstStatusAndAnUnreachableTargetIsUnknownNeverOk)
     EXPECT_THAT(r.output, ::testing::Not(HasSubstr("OK:")));
 }
 
+TEST_F(FleetCheck, PatroniMembersAreCheckedAndAPatroniThatDoesNotAnswerIsUnknown) {
+    ClusterEndpoint patroni;
+    const int pg_port = std::stoi(parse_dsn(test::test_dsn()).at("port"));
+    patroni.set_members({{"pg-1", "leader", pg_port}});
+    const std::string discovery = "[discovery]\npatroni = \"" + patroni.url() +
+                                  "\"\ndsn = \"user=postgres\"\ndatabases = [\"" + db_a_ + "\"]\n";
+    auto r = test::run_vigild("--config " + test::write_temp_file(discovery) + " check --all --json");
+    EXPECT_EQ(r.exit_code, exit_code::ok) << r.output;
+    auto j = nlohmann::json::parse(r.output);
+    ASSERT_EQ(j["checks"].size(), 1u) << r.output;
+    EXPECT_EQ(j["checks"][0]["target"], "pg-1");
+    EXPECT_EQ(j["checks"][0]["database"], db_a_);
+    // Nobody at the URL: the members cannot be known, which is UNKNOWN, never OK.
+    r = test::run_vigild(
+        "--config " +
+        test::write_temp_file("[discovery]\npatroni = \"http://127.0.0.1:1\"\ntimeout = \"1s\"\n") +
+        " check --all");
+    EXPECT_EQ(r.exit_code, exit_code::unknown) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("patroni"));
+    EXPECT_THAT(r.output, HasSubstr("http://127.0.0.1:1/cluster"));
+}
+
 TEST_F(FleetCheck, SeveralTargetsNeedAChoiceAndAnUnknownNameIsAUsageError) {
     const std::string two = config(false);
     auto r = test::run_vigild("--config " + two + " check");
