@@ -93,26 +93,22 @@ HealthCheckRow unreachable_check(const std::string &what, const db::DbError *e, 
 
 // The checks of one database of a target, within the target's timeout on every step.
 std::vector<CheckRow> check_database(const fleet::TargetSpec &target, const std::string &database) {
-    const std::string connect =
-        std::to_string(std::max(2L, static_cast<long>(std::ceil(target.timeout.count()))));
-    const auto deadline = [&] {
-        return db::WaitClock::now() +
-               std::chrono::duration_cast<db::WaitClock::duration>(target.timeout + Seconds(2));
-    };
     std::string shown = database;
     try {
         db::Connection conn = db::Connection::open(
-            dsn_with(fleet::database_dsn(target, database), {{"connect_timeout", connect}}), "vigild check");
+            dsn_with_poll_timeout(fleet::database_dsn(target, database), target.timeout), "vigild check");
         shown = PQdb(conn.get());
         db::exec_until(conn,
                        "SET statement_timeout = '" +
-                           std::to_string(static_cast<long>(target.timeout.count() * 1000)) + "ms'",
-                       deadline());
-        if (db::exec_until(conn, kHasHealthCheckSql, deadline()).value(0, 0) != "t")
+                           std::to_string(static_cast<long>(std::ceil(target.timeout.count() * 1000))) +
+                           "ms'",
+                       poll_answer_deadline(target.timeout));
+        if (db::exec_until(conn, kHasHealthCheckSql, poll_answer_deadline(target.timeout)).value(0, 0) != "t")
             return {{target.name, shown, extension_missing_check()}};
         std::vector<CheckRow> rows;
-        for (HealthCheckRow &r : fetch_health_checks(
-                 [&](const std::string &sql) { return db::exec_until(conn, sql, deadline()); }))
+        for (HealthCheckRow &r : fetch_health_checks([&](const std::string &sql) {
+                 return db::exec_until(conn, sql, poll_answer_deadline(target.timeout));
+             }))
             rows.push_back({target.name, shown, std::move(r)});
         return rows;
     } catch (const db::DbError &e) {
@@ -127,16 +123,7 @@ std::vector<CheckRow> check_target(const fleet::TargetSpec &target) {
         databases = {""};
     else if (databases.empty()) {
         try {
-            const std::string connect =
-                std::to_string(std::max(2L, static_cast<long>(std::ceil(target.timeout.count()))));
-            db::Connection conn =
-                db::Connection::open(dsn_with(target.dsn, {{"connect_timeout", connect}}), "vigild check");
-            db::Result r = db::exec_until(
-                conn, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1",
-                db::WaitClock::now() +
-                    std::chrono::duration_cast<db::WaitClock::duration>(target.timeout + Seconds(2)));
-            for (int i = 0; i < r.rows(); ++i)
-                databases.push_back(r.value(i, 0));
+            databases = fleet::list_databases(target, "vigild check");
         } catch (const db::DbError &e) {
             return {{target.name, "", unreachable_check("connection", &e, one_line(e.what()))}};
         }

@@ -15,9 +15,6 @@ namespace vigil::fleet {
 
 namespace {
 
-constexpr const char *kDatabasesSql =
-    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
-
 // The database whose poll also collects the server-wide families: the DSN's own when it is
 // polled, else postgres, else the first.
 std::string server_wide_database(const TargetSpec &spec, const std::vector<std::string> &databases) {
@@ -136,16 +133,7 @@ std::vector<std::string> TargetPoller::list_databases() {
         PollSlots &slots;
         ~Release() { slots.release(); }
     } release{*slots_};
-    const long connect = std::max(2L, static_cast<long>(std::ceil(spec_.timeout.count())));
-    db::Connection conn = db::Connection::open(
-        dsn_with(spec_.dsn, {{"connect_timeout", std::to_string(connect)}}), settings_.application_name);
-    const auto deadline = db::WaitClock::now() +
-                          std::chrono::duration_cast<db::WaitClock::duration>(spec_.timeout + Seconds(2));
-    db::Result r = db::exec_until(conn, kDatabasesSql, deadline, &abandon_);
-    std::vector<std::string> out;
-    for (int i = 0; i < r.rows(); ++i)
-        out.push_back(r.value(i, 0));
-    return out;
+    return fleet::list_databases(spec_, settings_.application_name, &abandon_);
 }
 
 void TargetPoller::reconcile(const std::vector<std::string> &databases) {

@@ -5,7 +5,10 @@
 #include <cctype>
 #include <tuple>
 
+#include "db.hpp"
+#include "db_wait.hpp"
 #include "dsn_params.hpp"
+#include "metrics/poller.hpp"
 
 namespace vigil::fleet {
 
@@ -69,6 +72,19 @@ std::vector<TargetSpec> discovered_targets(const PatroniCluster &cluster, const 
         t.patroni = m;
         out.push_back(t);
     }
+    return out;
+}
+
+std::vector<std::string> list_databases(const TargetSpec &target, const std::string &application_name,
+                                        const std::atomic<bool> *abandon) {
+    db::Connection conn =
+        db::Connection::open(dsn_with_poll_timeout(target.dsn, target.timeout), application_name);
+    db::Result r = db::exec_until(
+        conn, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname",
+        poll_answer_deadline(target.timeout), abandon);
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i)
+        out.push_back(r.value(i, 0));
     return out;
 }
 

@@ -3,6 +3,7 @@
 // database.dsn). `vigild serve` and `vigild check` both resolve their targets here.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,11 @@ std::string member_target_name(const std::string &member);
 // A member whose name is already one of `taken` (a [[targets]] name) is left out.
 std::vector<TargetSpec> discovered_targets(const PatroniCluster &cluster, const DiscoveryConfig &discovery,
                                            const std::vector<std::string> &taken);
+
+// The databases of the target's server to poll when it lists none: connectable, not templates
+// (pg_database), asked on its DSN with its timeouts; throws db::DbError. `abandon` ends the wait.
+std::vector<std::string> list_databases(const TargetSpec &target, const std::string &application_name,
+                                        const std::atomic<bool> *abandon = nullptr);
 
 // The DSN of one database of a target ("" : the DSN's own database).
 std::string database_dsn(const TargetSpec &target, const std::string &database);

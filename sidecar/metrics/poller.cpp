@@ -75,6 +75,17 @@ void PollSlots::release() {
     freed_.notify_one();
 }
 
+std::string dsn_with_poll_timeout(const std::string &dsn, Seconds timeout) {
+    // Whole seconds, at least 2: libpq treats 1 as 2.
+    return dsn_with(dsn, {{"connect_timeout",
+                           std::to_string(std::max(2L, static_cast<long>(std::ceil(timeout.count()))))}});
+}
+
+db::WaitClock::time_point poll_answer_deadline(Seconds timeout) {
+    return db::WaitClock::now() +
+           std::chrono::duration_cast<db::WaitClock::duration>(timeout + kPollAnswerGrace);
+}
+
 std::optional<double> health_check_number(const std::string &current_value) {
     const char *begin = current_value.c_str();
     char *end = nullptr;
@@ -161,19 +172,9 @@ bool HealthSnapshot::critical() const {
 
 namespace {
 
-// How long the poll waits for the answer to one of its queries beyond the statement_timeout it
-// sets (PollScope::timeout). A server that stays silent longer (frozen, or the network gone) gets
-// the connection closed and the poll reads as down.
-constexpr Seconds kAnswerGrace{2};
-
-// libpq's connect_timeout for a poll timeout: whole seconds, at least 2 (libpq treats 1 as 2).
-std::string connect_timeout(Seconds timeout) {
-    return std::to_string(std::max(2L, static_cast<long>(std::ceil(timeout.count()))));
-}
-
 // The pool the poll borrows from: a connect timeout, so an unreachable server fails fast.
 std::shared_ptr<pool::Pool> make_pool(pool::Settings settings, Seconds timeout) {
-    settings.dsn = dsn_with(settings.dsn, {{"connect_timeout", connect_timeout(timeout)}});
+    settings.dsn = dsn_with_poll_timeout(settings.dsn, timeout);
     return std::make_shared<pool::Pool>(settings);
 }
 
@@ -456,7 +457,7 @@ void HealthPoller::poll_once() {
         limits = limits_;
         scope = scope_;
     }
-    const Seconds query_wait = scope.timeout + kAnswerGrace;
+    const Seconds query_wait = scope.timeout + kPollAnswerGrace;
     if (texts_pool_.lock() != pool) {
         statement_texts_.clear(); // another server: its queryids mean other statements
         texts_pool_ = pool;

@@ -17,6 +17,7 @@
 
 #include "config.hpp"
 #include "db.hpp"
+#include "db_wait.hpp"
 #include "pool/pool.hpp"
 #include "pool/stats.hpp"
 #include "metrics/query_metrics.hpp"
@@ -95,6 +96,17 @@ struct PollScope {
     Seconds timeout{10};
     std::shared_ptr<PollSlots> slots; // shared by a target's databases; null: the pool bounds alone
 };
+
+// How long a poll waits for an answer beyond the statement_timeout it sets (PollScope::timeout).
+// A server that stays silent longer (frozen, or the network gone) gets the connection closed and
+// the poll reads as down.
+inline constexpr Seconds kPollAnswerGrace{2};
+
+// The DSN with libpq's connect_timeout for a poll `timeout` (whole seconds, at least 2).
+std::string dsn_with_poll_timeout(const std::string &dsn, Seconds timeout);
+// When a statement sent now under a poll `timeout` has waited long enough for its answer: the
+// timeout and kPollAnswerGrace more.
+db::WaitClock::time_point poll_answer_deadline(Seconds timeout);
 
 // What the last poll saw. Database fields are meaningful only when `up`.
 struct HealthSnapshot {
