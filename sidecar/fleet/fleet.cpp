@@ -83,6 +83,16 @@ void Fleet::configure(FleetSettings settings) {
         stop_all(old, Seconds(2));
     }
     apply(targets);
+    // A reload polls at once, as a single poller always did: the new settings show without
+    // waiting for an interval.
+    std::vector<std::shared_ptr<TargetPoller>> current;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto &[name, t] : targets_)
+            current.push_back(t);
+    }
+    for (auto &t : current)
+        t->poll_now();
 }
 
 void Fleet::apply(const std::vector<TargetSpec> &targets) {

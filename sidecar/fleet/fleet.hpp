@@ -38,7 +38,8 @@ class Fleet {
     Fleet &operator=(const Fleet &) = delete;
 
     // Applies new settings (also the first ones): targets added are started, targets removed
-    // stopped, targets whose polling changed restarted; the others keep polling undisturbed.
+    // stopped, targets whose polling changed restarted; the others keep polling undisturbed, and
+    // every target is polled at once.
     void configure(FleetSettings settings);
     // Stops every target (and the discovery), cancelling queries still running after `deadline`.
     void stop(Seconds deadline);

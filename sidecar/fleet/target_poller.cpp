@@ -166,6 +166,12 @@ void TargetPoller::reconcile(const std::vector<std::string> &databases) {
         p->stop(spec_.timeout);
 }
 
+void TargetPoller::poll_now() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto &entry : databases_)
+        entry.second.poller->poll_now();
+}
+
 void TargetPoller::update_patroni(const std::optional<PatroniMember> &member) {
     std::lock_guard<std::mutex> lock(mutex_);
     patroni_ = member;

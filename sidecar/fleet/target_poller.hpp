@@ -41,6 +41,8 @@ class TargetPoller {
     // Stops every poll, cancelling queries still running after `deadline`.
     void stop(Seconds deadline);
     const TargetSpec &spec() const { return spec_; }
+    // Polls every database now (a reload), without waiting for the interval.
+    void poll_now();
     // Patroni's latest view of the member (role, lag, timeline); no poll is restarted.
     void update_patroni(const std::optional<PatroniMember> &member);
     // The target now: role, reachability, each database's last poll. Never waits for a server.
