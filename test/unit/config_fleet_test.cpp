@@ -1,5 +1,8 @@
 // The fleet's settings: [[targets]], [discovery], [[pgbouncers]], [web], [history]; every bad value
 // is an error naming the file, line and key, and the fleet's targets resolve from them.
+#include <fstream>
+#include <sstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -169,4 +172,22 @@ TEST(FleetTargets, ConfiguredTargetsKeepTheirSettingsAndSwitchDatabases) {
     EXPECT_EQ(parse_dsn(fleet::database_dsn(targets[0], "app")),
               (std::map<std::string, std::string>{{"dbname", "app"}, {"host", "x"}}));
     EXPECT_EQ(fleet::database_dsn(targets[0], ""), "host=x dbname=postgres");
+}
+
+// Every TOML example of docs/fleet.md is a configuration vigild accepts.
+TEST(FleetDocs, EveryTomlExampleParses) {
+    std::ifstream in(std::string(VIGIL_SOURCE_DIR) + "/docs/fleet.md");
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string doc = text.str();
+    int examples = 0;
+    for (std::size_t at = doc.find("```toml\n"); at != std::string::npos; at = doc.find("```toml\n", at)) {
+        const std::size_t begin = at + 8, end = doc.find("```", begin);
+        ASSERT_NE(end, std::string::npos);
+        const std::string example = doc.substr(begin, end - begin);
+        EXPECT_NO_THROW(parse_config(example, "docs/fleet.md example " + std::to_string(++examples)))
+            << example;
+        at = end + 3;
+    }
+    EXPECT_GE(examples, 2);
 }
