@@ -124,10 +124,18 @@ bool operator==(const PoolConfig &a, const PoolConfig &b);
 bool operator==(const MetricsConfig &a, const MetricsConfig &b);
 bool operator==(const HealthConfig &a, const HealthConfig &b);
 bool operator==(const BackupConfig &a, const BackupConfig &b);
+bool operator==(const TargetConfig &a, const TargetConfig &b);
+bool operator==(const DiscoveryConfig &a, const DiscoveryConfig &b);
+bool operator==(const PgBouncerConfig &a, const PgBouncerConfig &b);
+bool operator==(const WebConfig &a, const WebConfig &b);
+bool operator==(const HistoryConfig &a, const HistoryConfig &b);
 // Every setting but `source`.
 bool operator==(const Config &a, const Config &b);
 
-// Every key vigild understands, as "section.key", sorted.
+// A name fit for a label value and a URL (targets, pgbouncers): 1 to 63 letters, digits, '_', '-', '.'.
+bool is_label_safe_name(const std::string &name);
+
+// Every key vigild understands, as "section.key" ("targets.name" for [[targets]]), sorted.
 std::vector<std::string> config_keys();
 
 // Reads and validates a TOML file; unknown keys and bad values throw ConfigError.

@@ -71,7 +71,7 @@ http_get() {
 metrics=""
 for _ in $(seq 1 50); do
   metrics=$(http_get "$metrics_port" /metrics 2>/dev/null || true)
-  grep -q '^vigil_up 1' <<<"$metrics" && grep -q '^vigil_backup_age_seconds' <<<"$metrics" && break
+  grep -q '^vigil_up{[^}]*} 1' <<<"$metrics" && grep -q '^vigil_backup_age_seconds' <<<"$metrics" && break
   sleep 0.2
 done
 grep -E '^vigil_(up|database_connections|lock_waiters|transaction_id_age|database_size_bytes|backup_age_seconds|health_check_status)[ {]' <<<"$metrics" | head -12

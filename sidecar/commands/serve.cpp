@@ -1,5 +1,6 @@
-// serve.cpp — `vigild serve`: the long-running service. Polls the database, serves
-// /metrics, verifies backups periodically; sd_notify readiness, SIGHUP reload, SIGTERM drain.
+// serve.cpp — `vigild serve`: the long-running service. Polls the fleet (fleet/fleet.hpp), serves
+// /metrics and /probe, verifies backups periodically; sd_notify readiness, SIGHUP reload (targets
+// included), SIGTERM drain.
 #include <atomic>
 #include <condition_variable>
 #include <thread>
@@ -17,7 +18,7 @@
 #include "commands/cli.hpp"
 #include "metrics/daemon_metrics.hpp"
 #include "exit_codes.hpp"
-#include "metrics/poller.hpp"
+#include "fleet/fleet.hpp"
 #include "logging.hpp"
 #include "metrics/http.hpp"
 #include "metrics/query_metrics.hpp"
@@ -137,17 +138,15 @@ int serve(Context &ctx, Seconds drain_timeout) {
         throw ConfigError(e.what());
     }
     QueryMetrics queries(config.metrics.slow_query_threshold.count());
-    HealthPoller poller(pool::Settings::from_config(config.pool, ctx.dsn()), config.health.interval,
-                        config.backup.directory, PollLimits::from_config(config.metrics), queries);
+    fleet::Fleet fleet(queries);
     BackupVerifier verifier;
     verifier.configure(ctx.dsn(), config.backup);
     std::atomic<int> reloads_ok{0}, reloads_failed{0};
 
     auto render = [&] {
         DaemonMetricsInput in;
-        in.health = poller.snapshot();
+        in.fleet = fleet.snapshot();
         in.queries = queries.snapshot();
-        in.pool = poller.pool_stats();
         in.verify = verifier.status();
         in.reloads_ok = reloads_ok;
         in.reloads_failed = reloads_failed;
@@ -155,28 +154,28 @@ int serve(Context &ctx, Seconds drain_timeout) {
         in.now = now_epoch();
         return render_daemon_metrics(in);
     };
-    auto ready = [&]() -> std::pair<bool, std::string> {
-        const auto h = poller.snapshot();
-        if (!h->polled)
-            return {false, "no health poll yet"};
-        if (!h->up)
-            return {false, "database unreachable: " + h->error};
-        if (!h->health_checks_available || !h->health_checks_error.empty())
-            return {false, "health checks unavailable: " + h->health_checks_error};
-        if (h->critical())
-            return {false, "a health check is critical"};
-        return {true, ""};
+    auto ready = [&] { return fleet.ready(); };
+    auto probe = [&](const std::string &target) -> std::optional<std::string> {
+        const auto snap = fleet.snapshot();
+        const fleet::TargetState *t = snap->find(target);
+        if (!t)
+            return std::nullopt;
+        return render_target_metrics(*t);
     };
-    auto http = std::make_unique<MetricsServer>(render, ready);
+    // The one place the endpoint is made (at start and when a reload moves it): the console's
+    // routes go here, through add_routes() and fleet.access().
+    auto make_http = [&] { return std::make_unique<MetricsServer>(render, ready, probe); };
+    auto http = make_http();
     try {
         http->start(config.metrics.listen);
     } catch (const std::exception &e) {
         throw CommandError(exit_code::unavailable, e.what());
     }
-    poller.start();
+    fleet.configure(fleet::FleetSettings::from_config(config, ctx.dsn()));
     verifier.start();
     notify("READY=1\nSTATUS=serving metrics on " + config.metrics.listen);
-    spdlog::info("vigild serve: ready (pid {}), health every {}s", getpid(), config.health.interval.count());
+    spdlog::info("vigild serve: ready (pid {}), {} target(s), health every {}s", getpid(),
+                 fleet.snapshot()->targets.size(), config.health.interval.count());
 
     for (;;) {
         siginfo_t info;
@@ -197,16 +196,14 @@ int serve(Context &ctx, Seconds drain_timeout) {
                     setup_logging(level);
                     if (next.metrics.listen != config.metrics.listen) {
                         // The new endpoint is bound before the old one goes: a failure keeps the old.
-                        auto replacement = std::make_unique<MetricsServer>(render, ready);
+                        auto replacement = make_http();
                         replacement->start(next.metrics.listen);
                         http->stop();
                         http = std::move(replacement);
                     }
                     Context next_ctx{ctx.options, next};
                     queries.set_slow_threshold(next.metrics.slow_query_threshold.count());
-                    poller.reconfigure(pool::Settings::from_config(next.pool, next_ctx.dsn()),
-                                       next.health.interval, next.backup.directory,
-                                       PollLimits::from_config(next.metrics));
+                    fleet.configure(fleet::FleetSettings::from_config(next, next_ctx.dsn()));
                     verifier.configure(next_ctx.dsn(), next.backup);
                     config = next;
                     ++reloads_ok;
@@ -229,7 +226,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
     http->stop();
     verifier.stop(drain_timeout);
     const Seconds left = drain_timeout - (std::chrono::steady_clock::now() - drain_start);
-    poller.stop(left.count() > 0 ? left : Seconds(0));
+    fleet.stop(left.count() > 0 ? left : Seconds(0));
     spdlog::info("stopped cleanly in {:.2f}s",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count());
     return exit_code::ok;

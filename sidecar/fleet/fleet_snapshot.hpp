@@ -32,11 +32,29 @@ struct TargetState {
     std::string error;                 // why the last poll failed, when !up
     std::vector<DatabaseState> databases;
     std::optional<PoolStats> pool; // the target's poll connections
+    // Patroni's view, for a target found by discovery: its role ("leader", "replica",
+    // "sync_standby", ...), timeline and lag in bytes as Patroni last reported them.
+    std::string patroni_role;
+    std::optional<long long> patroni_timeline;
+    std::optional<double> patroni_lag_bytes;
+    bool polled = false;     // every database has been polled at least once
+    double poll_seconds = 0; // the last polls of its databases, summed
+};
+
+// [discovery]: the last answer of Patroni's REST API.
+struct DiscoveryState {
+    std::string url;
+    bool up = false;                   // the last request answered with a cluster
+    double last_success_timestamp = 0; // Unix time; 0: never
+    std::string error;                 // why the last request failed
+    std::string scope;                 // the Patroni cluster's name
+    int members = 0;
 };
 
 struct FleetSnapshot {
     double timestamp = 0;
-    std::vector<TargetState> targets; // sorted by name
+    std::vector<TargetState> targets;        // sorted by name
+    std::optional<DiscoveryState> discovery; // set when [discovery] names a Patroni
     const TargetState *find(const std::string &target) const;
 };
 

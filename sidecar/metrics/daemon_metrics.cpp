@@ -12,29 +12,37 @@ double status_value(const std::string &status) {
     return status == "pass" ? 1 : status == "fail" ? 0 : -1;
 }
 
-void render_pool(metrics::Exposition &e, const PoolStats &p) {
-    e.family("vigil_pool_connections", "gauge", "Pool connections by state (idle, active).");
-    e.sample("vigil_pool_connections", {{"state", "idle"}}, p.idle);
-    e.sample("vigil_pool_connections", {{"state", "active"}}, p.active);
-    e.family("vigil_pool_max_connections", "gauge", "Most connections the pool opens (pool.max_size).");
-    e.sample("vigil_pool_max_connections", {}, p.max_size);
+// Base labels (target, database) followed by a sample's own.
+metrics::Labels with(const metrics::Labels &base, const metrics::Labels &own) {
+    metrics::Labels out = base;
+    out.insert(out.end(), own.begin(), own.end());
+    return out;
+}
+
+void render_pool(metrics::Exposition &e, const PoolStats &p, const metrics::Labels &base) {
+    e.family("vigil_pool_connections", "gauge", "The target's poll connections by state (idle, active).");
+    e.sample("vigil_pool_connections", with(base, {{"state", "idle"}}), p.idle);
+    e.sample("vigil_pool_connections", with(base, {{"state", "active"}}), p.active);
+    e.family("vigil_pool_max_connections", "gauge",
+             "Most connections the target's polls hold at once (its connections setting).");
+    e.sample("vigil_pool_max_connections", base, p.max_size);
     e.family("vigil_pool_pending_acquires", "gauge", "Borrowers waiting for a pool connection.");
-    e.sample("vigil_pool_pending_acquires", {}, p.pending);
+    e.sample("vigil_pool_pending_acquires", base, p.pending);
     e.family("vigil_pool_acquire_seconds", "histogram", "Time to acquire a pool connection.");
-    e.histogram_cumulative("vigil_pool_acquire_seconds", {},
+    e.histogram_cumulative("vigil_pool_acquire_seconds", base,
                            std::vector<double>(kAcquireBuckets.begin(), kAcquireBuckets.end()),
                            std::vector<std::uint64_t>(p.acquire_buckets.begin(), p.acquire_buckets.end()),
                            p.acquires, p.acquire_seconds_sum);
     e.family("vigil_pool_acquire_timeouts_total", "counter",
              "Acquires that gave up after pool.acquire_timeout.");
-    e.sample("vigil_pool_acquire_timeouts_total", {}, static_cast<double>(p.timeouts));
+    e.sample("vigil_pool_acquire_timeouts_total", base, static_cast<double>(p.timeouts));
     e.family("vigil_pool_connection_errors_total", "counter",
              "Failed connection attempts and broken connections.");
-    e.sample("vigil_pool_connection_errors_total", {}, static_cast<double>(p.errors));
+    e.sample("vigil_pool_connection_errors_total", base, static_cast<double>(p.errors));
     e.family("vigil_pool_connections_created_total", "counter", "Connections the pool opened.");
-    e.sample("vigil_pool_connections_created_total", {}, static_cast<double>(p.created));
+    e.sample("vigil_pool_connections_created_total", base, static_cast<double>(p.created));
     e.family("vigil_pool_connections_closed_total", "counter", "Connections the pool closed.");
-    e.sample("vigil_pool_connections_closed_total", {}, static_cast<double>(p.closed));
+    e.sample("vigil_pool_connections_closed_total", base, static_cast<double>(p.closed));
 }
 
 // One numeric column of a statistics view (as the poll names it) and the metric it becomes.
@@ -43,14 +51,14 @@ struct Column {
 };
 
 // One family per column, one sample per row that has the column.
-void render_rows(metrics::Exposition &e, const std::vector<StatRow> &rows,
-                 const std::vector<Column> &columns) {
+void render_rows(metrics::Exposition &e, const std::vector<StatRow> &rows, const std::vector<Column> &columns,
+                 const metrics::Labels &base) {
     for (const Column &c : columns) {
         e.family(c.metric, c.type, c.help);
         for (const StatRow &row : rows) {
             const auto it = row.values.find(c.column);
             if (it != row.values.end())
-                e.sample(c.metric, row.labels, it->second);
+                e.sample(c.metric, with(base, row.labels), it->second);
         }
     }
 }
@@ -183,92 +191,179 @@ const std::vector<Column> kStatementColumns = {
      "Shared blocks the statement read from outside shared_buffers."},
 };
 
-// The statistics views, each only when its query answered in the last poll.
-void render_statistics(metrics::Exposition &e, const HealthSnapshot &h) {
-    if (h.database_stats)
-        render_rows(e, *h.database_stats, kDatabaseColumns);
-    if (h.bgwriter)
-        render_rows(e, {*h.bgwriter}, kBgwriterColumns);
-    if (h.wal)
-        render_rows(e, {*h.wal}, kWalColumns);
-    if (h.archiver)
-        render_rows(e, {*h.archiver}, kArchiverColumns);
-    if (h.replication_slots) {
-        render_rows(e, *h.replication_slots, kReplicationSlotColumns);
-        e.family(
-            "vigil_replication_slot_wal_status", "gauge",
-            "1 for the slot's current wal_status (reserved, extended, unreserved, lost), 0 for the others.");
-        for (const StatRow &row : *h.replication_slots)
-            for (const char *state : {"reserved", "extended", "unreserved", "lost"}) {
-                const auto it = row.values.find(std::string("wal_status_") + state);
-                if (it == row.values.end())
-                    continue;
-                metrics::Labels labels = row.labels;
-                labels.emplace_back("wal_status", state);
-                e.sample("vigil_replication_slot_wal_status", labels, it->second);
-            }
+// The statistics views, each only when its query answered in the last poll. The server-wide
+// ones carry `target` only, the tables and statements of a database `target` and `database`.
+void render_statistics(metrics::Exposition &e, const HealthSnapshot &h, const metrics::Labels &server,
+                       const metrics::Labels &db) {
+    if (h.server_wide) {
+        if (h.database_stats)
+            render_rows(e, *h.database_stats, kDatabaseColumns, server);
+        if (h.bgwriter)
+            render_rows(e, {*h.bgwriter}, kBgwriterColumns, server);
+        if (h.wal)
+            render_rows(e, {*h.wal}, kWalColumns, server);
+        if (h.archiver)
+            render_rows(e, {*h.archiver}, kArchiverColumns, server);
+        if (h.replication_slots) {
+            render_rows(e, *h.replication_slots, kReplicationSlotColumns, server);
+            e.family("vigil_replication_slot_wal_status", "gauge",
+                     "1 for the slot's current wal_status (reserved, extended, unreserved, lost), 0 for the "
+                     "others.");
+            for (const StatRow &row : *h.replication_slots)
+                for (const char *state : {"reserved", "extended", "unreserved", "lost"}) {
+                    const auto it = row.values.find(std::string("wal_status_") + state);
+                    if (it == row.values.end())
+                        continue;
+                    metrics::Labels labels = with(server, row.labels);
+                    labels.emplace_back("wal_status", state);
+                    e.sample("vigil_replication_slot_wal_status", labels, it->second);
+                }
+        }
     }
     if (h.tables)
-        render_rows(e, *h.tables, kTableColumns);
+        render_rows(e, *h.tables, kTableColumns, db);
     if (h.statements)
-        render_rows(e, *h.statements, kStatementColumns);
+        render_rows(e, *h.statements, kStatementColumns, db);
 }
 
-void render_database(metrics::Exposition &e, const HealthSnapshot &h) {
+// One database's families: its checks, size and tables; and, from the database that collects
+// them (HealthSnapshot::server_wide), the server's, once per target.
+void render_database(metrics::Exposition &e, const HealthSnapshot &h, const metrics::Labels &server,
+                     const metrics::Labels &db) {
     e.family("vigil_health_check_status", "gauge",
              "Status of each vigil.health_check() check: 0 ok, 1 warning, 2 critical, 3 unknown.");
     for (const auto &c : h.checks)
-        e.sample("vigil_health_check_status", {{"check", c.check_name}}, c.severity);
+        e.sample("vigil_health_check_status", with(db, {{"check", c.check_name}}), c.severity);
     e.family(
         "vigil_health_check_value", "gauge",
         "Measured value of each vigil.health_check() check in base units (fraction, seconds, bytes, count).");
     for (const auto &c : h.checks)
         if (const auto value = health_check_number(c.current_value))
-            e.sample("vigil_health_check_value", {{"check", c.check_name}}, *value);
+            e.sample("vigil_health_check_value", with(db, {{"check", c.check_name}}), *value);
     e.family("vigil_health_checks_available", "gauge",
              "1 when vigil.health_check() answered in the last poll.");
-    e.sample("vigil_health_checks_available", {},
+    e.sample("vigil_health_checks_available", db,
              h.health_checks_available && h.health_checks_error.empty() ? 1 : 0);
-    e.family("vigil_database_connections", "gauge",
-             "Client backends of the server by state (pg_stat_activity).");
-    for (const auto &[state, n] : h.connections)
-        e.sample("vigil_database_connections", {{"state", state}}, n);
-    e.family("vigil_lock_waiters", "gauge", "Sessions waiting for a lock.");
-    e.sample("vigil_lock_waiters", {}, h.lock_waiters);
-    e.family("vigil_lock_wait_longest_seconds", "gauge", "Longest current lock wait.");
-    e.sample("vigil_lock_wait_longest_seconds", {}, h.longest_lock_wait_seconds);
-    e.family("vigil_replication_lag_seconds", "gauge",
-             "Replay lag per standby (on a primary), or this standby's own lag (standby=\"self\").");
-    for (const auto &r : h.replication)
-        e.sample("vigil_replication_lag_seconds", {{"standby", r.standby}, {"client_addr", r.client_addr}},
-                 r.seconds);
+    e.family("vigil_extension_installed", "gauge",
+             "1 when the database has the pgvigil extension (vigil.health_check()), 0 when it lacks it.");
+    e.sample("vigil_extension_installed", db, h.health_checks_available ? 1 : 0);
     if (h.dead_tuple_ratio_max) {
         e.family("vigil_table_dead_tuple_ratio_max", "gauge",
                  "Worst dead-tuple ratio n_dead / (n_live + n_dead) of a table with at least 1000 tuples.");
-        e.sample("vigil_table_dead_tuple_ratio_max", {}, *h.dead_tuple_ratio_max);
+        e.sample("vigil_table_dead_tuple_ratio_max", db, *h.dead_tuple_ratio_max);
     }
     if (h.bloat_ratio_max) {
         e.family("vigil_table_bloat_ratio_max", "gauge",
                  "Worst estimated bloat ratio (0-1) of vigil.table_bloat among tables whose estimate_quality "
                  "is good.");
-        e.sample("vigil_table_bloat_ratio_max", {}, *h.bloat_ratio_max);
+        e.sample("vigil_table_bloat_ratio_max", db, *h.bloat_ratio_max);
     }
-    e.family("vigil_transaction_id_age", "gauge",
-             "Oldest datfrozenxid age of any database (wraparound distance).");
-    e.sample("vigil_transaction_id_age", {}, static_cast<double>(h.xid_age));
-    e.family("vigil_multixact_id_age", "gauge", "Oldest datminmxid age of any database.");
-    e.sample("vigil_multixact_id_age", {}, static_cast<double>(h.mxid_age));
-    e.family("vigil_database_size_bytes", "gauge", "Size of the database vigild is connected to.");
-    e.sample("vigil_database_size_bytes", {{"database", h.database}},
-             static_cast<double>(h.database_size_bytes));
-    render_statistics(e, h);
+    e.family("vigil_database_size_bytes", "gauge", "Size of the polled database.");
+    e.sample("vigil_database_size_bytes", db, static_cast<double>(h.database_size_bytes));
+    if (h.server_wide) {
+        e.family("vigil_database_connections", "gauge",
+                 "Client backends of the server by state (pg_stat_activity).");
+        for (const auto &[state, n] : h.connections)
+            e.sample("vigil_database_connections", with(server, {{"state", state}}), n);
+        e.family("vigil_lock_waiters", "gauge", "Sessions waiting for a lock.");
+        e.sample("vigil_lock_waiters", server, h.lock_waiters);
+        e.family("vigil_lock_wait_longest_seconds", "gauge", "Longest current lock wait.");
+        e.sample("vigil_lock_wait_longest_seconds", server, h.longest_lock_wait_seconds);
+        e.family("vigil_replication_lag_seconds", "gauge",
+                 "Replay lag per standby (on a primary), or this standby's own lag (standby=\"self\").");
+        for (const auto &r : h.replication)
+            e.sample("vigil_replication_lag_seconds",
+                     with(server, {{"standby", r.standby}, {"client_addr", r.client_addr}}), r.seconds);
+        e.family("vigil_transaction_id_age", "gauge",
+                 "Oldest datfrozenxid age of any database (wraparound distance).");
+        e.sample("vigil_transaction_id_age", server, static_cast<double>(h.xid_age));
+        e.family("vigil_multixact_id_age", "gauge", "Oldest datminmxid age of any database.");
+        e.sample("vigil_multixact_id_age", server, static_cast<double>(h.mxid_age));
+    }
+    render_statistics(e, h, server, db);
+}
+
+// A target's families: whether it answers, its role, when it was last polled, and each database.
+void render_target(metrics::Exposition &e, const fleet::TargetState &t) {
+    const metrics::Labels server = {{"target", t.name}};
+    e.family("vigil_up", "gauge", "1 when the last poll of the target reached the server.");
+    e.sample("vigil_up", server, t.up ? 1 : 0);
+    e.family("vigil_target_role", "gauge",
+             "1 for the target's role as the server says (pg_is_in_recovery()): primary or standby.");
+    for (const fleet::Role role : {fleet::Role::primary, fleet::Role::standby})
+        e.sample("vigil_target_role", with(server, {{"role", fleet::role_name(role)}}),
+                 t.role == role ? 1 : 0);
+    if (!t.patroni_role.empty()) {
+        e.family("vigil_patroni_role", "gauge",
+                 "1 for the member's role as Patroni reports it (leader, replica, sync_standby, ...).");
+        e.sample("vigil_patroni_role", with(server, {{"role", t.patroni_role}}), 1);
+        if (t.patroni_timeline) {
+            e.family("vigil_patroni_timeline", "gauge", "The member's timeline as Patroni reports it.");
+            e.sample("vigil_patroni_timeline", server, static_cast<double>(*t.patroni_timeline));
+        }
+        if (t.patroni_lag_bytes) {
+            e.family("vigil_patroni_lag_bytes", "gauge",
+                     "The replica's lag behind the leader in bytes, as Patroni reports it.");
+            e.sample("vigil_patroni_lag_bytes", server, *t.patroni_lag_bytes);
+        }
+    }
+    e.family("vigil_last_poll_success_timestamp_seconds", "gauge",
+             "Unix time of the last poll that reached the target; 0: never.");
+    e.sample("vigil_last_poll_success_timestamp_seconds", server, t.last_success_timestamp);
+    e.family("vigil_target_poll_duration_seconds", "gauge",
+             "How long the last polls of the target's databases took, summed.");
+    e.sample("vigil_target_poll_duration_seconds", server, t.poll_seconds);
+    e.family("vigil_target_databases", "gauge", "Databases of the target that are polled.");
+    e.sample("vigil_target_databases", server, static_cast<double>(t.databases.size()));
+    for (const fleet::DatabaseState &d : t.databases) {
+        const HealthSnapshot &h = *d.health;
+        const metrics::Labels db = with(server, {{"database", d.database}});
+        e.family("vigil_health_poll_timestamp_seconds", "gauge", "Unix time of the last health poll.");
+        e.sample("vigil_health_poll_timestamp_seconds", db, h.last_poll_timestamp);
+        e.family("vigil_health_poll_success_timestamp_seconds", "gauge",
+                 "Unix time of the last successful health poll.");
+        e.sample("vigil_health_poll_success_timestamp_seconds", db, h.last_success_timestamp);
+        e.family("vigil_health_poll_duration_seconds", "gauge", "How long the last health poll took.");
+        e.sample("vigil_health_poll_duration_seconds", db, h.poll_seconds);
+        if (h.up)
+            render_database(e, h, server, db);
+    }
+    if (t.pool)
+        render_pool(e, *t.pool, server);
+}
+
+// The fleet of one of a DaemonMetricsInput without a fleet.
+std::shared_ptr<const fleet::FleetSnapshot> fleet_of_one(const DaemonMetricsInput &in) {
+    auto f = std::make_shared<fleet::FleetSnapshot>();
+    if (!in.health)
+        return f;
+    fleet::TargetState t;
+    t.name = "default";
+    t.source = "config";
+    t.up = in.health->up;
+    t.polled = in.health->polled;
+    t.last_success_timestamp = in.health->last_success_timestamp;
+    t.error = in.health->error;
+    t.poll_seconds = in.health->poll_seconds;
+    if (in.health->in_recovery)
+        t.role = *in.health->in_recovery ? fleet::Role::standby : fleet::Role::primary;
+    t.databases.push_back({in.health->database, in.health});
+    t.pool = in.pool;
+    f->targets.push_back(std::move(t));
+    return f;
 }
 
 } // namespace
 
+std::string render_target_metrics(const fleet::TargetState &target) {
+    metrics::Exposition e;
+    render_target(e, target);
+    return e.str();
+}
+
 std::string render_daemon_metrics(const DaemonMetricsInput &in) {
     metrics::Exposition e;
-    const HealthSnapshot &h = *in.health;
+    const auto fleet = in.fleet ? in.fleet : fleet_of_one(in);
 
     e.family("vigil_build_info", "gauge", "vigild's version; always 1.");
     e.sample("vigil_build_info", {{"version", VIGILD_VERSION}}, 1);
@@ -281,20 +376,29 @@ std::string render_daemon_metrics(const DaemonMetricsInput &in) {
     e.sample("vigil_config_reloads_total", {{"result", "success"}}, in.reloads_ok);
     e.sample("vigil_config_reloads_total", {{"result", "failure"}}, in.reloads_failed);
 
-    e.family("vigil_up", "gauge", "1 when the last health poll reached the database.");
-    e.sample("vigil_up", {}, h.up ? 1 : 0);
-    e.family("vigil_health_poll_timestamp_seconds", "gauge", "Unix time of the last health poll.");
-    e.sample("vigil_health_poll_timestamp_seconds", {}, h.last_poll_timestamp);
-    e.family("vigil_health_poll_success_timestamp_seconds", "gauge",
-             "Unix time of the last successful health poll.");
-    e.sample("vigil_health_poll_success_timestamp_seconds", {}, h.last_success_timestamp);
-    e.family("vigil_health_poll_duration_seconds", "gauge", "How long the last health poll took.");
-    e.sample("vigil_health_poll_duration_seconds", {}, h.poll_seconds);
-    if (h.up)
-        render_database(e, h);
+    e.family("vigil_targets", "gauge", "Targets (servers) vigild polls.");
+    e.sample("vigil_targets", {}, static_cast<double>(fleet->targets.size()));
+    for (const fleet::TargetState &t : fleet->targets)
+        render_target(e, t);
+    if (fleet->discovery) {
+        const fleet::DiscoveryState &d = *fleet->discovery;
+        e.family("vigil_discovery_up", "gauge", "1 when the last request to Patroni's REST API answered.");
+        e.sample("vigil_discovery_up", {}, d.up ? 1 : 0);
+        e.family("vigil_discovery_last_success_timestamp_seconds", "gauge",
+                 "Unix time Patroni's REST API last answered; 0: never.");
+        e.sample("vigil_discovery_last_success_timestamp_seconds", {}, d.last_success_timestamp);
+        e.family("vigil_discovery_members", "gauge", "Members of the Patroni cluster in its last answer.");
+        e.sample("vigil_discovery_members", {}, d.members);
+    }
 
-    if (in.pool)
-        render_pool(e, *in.pool);
+    // The newest backup in backup.directory, as the server-wide polls last listed it.
+    const HealthSnapshot *backups = nullptr;
+    for (const fleet::TargetState &t : fleet->targets)
+        for (const fleet::DatabaseState &d : t.databases)
+            if (!backups || d.health->newest_backup_timestamp > backups->newest_backup_timestamp)
+                backups = d.health.get();
+    const HealthSnapshot empty;
+    const HealthSnapshot &h = backups ? *backups : empty;
 
     e.family("vigil_query_duration_seconds", "histogram", "Duration of vigild's queries by operation.");
     for (const auto &[op, hist] : in.queries.durations)

@@ -1,5 +1,7 @@
 // daemon_metrics.hpp — every metric `vigild serve` exports, rendered from in-memory state only
-// (the poll's last snapshot, counters, the pool's statistics): a scrape never touches the database.
+// (the fleet's last snapshot, counters, the pools' statistics): a scrape never touches a database.
+// Every sample of a target carries `target` (and `database` where one applies); the process's
+// own families (build info, uptime, reloads, vigild's query statistics, backups) carry neither.
 #pragma once
 
 #include <map>
@@ -7,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "fleet/fleet_snapshot.hpp"
 #include "metrics/poller.hpp"
 #include "pool/stats.hpp"
 #include "metrics/query_metrics.hpp"
@@ -24,16 +27,21 @@ struct VerifyStatus {
 };
 
 struct DaemonMetricsInput {
+    // The fleet; when null, a fleet of one target "default" made of `health` and `pool`.
+    std::shared_ptr<const fleet::FleetSnapshot> fleet;
     std::shared_ptr<const HealthSnapshot> health;
     QueryMetrics::Snapshot queries;
-    std::optional<PoolStats> pool; // absent when serve runs no pool
+    std::optional<PoolStats> pool; // with `health` only
     VerifyStatus verify;
     int reloads_ok = 0, reloads_failed = 0; // SIGHUP reloads of the configuration
     double start_time = 0;                  // Unix time the process started
     double now = 0;
 };
 
-// The /metrics body.
+// The /metrics body: the process's families and every target's.
 std::string render_daemon_metrics(const DaemonMetricsInput &in);
+
+// The /probe?target= body: the families of one target only.
+std::string render_target_metrics(const fleet::TargetState &target);
 
 } // namespace vigil

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "config.hpp"
 #include "metrics/exposition.hpp"
 
 namespace vigil {
@@ -30,8 +31,12 @@ std::pair<std::string, int> parse_listen_address(const std::string &listen) {
     return {host, port};
 }
 
-MetricsServer::MetricsServer(RenderFn render, ReadyFn ready)
-    : render_(std::move(render)), ready_(std::move(ready)) {}
+MetricsServer::MetricsServer(RenderFn render, ReadyFn ready, ProbeFn probe)
+    : render_(std::move(render)), ready_(std::move(ready)), probe_(std::move(probe)) {}
+
+void MetricsServer::add_routes(RoutesFn setup) {
+    routes_.push_back(std::move(setup));
+}
 
 MetricsServer::~MetricsServer() {
     stop();
@@ -52,6 +57,25 @@ void MetricsServer::start(const std::string &listen) {
     server->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
         res.set_content(render_(), metrics::kContentType);
     });
+    // Prometheus's multi-target pattern: one scrape job per target, relabelled onto ?target=.
+    server->Get("/probe", [this](const httplib::Request &req, httplib::Response &res) {
+        if (!req.has_param("target") || req.get_param_value("target").empty()) {
+            res.status = 400;
+            res.set_content("missing parameter: /probe?target=NAME\n", "text/plain");
+            return;
+        }
+        const std::string target = req.get_param_value("target");
+        const auto body = probe_ ? probe_(target) : std::nullopt;
+        if (!body) {
+            res.status = 404;
+            // Only a label-safe name is repeated back.
+            res.set_content("unknown target" + (is_label_safe_name(target) ? " " + target : std::string()) +
+                                "\n",
+                            "text/plain");
+            return;
+        }
+        res.set_content(*body, metrics::kContentType);
+    });
     server->Get("/healthz", [](const httplib::Request &, httplib::Response &res) {
         res.set_content("ok\n", "text/plain");
     });
@@ -60,6 +84,8 @@ void MetricsServer::start(const std::string &listen) {
         res.status = ready ? 200 : 503;
         res.set_content((ready ? "ready" : "not ready: " + reason) + "\n", "text/plain");
     });
+    for (const RoutesFn &setup : routes_)
+        setup(*server);
     if (!server->bind_to_port(host, port))
         throw std::runtime_error("cannot listen on " + listen +
                                  " (metrics.listen): address in use or not available");

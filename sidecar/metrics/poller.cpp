@@ -41,6 +41,51 @@ std::vector<HealthCheckRow> fetch_health_checks(const std::function<db::Result(c
     return rows;
 }
 
+HealthCheckRow extension_missing_check() {
+    HealthCheckRow row;
+    row.check_name = "extension_missing";
+    row.status = "unknown";
+    row.severity = 3;
+    row.current_value = "not installed";
+    row.detail = "pgvigil is not installed in this database: its health checks cannot run";
+    row.recommendation = "CREATE EXTENSION pgvigil";
+    return row;
+}
+
+bool PollSlots::acquire(Seconds timeout, const std::atomic<bool> *abandon) {
+    using Clock = std::chrono::steady_clock;
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (free_ == 0) {
+        const auto now = Clock::now();
+        if ((abandon && *abandon) || now >= until)
+            return false;
+        // Woken by release(), or every 100 ms to see `abandon`.
+        freed_.wait_until(lock, std::min(until, now + std::chrono::milliseconds(100)));
+    }
+    --free_;
+    return true;
+}
+
+void PollSlots::release() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++free_;
+    }
+    freed_.notify_one();
+}
+
+std::string dsn_with_poll_timeout(const std::string &dsn, Seconds timeout) {
+    // Whole seconds, at least 2: libpq treats 1 as 2.
+    return dsn_with(dsn, {{"connect_timeout",
+                           std::to_string(std::max(2L, static_cast<long>(std::ceil(timeout.count()))))}});
+}
+
+db::WaitClock::time_point poll_answer_deadline(Seconds timeout) {
+    return db::WaitClock::now() +
+           std::chrono::duration_cast<db::WaitClock::duration>(timeout + kPollAnswerGrace);
+}
+
 std::optional<double> health_check_number(const std::string &current_value) {
     const char *begin = current_value.c_str();
     char *end = nullptr;
@@ -127,14 +172,9 @@ bool HealthSnapshot::critical() const {
 
 namespace {
 
-// How long the poll waits for the answer to one of its queries: the statement_timeout it sets
-// (10 s), and 2 s more for the answer to arrive. A server that stays silent longer (frozen, or the
-// network gone) gets the connection closed and the poll reads as down.
-constexpr Seconds kPollQueryWait{12};
-
 // The pool the poll borrows from: a connect timeout, so an unreachable server fails fast.
-std::shared_ptr<pool::Pool> make_pool(pool::Settings settings) {
-    settings.dsn = dsn_with(settings.dsn, {{"connect_timeout", "5"}});
+std::shared_ptr<pool::Pool> make_pool(pool::Settings settings, Seconds timeout) {
+    settings.dsn = dsn_with_poll_timeout(settings.dsn, timeout);
     return std::make_shared<pool::Pool>(settings);
 }
 
@@ -260,10 +300,10 @@ bool same_pool(const pool::Settings &a, const pool::Settings &b) {
 } // namespace
 
 HealthPoller::HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory,
-                           PollLimits limits, QueryMetrics &queries)
-    : settings_(std::move(pool)), pool_(make_pool(settings_)), backup_directory_(std::move(backup_directory)),
-      limits_(limits), interval_(interval), queries_(queries), snapshot_(std::make_shared<HealthSnapshot>()) {
-}
+                           PollLimits limits, QueryMetrics &queries, PollScope scope)
+    : settings_(std::move(pool)), pool_(make_pool(settings_, scope.timeout)),
+      backup_directory_(std::move(backup_directory)), limits_(limits), scope_(std::move(scope)),
+      interval_(interval), queries_(queries), snapshot_(std::make_shared<HealthSnapshot>()) {}
 
 HealthPoller::~HealthPoller() {
     stop();
@@ -316,7 +356,7 @@ void HealthPoller::reconfigure(pool::Settings pool, Seconds interval, std::strin
         std::lock_guard<std::mutex> lock(mutex_);
         if (!same_pool(pool, settings_)) {
             settings_ = std::move(pool);
-            pool_ = make_pool(settings_);
+            pool_ = make_pool(settings_, scope_.timeout);
         }
         interval_ = interval;
         backup_directory_ = std::move(backup_directory);
@@ -408,19 +448,23 @@ void HealthPoller::poll_once() {
     std::shared_ptr<pool::Pool> pool;
     Seconds interval;
     PollLimits limits;
+    PollScope scope;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         backup_directory = backup_directory_;
         pool = pool_;
         interval = interval_;
         limits = limits_;
+        scope = scope_;
     }
+    const Seconds query_wait = scope.timeout + kPollAnswerGrace;
     if (texts_pool_.lock() != pool) {
         statement_texts_.clear(); // another server: its queryids mean other statements
         texts_pool_ = pool;
     }
     auto snap = std::make_shared<HealthSnapshot>();
     snap->polled = true;
+    snap->server_wide = scope.server_wide;
     snap->last_poll_timestamp = now_epoch();
     snap->last_success_timestamp = snapshot()->last_success_timestamp;
     const auto t0 = std::chrono::steady_clock::now();
@@ -430,19 +474,20 @@ void HealthPoller::poll_once() {
     // Each query is timed under its own operation name and runs in a savepoint of its own: one
     // that fails (a view the role may not read, a timeout) is rolled back alone and does not abort
     // the poll's read-only transaction for the queries after it.
-    // Every statement has a deadline of the client's: the poll's queries kPollQueryWait, the ones
+    // Every statement has a deadline of the client's: the poll's queries query_wait, the ones
     // that do no work (BEGIN, SAVEPOINT, COMMIT) the pool's validation_timeout.
     const Seconds round_trip = pool && pool->settings().validation_timeout.count() > 0
-                                   ? std::min(pool->settings().validation_timeout, kPollQueryWait)
-                                   : kPollQueryWait;
+                                   ? std::min(pool->settings().validation_timeout, query_wait)
+                                   : query_wait;
     auto within = [](Seconds s) {
         return db::WaitClock::now() + std::chrono::duration_cast<db::WaitClock::duration>(s);
     };
-    auto query = [this, &conn, &within, round_trip](const std::string &operation, const std::string &sql) {
+    auto query = [this, &conn, &within, round_trip, query_wait](const std::string &operation,
+                                                                const std::string &sql) {
         const auto start = std::chrono::steady_clock::now();
         try {
-            db::Result r = db::exec_until(*conn, "SAVEPOINT vigil_poll_query; " + sql, within(kPollQueryWait),
-                                          &abandon_);
+            db::Result r =
+                db::exec_until(*conn, "SAVEPOINT vigil_poll_query; " + sql, within(query_wait), &abandon_);
             queries_.observe(operation,
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
             return r;
@@ -471,13 +516,29 @@ void HealthPoller::poll_once() {
         }
     };
 
+    // The target's budget of connections: held for the whole poll, returned however it ends.
+    struct SlotHold {
+        std::shared_ptr<PollSlots> slots;
+        ~SlotHold() {
+            if (slots)
+                slots->release();
+        }
+    } slot;
     try {
         if (!pool)
             throw std::runtime_error("the pool is closed");
+        if (scope.slots) {
+            // The other databases of the target are being polled; waiting longer than an interval
+            // would only delay the next poll.
+            if (!scope.slots->acquire(std::max(interval, scope.timeout), &abandon_))
+                throw std::runtime_error("no free connection of the target's " + std::string("budget") +
+                                         " (its other databases' polls hold them all)");
+            slot.slots = scope.slots;
+        }
         const auto start = std::chrono::steady_clock::now();
         try {
             // Waiting longer than an interval for a connection would only delay the next poll.
-            lease = pool->acquire("health poll", std::min(interval, Seconds(5)));
+            lease = pool->acquire("health poll", std::min(interval, scope.timeout));
         } catch (const db::DbError &e) {
             queries_.observe("acquire",
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
@@ -494,7 +555,9 @@ void HealthPoller::poll_once() {
         // A slow or locked database must not hold a poll for long; SET LOCAL leaves the pooled
         // connection as it was.
         db::exec_until(*conn,
-                       "BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '2s'",
+                       "BEGIN READ ONLY; SET LOCAL statement_timeout = '" +
+                           std::to_string(static_cast<long>(std::ceil(scope.timeout.count() * 1000))) +
+                           "ms'; SET LOCAL lock_timeout = '2s'",
                        within(round_trip), &abandon_);
         db::Result db = query(
             "poll_database",
@@ -520,45 +583,50 @@ void HealthPoller::poll_once() {
         if (!db.is_null(0, 4))
             snap->dead_tuple_ratio_max = std::stod(db.value(0, 4));
         const bool standby = db.value(0, 5) == "t";
+        snap->in_recovery = standby;
         snap->health_checks_available = db.value(0, 6) == "t";
         const bool bloat_view = db.value(0, 7) == "t";
         const std::optional<std::string> statements_schema = db.optional_value(0, 8);
 
-        db::Result act =
-            query("poll_activity", "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity"
-                                   " WHERE backend_type = 'client backend' GROUP BY 1");
-        for (int i = 0; i < act.rows(); ++i)
-            snap->connections[act.value(i, 0)] = std::stoi(act.value(i, 1));
+        // Server-wide: collected in one database of the server only (PollScope::server_wide).
+        if (scope.server_wide) {
+            db::Result act =
+                query("poll_activity", "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity"
+                                       " WHERE backend_type = 'client backend' GROUP BY 1");
+            for (int i = 0; i < act.rows(); ++i)
+                snap->connections[act.value(i, 0)] = std::stoi(act.value(i, 1));
 
-        db::Result locks =
-            query("poll_locks", "SELECT count(DISTINCT pid),"
-                                "       coalesce(extract(epoch FROM max(clock_timestamp() - waitstart)), 0)"
-                                "  FROM pg_locks WHERE NOT granted");
-        snap->lock_waiters = std::stoi(locks.value(0, 0));
-        snap->longest_lock_wait_seconds = std::stod(locks.value(0, 1));
+            db::Result locks = query(
+                "poll_locks", "SELECT count(DISTINCT pid),"
+                              "       coalesce(extract(epoch FROM max(clock_timestamp() - waitstart)), 0)"
+                              "  FROM pg_locks WHERE NOT granted");
+            snap->lock_waiters = std::stoi(locks.value(0, 0));
+            snap->longest_lock_wait_seconds = std::stod(locks.value(0, 1));
 
-        if (standby) {
-            db::Result lag =
-                query("poll_replication",
-                      "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-                      "  ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END");
-            snap->replication.push_back({"self", "", std::stod(lag.value(0, 0))});
-        } else {
-            db::Result lag =
-                query("poll_replication",
-                      "SELECT coalesce(application_name, ''), coalesce(client_addr::text, 'local'),"
-                      "       coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication");
-            for (int i = 0; i < lag.rows(); ++i)
-                snap->replication.push_back({lag.value(i, 0), lag.value(i, 1), std::stod(lag.value(i, 2))});
+            if (standby) {
+                db::Result lag = query(
+                    "poll_replication",
+                    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+                    "  ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END");
+                snap->replication.push_back({"self", "", std::stod(lag.value(0, 0))});
+            } else {
+                db::Result lag =
+                    query("poll_replication",
+                          "SELECT coalesce(application_name, ''), coalesce(client_addr::text, 'local'),"
+                          "       coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication");
+                for (int i = 0; i < lag.rows(); ++i)
+                    snap->replication.push_back(
+                        {lag.value(i, 0), lag.value(i, 1), std::stod(lag.value(i, 2))});
+            }
+
+            if (auto r = optional_query("poll_database_stats", kDatabaseStatsSql))
+                snap->database_stats = stat_rows(*r, {"database"});
+            snap->bgwriter = stat_row(optional_query("poll_bgwriter", kBgwriterSql));
+            snap->wal = stat_row(optional_query("poll_wal", kWalSql));
+            snap->archiver = stat_row(optional_query("poll_archiver", kArchiverSql));
+            if (auto r = optional_query("poll_replication_slots", kReplicationSlotsSql))
+                snap->replication_slots = stat_rows(*r, {"slot", "slot_type"});
         }
-
-        if (auto r = optional_query("poll_database_stats", kDatabaseStatsSql))
-            snap->database_stats = stat_rows(*r, {"database"});
-        snap->bgwriter = stat_row(optional_query("poll_bgwriter", kBgwriterSql));
-        snap->wal = stat_row(optional_query("poll_wal", kWalSql));
-        snap->archiver = stat_row(optional_query("poll_archiver", kArchiverSql));
-        if (auto r = optional_query("poll_replication_slots", kReplicationSlotsSql))
-            snap->replication_slots = stat_rows(*r, {"slot", "slot_type"});
         if (limits.top_tables > 0)
             if (auto r = optional_query("poll_tables", tables_sql(limits.top_tables)))
                 snap->tables = stat_rows(*r, {"schema", "table"});
@@ -600,6 +668,7 @@ void HealthPoller::poll_once() {
             }
         } else {
             snap->health_checks_error = "vigil.health_check() does not exist: CREATE EXTENSION pgvigil";
+            snap->checks = {extension_missing_check()};
         }
         db::exec_until(*conn, "COMMIT", within(round_trip), &abandon_);
         snap->up = true;

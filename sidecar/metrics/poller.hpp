@@ -1,6 +1,7 @@
-// poller.hpp — `vigild serve`'s view of the database: a background thread polls every
-// health.interval through serve's connection pool and keeps the last result in memory, so a
-// scrape never waits for the database.
+// poller.hpp — `vigild serve`'s view of one database: a background thread polls it every
+// health.interval through a small pool of its own and keeps the last result in memory, so a
+// scrape never waits for the database. A fleet target (fleet/target_poller.hpp) runs one
+// HealthPoller per database, sharing the target's connection budget (PollSlots).
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 
 #include "config.hpp"
 #include "db.hpp"
+#include "db_wait.hpp"
 #include "pool/pool.hpp"
 #include "pool/stats.hpp"
 #include "metrics/query_metrics.hpp"
@@ -37,6 +39,10 @@ std::optional<double> health_check_number(const std::string &current_value);
 // A statement's text as a label: whitespace runs collapsed to one space, at most `max_chars`
 // characters (UTF-8 code points), bytes that are not UTF-8 replaced by U+FFFD.
 std::string short_statement_text(const std::string &query, std::size_t max_chars = 60);
+
+// The row that stands for the checks of a database without the extension (severity unknown):
+// the poll and `vigild check` report it instead of no rows at all.
+HealthCheckRow extension_missing_check();
 
 // Runs vigil.health_check() (ordered by severity, worst first); throws db::DbError.
 std::vector<HealthCheckRow> fetch_health_checks(db::Connection &conn);
@@ -65,14 +71,54 @@ struct PollLimits {
     }
 };
 
+// At most `n` polls of one server at a time: the databases of a fleet target share one, so the
+// target never has more than its `connections` open at once. Thread-safe.
+class PollSlots {
+  public:
+    explicit PollSlots(int n) : free_(n) {}
+    // Waits up to `timeout` (or until *abandon) for a slot; false when none came free.
+    bool acquire(Seconds timeout, const std::atomic<bool> *abandon = nullptr);
+    void release();
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable freed_;
+    int free_;
+};
+
+// How one database is polled as part of a target.
+struct PollScope {
+    // Collect the server-wide families (activity, locks, replication, pg_stat_database,
+    // bgwriter, WAL, archiver, slots) in this database's poll: one database per server does.
+    bool server_wide = true;
+    // statement_timeout of each poll query and libpq's connect_timeout; the client waits 2 s
+    // more for an answer before it closes the connection (a frozen server).
+    Seconds timeout{10};
+    std::shared_ptr<PollSlots> slots; // shared by a target's databases; null: the pool bounds alone
+};
+
+// How long a poll waits for an answer beyond the statement_timeout it sets (PollScope::timeout).
+// A server that stays silent longer (frozen, or the network gone) gets the connection closed and
+// the poll reads as down.
+inline constexpr Seconds kPollAnswerGrace{2};
+
+// The DSN with libpq's connect_timeout for a poll `timeout` (whole seconds, at least 2).
+std::string dsn_with_poll_timeout(const std::string &dsn, Seconds timeout);
+// When a statement sent now under a poll `timeout` has waited long enough for its answer: the
+// timeout and kPollAnswerGrace more.
+db::WaitClock::time_point poll_answer_deadline(Seconds timeout);
+
 // What the last poll saw. Database fields are meaningful only when `up`.
 struct HealthSnapshot {
     bool polled = false;
     bool up = false;
+    bool server_wide = true;         // the server-wide fields below were collected (PollScope)
+    std::optional<bool> in_recovery; // pg_is_in_recovery() of the last successful poll
     double last_poll_timestamp = 0, last_success_timestamp = 0, poll_seconds = 0;
     std::string error; // why the last poll failed
     std::string database;
     bool health_checks_available = false; // the extension's vigil.health_check() exists
+                                          // (without it `checks` is {extension_missing_check()})
     std::string health_checks_error;
     std::vector<HealthCheckRow> checks;
     std::map<std::string, int> connections; // client backends by state
@@ -106,7 +152,7 @@ class HealthPoller {
   public:
     // `pool` configures serve's connection pool, which the poll borrows from.
     HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory, PollLimits limits,
-                 QueryMetrics &queries);
+                 QueryMetrics &queries, PollScope scope = {});
     ~HealthPoller();
     void start();
     // Stops after the poll in progress, cancelling its query after `deadline`, and closes the pool.
@@ -132,6 +178,7 @@ class HealthPoller {
     std::shared_ptr<pool::Pool> pool_;
     std::string backup_directory_;
     PollLimits limits_;
+    PollScope scope_;
     Seconds interval_;
     QueryMetrics &queries_;
     mutable std::mutex mutex_;

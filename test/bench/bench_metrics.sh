@@ -63,10 +63,10 @@ DATA_SOURCE_NAME="postgresql://postgres@127.0.0.1:$PGPORT/postgres?sslmode=disab
   "$EXPORTER" --web.listen-address="127.0.0.1:$eport" --log.level=error & pids+=($!)
 
 for _ in $(seq 1 100); do
-  has "http://127.0.0.1:$vport/metrics" '^vigil_up 1' && has "http://127.0.0.1:$eport/metrics" '^pg_up 1' && break
+  has "http://127.0.0.1:$vport/metrics" '^vigil_up{[^}]*} 1' && has "http://127.0.0.1:$eport/metrics" '^pg_up 1' && break
   sleep 0.2
 done
-has "http://127.0.0.1:$vport/metrics" '^vigil_up 1' || { echo "vigild did not come up" >&2; exit 1; }
+has "http://127.0.0.1:$vport/metrics" '^vigil_up{[^}]*} 1' || { echo "vigild did not come up" >&2; exit 1; }
 
 read -r v_med v_max < <(median_ms "http://127.0.0.1:$vport/metrics" "$scrapes")
 read -r e_med e_max < <(median_ms "http://127.0.0.1:$eport/metrics" "$scrapes")
@@ -79,7 +79,7 @@ done
 
 # The poll's cost, off the scrape path. The first poll ran on a fresh connection; a SIGHUP (same
 # configuration) starts another at once, so these are warm polls of the same pooled connection.
-metric() { curl -s "http://127.0.0.1:$vport/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+metric() { curl -s "http://127.0.0.1:$vport/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { print $2 }'; }
 # op_sums: "operation sum count" of vigil_query_duration_seconds, one line per operation.
 op_sums() {
   curl -s "http://127.0.0.1:$vport/metrics" | awk '
@@ -116,7 +116,7 @@ poll_ratio=$(awk -v a="$poll_ms" -v b="$e_med" 'BEGIN { printf "%.3f", a / b }')
 dport=$(free_port)
 printf '[metrics]\nlisten = "127.0.0.1:%s"\n[health]\ninterval = "1s"\n' "$dport" >"$work/down.toml"
 "$VIGILD" --dsn "host=127.0.0.1 port=1 connect_timeout=2" --config "$work/down.toml" --log-level off serve & pids+=($!)
-for _ in $(seq 1 50); do has "http://127.0.0.1:$dport/metrics" '^vigil_up 0' && break; sleep 0.2; done
+for _ in $(seq 1 50); do has "http://127.0.0.1:$dport/metrics" '^vigil_up{[^}]*} 0' && break; sleep 0.2; done
 read -r d_med d_max < <(median_ms "http://127.0.0.1:$dport/metrics" "$scrapes")
 
 ratio=$(awk -v a="$v_med" -v b="$e_med" 'BEGIN { printf "%.3f", a / b }')

@@ -54,6 +54,13 @@ void check_config(const Config &c) {
     check_seconds(c.health.interval, "health.interval");
     check_seconds(c.backup.max_age, "backup.max_age");
     check_seconds(c.backup.verify_interval, "backup.verify_interval");
+    for (const auto &t : c.targets) {
+        FUZZ_CHECK(vigil::is_label_safe_name(t.name), printable(t.name));
+        FUZZ_CHECK(!t.dsn.empty(), "targets.dsn empty for " + printable(t.name));
+        FUZZ_CHECK(t.connections >= 1 && t.connections <= 100, std::to_string(t.connections));
+        FUZZ_CHECK(std::isfinite(t.timeout.count()) && t.timeout.count() >= 0.1,
+                   std::to_string(t.timeout.count()));
+    }
     FUZZ_CHECK(c.backup.retention_count >= 1 && c.backup.retention_count <= 100000,
                std::to_string(c.backup.retention_count));
     FUZZ_CHECK(c.backup.retention_days >= 0 && c.backup.retention_days <= 100000,

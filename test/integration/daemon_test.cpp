@@ -57,8 +57,10 @@ TEST(Daemon, EveryMetricsLineParsesAndTheProbesAnswer) {
     EXPECT_TRUE(e.value("vigil_lock_waiters").has_value());
     EXPECT_GE(e.value("vigil_database_connections", {{"state", "active"}}).value_or(0), 1);
     EXPECT_GE(e.value("vigil_query_duration_seconds_count", {{"operation", "poll_database"}}).value_or(0), 1);
-    // The poll borrows from serve's pool (pool.max_size defaults to 10).
-    EXPECT_EQ(e.value("vigil_pool_max_connections"), 10);
+    // The one DSN is the fleet's target "default", polled on its own connections (2 by default).
+    EXPECT_EQ(e.value("vigil_pool_max_connections", {{"target", "default"}}), 2);
+    EXPECT_EQ(e.value("vigil_up", {{"target", "default"}}), 1);
+    EXPECT_EQ(e.value("vigil_health_checks_available", {{"target", "default"}, {"database", "postgres"}}), 1);
     EXPECT_GE(e.value("vigil_pool_connections_created_total").value_or(0), 1);
     EXPECT_GE(e.value("vigil_pool_acquire_seconds_count").value_or(0), 1);
     // Ready unless a check is critical (the shared cluster's state decides which; both

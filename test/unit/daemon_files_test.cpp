@@ -44,10 +44,16 @@ TEST(DefaultConfig, LoadsAndEqualsTheBuiltInDefaults) {
     // Every commented value is a valid setting when uncommented, and is the built-in default;
     // the one exception is the backup directory, which has none built in.
     std::string text = test::read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/vigild.toml");
-    text = std::regex_replace(text, std::regex("\\n# ([a-z_]+ = )"), "\n$1");
+    text = std::regex_replace(text, std::regex("\\n# ([a-z_]+ = |\\[\\[[a-z_]+\\]\\])"), "\n$1");
     const Config uncommented = parse_config(text, "uncommented");
     Config expected;
     expected.backup.directory = "/var/lib/vigil/backups";
+    // The examples of the arrays of tables, which have no built-in entries.
+    TargetConfig target;
+    target.name = "db1";
+    target.dsn = "host=10.0.0.1 user=vigil";
+    expected.targets = {target};
+    expected.pgbouncers = {{"bouncer1", "host=127.0.0.1 port=6432 dbname=pgbouncer user=vigil"}};
     EXPECT_TRUE(uncommented == expected);
     EXPECT_EQ(uncommented.backup.directory, "/var/lib/vigil/backups");
     // The comparison can fail: one changed value is seen.
@@ -67,8 +73,8 @@ TEST(DefaultConfig, KeysMatchTheShippedFileAndTheDocs) {
     std::istringstream lines(toml);
     for (std::string line; std::getline(lines, line);) {
         std::smatch m;
-        if (std::regex_match(line, m, std::regex("\\[([a-z_]+)\\]")))
-            section = m[1];
+        if (std::regex_match(line, m, std::regex("\\[([a-z_]+)\\]|# \\[\\[([a-z_]+)\\]\\]")))
+            section = m[1].matched ? m[1] : m[2]; // [section], or an example "# [[targets]]"
         else if (std::regex_search(line, m, std::regex("^# ([a-z_]+) = ")))
             in_toml.insert(section + "." + std::string(m[1]));
     }

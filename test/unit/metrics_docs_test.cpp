@@ -47,10 +47,22 @@ test::PromExposition everything() {
     health->replication_view = replication;
     QueryMetrics q;
     q.observe("op", 0.1, "08006");
+    // A fleet with a discovered target, so that Patroni's families are there too.
+    auto fleet = std::make_shared<fleet::FleetSnapshot>();
+    fleet::TargetState t;
+    t.name = "pg-1";
+    t.source = "patroni";
+    t.up = true;
+    t.databases = {{"app", health}};
+    t.pool = PoolStats{};
+    t.patroni_role = "leader";
+    t.patroni_timeline = 3;
+    t.patroni_lag_bytes = 0;
+    fleet->targets = {t};
+    fleet->discovery = fleet::DiscoveryState{};
     DaemonMetricsInput in;
-    in.health = health;
+    in.fleet = fleet;
     in.queries = q.snapshot();
-    in.pool = PoolStats{};
     in.verify.ran = true;
     in.verify.steps = {{"file", "pass"}};
     std::string text = render_daemon_metrics(in);
