@@ -16,6 +16,7 @@
 #include "fleet/patroni.hpp"
 #include "fleet/targets.hpp"
 #include "metrics/poller.hpp"
+#include "pgbouncer/monitor.hpp"
 
 namespace vigil {
 
@@ -267,6 +268,9 @@ std::vector<fleet::TargetSpec> selected_targets(Context &ctx, const CheckFlags &
     return targets;
 }
 
+// How long `check --all` waits for one PgBouncer's admin console.
+constexpr Seconds kPgBouncerCheckTimeout{5};
+
 int check_fleet(Context &ctx, const CheckFlags &flags) {
     std::vector<CheckRow> rows;
     const auto targets = selected_targets(ctx, flags, rows);
@@ -274,10 +278,21 @@ int check_fleet(Context &ctx, const CheckFlags &flags) {
     std::vector<std::future<std::vector<CheckRow>>> running;
     for (const auto &t : targets)
         running.push_back(std::async(std::launch::async, [t] { return check_target(t); }));
+    // --all covers the [[pgbouncers]] too, each polled beside the targets; their rows carry the
+    // PgBouncer's name as the target.
+    std::vector<std::pair<std::string, std::future<std::vector<HealthCheckRow>>>> bouncers;
+    if (flags.all)
+        for (const PgBouncerConfig &b : ctx.config.pgbouncers)
+            bouncers.emplace_back(b.name, std::async(std::launch::async, [b] {
+                                      return pgbouncer::check_once({b}, kPgBouncerCheckTimeout);
+                                  }));
     for (auto &r : running) {
         auto more = r.get();
         rows.insert(rows.end(), more.begin(), more.end());
     }
+    for (auto &[name, future] : bouncers)
+        for (auto &r : future.get())
+            rows.push_back({name, "", std::move(r)});
     const int code = nagios_exit_code(rows);
     if (flags.json)
         print_json(rows, code, true);

@@ -19,6 +19,8 @@
 #include "metrics/daemon_metrics.hpp"
 #include "exit_codes.hpp"
 #include "fleet/fleet.hpp"
+#include "metrics/exposition.hpp"
+#include "pgbouncer/monitor.hpp"
 #include "logging.hpp"
 #include "metrics/http.hpp"
 #include "metrics/query_metrics.hpp"
@@ -110,6 +112,54 @@ class BackupVerifier {
     std::thread thread_;
 };
 
+// The [[pgbouncers]] monitors, replaced whole when a reload changes them. A scrape renders
+// whichever set is current; a PgBouncer poll is bounded by kPgBouncerTimeout.
+class PgBouncers {
+  public:
+    static constexpr Seconds kPgBouncerTimeout{5};
+    void configure(const std::vector<PgBouncerConfig> &targets, Seconds interval) {
+        std::shared_ptr<pgbouncer::Monitors> old;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (current_ && targets == targets_ && interval == interval_)
+                return;
+            auto next = std::make_shared<pgbouncer::Monitors>(targets, interval,
+                                                              std::min(kPgBouncerTimeout, interval));
+            next->start();
+            old = std::move(current_);
+            current_ = std::move(next);
+            targets_ = targets;
+            interval_ = interval;
+        }
+        if (old)
+            old->stop();
+    }
+    void render(metrics::Exposition &out) const {
+        std::shared_ptr<pgbouncer::Monitors> now;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            now = current_;
+        }
+        if (now)
+            now->render_metrics(out);
+    }
+    void stop() {
+        std::shared_ptr<pgbouncer::Monitors> old;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            old = std::move(current_);
+        }
+        if (old)
+            old->stop();
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<pgbouncer::Monitors> current_;
+    std::vector<PgBouncerConfig> targets_;
+    Seconds interval_{0};
+};
+
 void notify(const std::string &state) {
     sd_notify(0, state.c_str());
 }
@@ -139,6 +189,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
     }
     QueryMetrics queries(config.metrics.slow_query_threshold.count());
     fleet::Fleet fleet(queries);
+    PgBouncers bouncers;
     BackupVerifier verifier;
     verifier.configure(ctx.dsn(), config.backup);
     std::atomic<int> reloads_ok{0}, reloads_failed{0};
@@ -152,7 +203,9 @@ int serve(Context &ctx, Seconds drain_timeout) {
         in.reloads_failed = reloads_failed;
         in.start_time = start_time;
         in.now = now_epoch();
-        return render_daemon_metrics(in);
+        metrics::Exposition pgbouncer_families;
+        bouncers.render(pgbouncer_families);
+        return render_daemon_metrics(in) + pgbouncer_families.str();
     };
     auto ready = [&] { return fleet.ready(); };
     auto probe = [&](const std::string &target) -> std::optional<std::string> {
@@ -172,6 +225,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
         throw CommandError(exit_code::unavailable, e.what());
     }
     fleet.configure(fleet::FleetSettings::from_config(config, ctx.dsn()));
+    bouncers.configure(config.pgbouncers, config.health.interval);
     verifier.start();
     notify("READY=1\nSTATUS=serving metrics on " + config.metrics.listen);
     spdlog::info("vigild serve: ready (pid {}), {} target(s), health every {}s", getpid(),
@@ -204,6 +258,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
                     Context next_ctx{ctx.options, next};
                     queries.set_slow_threshold(next.metrics.slow_query_threshold.count());
                     fleet.configure(fleet::FleetSettings::from_config(next, next_ctx.dsn()));
+                    bouncers.configure(next.pgbouncers, next.health.interval);
                     verifier.configure(next_ctx.dsn(), next.backup);
                     config = next;
                     ++reloads_ok;
@@ -227,6 +282,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
     verifier.stop(drain_timeout);
     const Seconds left = drain_timeout - (std::chrono::steady_clock::now() - drain_start);
     fleet.stop(left.count() > 0 ? left : Seconds(0));
+    bouncers.stop();
     spdlog::info("stopped cleanly in {:.2f}s",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count());
     return exit_code::ok;

@@ -196,6 +196,8 @@ const std::vector<Column> kStatementColumns = {
 void render_statistics(metrics::Exposition &e, const HealthSnapshot &h, const metrics::Labels &server,
                        const metrics::Labels &db) {
     if (h.server_wide) {
+        if (h.replication_view)
+            render_replication(e, *h.replication_view, server);
         if (h.database_stats)
             render_rows(e, *h.database_stats, kDatabaseColumns, server);
         if (h.bgwriter)
@@ -270,7 +272,8 @@ void render_database(metrics::Exposition &e, const HealthSnapshot &h, const metr
         e.family("vigil_lock_wait_longest_seconds", "gauge", "Longest current lock wait.");
         e.sample("vigil_lock_wait_longest_seconds", server, h.longest_lock_wait_seconds);
         e.family("vigil_replication_lag_seconds", "gauge",
-                 "Replay lag per standby (on a primary), or this standby's own lag (standby=\"self\").");
+                 "Replay lag per standby (on a primary), or this standby's own lag (standby=\"self\"); "
+                 "absent while a standby's link is broken (see vigil_wal_receiver_streaming).");
         for (const auto &r : h.replication)
             e.sample("vigil_replication_lag_seconds",
                      with(server, {{"standby", r.standby}, {"client_addr", r.client_addr}}), r.seconds);

@@ -603,20 +603,28 @@ void HealthPoller::poll_once() {
             snap->lock_waiters = std::stoi(locks.value(0, 0));
             snap->longest_lock_wait_seconds = std::stod(locks.value(0, 1));
 
-            if (standby) {
-                db::Result lag = query(
-                    "poll_replication",
-                    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-                    "  ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END");
-                snap->replication.push_back({"self", "", std::stod(lag.value(0, 0))});
-            } else {
-                db::Result lag =
-                    query("poll_replication",
-                          "SELECT coalesce(application_name, ''), coalesce(client_addr::text, 'local'),"
-                          "       coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication");
-                for (int i = 0; i < lag.rows(); ++i)
-                    snap->replication.push_back(
-                        {lag.value(i, 0), lag.value(i, 1), std::stod(lag.value(i, 2))});
+            // Replication as this server sees it (its walreceiver, its standbys). A standby whose
+            // link is broken has no measurable lag: it is left out of vigil_replication_lag_seconds
+            // rather than exported as a caught-up 0 (receive == replay holds on a dead link).
+            try {
+                snap->replication_view =
+                    fetch_replication([&](const std::string &sql) { return query("poll_replication", sql); });
+            } catch (const db::DbError &e) {
+                spdlog::warn("poll_replication: {} (SQLSTATE {}); its metrics are left out of this poll",
+                             e.what(), e.sqlstate());
+                if (!conn->healthy())
+                    throw;
+            }
+            if (const auto &view = snap->replication_view) {
+                if (view->receiver) {
+                    if (const auto lag = view->receiver->replay_lag_seconds())
+                        snap->replication.push_back({"self", "", *lag});
+                }
+                for (const StandbyReplication &s : view->standbys)
+                    if (!s.hidden)
+                        snap->replication.push_back({s.application_name,
+                                                     s.client_addr.empty() ? "local" : s.client_addr,
+                                                     s.replay_lag_seconds.value_or(0)});
             }
 
             if (auto r = optional_query("poll_database_stats", kDatabaseStatsSql))

@@ -66,13 +66,6 @@ test::PromExposition everything() {
     in.verify.ran = true;
     in.verify.steps = {{"file", "pass"}};
     std::string text = render_daemon_metrics(in);
-    // Until render_daemon_metrics renders replication_view itself (the poll's wiring), the
-    // replication families are rendered here.
-    if (text.find("vigil_in_recovery") == std::string::npos) {
-        metrics::Exposition e;
-        render_replication(e, replication, {});
-        text += e.str();
-    }
     return test::parse_prometheus(text);
 }
 
