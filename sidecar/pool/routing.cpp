@@ -25,13 +25,17 @@ struct RoutedPool::State {
 std::optional<double> measure_replica_lag(Pool &replica) {
     try {
         Lease lease = replica.acquire("replica lag probe", Seconds(2));
+        // receive == replay says "caught up" only while the walreceiver streams: a standby whose
+        // primary is gone (stopped, failed over, primary_conninfo wrong) has replayed everything
+        // it received and falls further behind every second. Not streaming: lag unknown.
         db::Result r = lease.conn().exec(
             "SELECT pg_is_in_recovery(),"
+            "       coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false),"
             "       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
             "            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END");
-        if (r.value(0, 0) != "t" || r.is_null(0, 1))
+        if (r.value(0, 0) != "t" || r.value(0, 1) != "t" || r.is_null(0, 2))
             return std::nullopt;
-        return std::stod(r.value(0, 1));
+        return std::stod(r.value(0, 2));
     } catch (const std::exception &e) {
         spdlog::debug("replica lag probe failed: {}", e.what());
         return std::nullopt;
