@@ -22,11 +22,17 @@ Session::State PgSession::state() {
     switch (PQtransactionStatus(conn.get())) {
     case PQTRANS_IDLE: {
         // An idle connection has nothing to read, unless its server is gone: a backend that
-        // exited (immediate or fast shutdown, pg_terminate_backend) sent its FATAL and closed
-        // the socket. One poll without waiting sees it, so a dead connection is not handed out.
-        pollfd fd{PQsocket(conn.get()), POLLIN, 0};
-        if (poll(&fd, 1, 0) > 0 && (PQconsumeInput(conn.get()) != 1 || !conn.healthy()))
-            return State::broken;
+        // exited (immediate or fast shutdown, pg_terminate_backend) sent its last message and
+        // closed the socket. A poll without waiting sees it, so a dead connection is not handed
+        // out. The message (a WARNING on immediate shutdown) and the end of the stream may take
+        // one read each; a few rounds, never a wait.
+        for (int round = 0; round < 4; ++round) {
+            pollfd fd{PQsocket(conn.get()), POLLIN, 0};
+            if (poll(&fd, 1, 0) <= 0)
+                break;
+            if (PQconsumeInput(conn.get()) != 1 || !conn.healthy())
+                return State::broken;
+        }
         return State::idle;
     }
     case PQTRANS_INTRANS:

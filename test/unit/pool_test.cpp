@@ -11,6 +11,7 @@
 
 #include "pool/pool.hpp"
 #include "pool/routing.hpp"
+#include "dsn_params.hpp"
 #include "retry.hpp"
 
 using namespace vigil;
@@ -594,4 +595,12 @@ TEST(Retry, BackoffGrowsWithJitterUpToTheCap) {
         EXPECT_GE(d[i], 50);
         EXPECT_LE(d[i], 100);
     }
+}
+
+TEST(DsnHosts, ListsEveryHostWithItsPortInLibpqsOrder) {
+    EXPECT_EQ(dsn_hosts("host=a,b port=1,2 target_session_attrs=read-write"),
+              (std::vector<std::string>{"a:1", "b:2"}));
+    EXPECT_EQ(dsn_hosts("host=a,b port=7"), (std::vector<std::string>{"a:7", "b:7"}));
+    EXPECT_EQ(dsn_hosts("postgresql://x:5,y:6/db"), (std::vector<std::string>{"x:5", "y:6"}));
+    EXPECT_EQ(dsn_hosts("hostaddr=127.0.0.1 port=9").size(), 1u);
 }
