@@ -168,7 +168,8 @@ double failover_round(bool pooled, int round) {
     EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
     const auto old_gone = Clock::now();
     std::this_thread::sleep_for(300ms); // writers find the primary gone, and nothing else to write to
-    const auto promoted = standby.promote();
+    const auto promote_asked = Clock::now();
+    const auto promoted = standby.promote(); // pg_ctl -w: returns once the server accepts writes
     EXPECT_EQ(promoted.exit_code, 0) << promoted.output;
     const auto promoted_at = Clock::now();
     const bool wrote = wait_for([&] {
@@ -198,6 +199,7 @@ double failover_round(bool pooled, int round) {
         }
     }
     EXPECT_GT(before, 0) << "nothing was written before the failover";
+    const double promote_took = seconds(promoted_at - promote_asked);
     std::string causes;
     for (const auto &[cause, n] : journal.errors)
         causes += " " + (cause.empty() ? std::string("(none)") : cause) + "=" + std::to_string(n);
@@ -216,13 +218,14 @@ double failover_round(bool pooled, int round) {
                 << cause << " x" << n;
         EXPECT_EQ(journal.errors.count("timeout"), 0u) << causes;
         std::cout << "[measured] pool failover round " << round << ": first write on the new primary "
-                  << first_write << " s after the promotion; writes " << before << " before, " << after
+                  << first_write << " s after pg_ctl promote returned (which took " << promote_took
+                  << " s); writes " << before << " before, " << after
                   << " after; failed statements by cause:" << causes << "; " << pool::describe(p->stats())
                   << "\n";
     } else {
         std::cout << "[measured] bare libpq failover round " << round << ": first write on the new primary "
-                  << first_write << " s after the promotion; writes " << before << " before, " << after
-                  << " after; errors:" << causes << "\n";
+                  << first_write << " s after pg_ctl promote returned (which took " << promote_took
+                  << " s); writes " << before << " before, " << after << " after; errors:" << causes << "\n";
     }
     return first_write;
 }
