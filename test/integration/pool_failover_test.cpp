@@ -445,6 +445,24 @@ TEST(PoolFailover, FrozenFirstHostCostsTheValidationTimeoutNotTheAcquire) {
               << " s; acquire reached the second host after " << took << " s\n";
 }
 
+TEST(PoolFailover, LagProbeOfAFrozenReplicaGivesUpAfterTheValidationTimeout) {
+    REQUIRE_HARNESS();
+    test::OwnCluster frozen("failover_frozen_replica");
+    ASSERT_TRUE(frozen.ok()) << frozen.error();
+    auto settings = failover_settings(frozen.dsn(), 1);
+    settings.validation_timeout = Seconds(1);
+    pool::Pool replica(settings);
+    { auto warm = replica.acquire(); } // idle, and trusted for validation_interval (30 s)
+    ASSERT_TRUE(frozen.freeze());
+    const auto t0 = Clock::now();
+    const auto lag = pool::measure_replica_lag(replica);
+    const double took = seconds(Clock::now() - t0);
+    frozen.thaw();
+    EXPECT_FALSE(lag.has_value());
+    EXPECT_LT(took, 1.0 + 0.5);
+    EXPECT_EQ(replica.stats().total, 0) << pool::describe(replica.stats()); // closed, not kept
+}
+
 TEST(PoolFailover, AcquireWithNoPrimaryFailsNamingTheHostsAndTheLastError) {
     REQUIRE_HARNESS();
     test::OwnCluster primary("failover_lonely");
