@@ -580,6 +580,10 @@ TEST(Retry, SqlstateRules) {
     EXPECT_FALSE(retry::is_unavailable("57P04")); // database dropped: not coming back
     EXPECT_FALSE(retry::is_unavailable(""));
     EXPECT_FALSE(retry::is_unavailable("42501"));
+    // A server that refuses writes: its connections are evicted, the work is not retried here.
+    EXPECT_TRUE(retry::is_read_only("25006"));
+    EXPECT_FALSE(retry::is_read_only("25001"));
+    EXPECT_FALSE(retry::is_retryable("25006"));
 }
 
 TEST(Retry, BackoffGrowsWithJitterUpToTheCap) {
