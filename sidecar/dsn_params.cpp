@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -156,6 +157,43 @@ ChildDsn dsn_for_child(const std::string &dsn) {
         params.erase(it);
     }
     out.dsn = build_dsn(params);
+    return out;
+}
+
+namespace {
+
+std::vector<std::string> split_commas(const std::string &text) {
+    std::vector<std::string> out;
+    std::stringstream in(text);
+    for (std::string item; std::getline(in, item, ',');)
+        out.push_back(item);
+    if (!text.empty() && text.back() == ',')
+        out.emplace_back();
+    return out;
+}
+
+} // namespace
+
+std::vector<std::string> dsn_hosts(const std::string &dsn) {
+    const auto params = parse_dsn(dsn);
+    const auto get = [&](const char *key) {
+        const auto it = params.find(key);
+        return it == params.end() ? std::string() : it->second;
+    };
+    const auto env = [](const char *name, const char *fallback) {
+        const char *v = std::getenv(name);
+        return std::string(v && *v ? v : fallback);
+    };
+    std::vector<std::string> hosts = split_commas(!get("host").empty() ? get("host") : get("hostaddr"));
+    if (hosts.empty())
+        hosts.push_back(env("PGHOST", "localhost"));
+    const std::vector<std::string> ports = split_commas(get("port"));
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        std::string port = ports.size() == 1 ? ports[0] : i < ports.size() ? ports[i] : "";
+        out.push_back((hosts[i].empty() ? env("PGHOST", "localhost") : hosts[i]) + ":" +
+                      (port.empty() ? env("PGPORT", "5432") : port));
+    }
     return out;
 }
 

@@ -42,4 +42,9 @@ struct ChildDsn {
 };
 ChildDsn dsn_for_child(const std::string &dsn);
 
+// The servers a (multi-host) DSN names, in the order libpq tries them, as "host:port" (host, else
+// hostaddr, else PGHOST or "localhost"; a single port applies to every host; none: PGPORT or
+// 5432). For messages, and for sharing a connect's time between the hosts.
+std::vector<std::string> dsn_hosts(const std::string &dsn);
+
 } // namespace vigil

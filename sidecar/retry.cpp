@@ -19,6 +19,10 @@ bool is_too_many_connections(const std::string &sqlstate) {
     return sqlstate == "53300";
 }
 
+bool is_read_only(const std::string &sqlstate) {
+    return sqlstate == "25006";
+}
+
 bool is_retryable(const std::string &sqlstate) {
     return is_transaction_conflict(sqlstate) || is_connection_lost(sqlstate) ||
            is_too_many_connections(sqlstate);

@@ -24,7 +24,12 @@ bool is_connection_lost(const std::string &sqlstate);
 // client disconnects: worth retrying, with backoff (ConnectThrottle), never in a tight loop.
 bool is_too_many_connections(const std::string &sqlstate);
 
-// Any of the above: running the whole transaction again is safe and useful.
+// 25006 read_only_sql_transaction: the server accepts no writes (a primary that came back as a
+// standby, default_transaction_read_only on). Its connections are no use to a writer; a new
+// connection through a multi-host DSN with target_session_attrs=read-write finds the primary.
+bool is_read_only(const std::string &sqlstate);
+
+// Any of the above but is_read_only: running the whole transaction again is safe and useful.
 bool is_retryable(const std::string &sqlstate);
 
 // The server cannot be used now (is_connection_lost with a SQLSTATE): what the command line

@@ -3,8 +3,10 @@
 #include "pool/pool.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -12,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dsn_params.hpp"
 #include "retry.hpp"
 
 namespace vigil::pool {
@@ -29,9 +32,60 @@ std::string describe(const PoolStats &s) {
     std::ostringstream out;
     out << "pool: total " << s.total << "/" << s.max_size << ", idle " << s.idle << ", active " << s.active
         << ", waiting " << s.pending << ", created " << s.created << ", closed " << s.closed << ", timeouts "
-        << s.timeouts << ", errors " << s.errors;
+        << s.timeouts << ", errors " << s.errors << ", evicted " << s.evicted;
     return out.str();
 }
+
+namespace {
+
+// "2", "0.5", "1.25": seconds as a person writes them.
+std::string seconds_text(double seconds) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", seconds);
+    return buf;
+}
+
+// libpq's multi-line connect failure (one line per host tried) as one line.
+std::string one_line(const std::string &message) {
+    std::string out;
+    for (std::size_t i = 0; i < message.size(); ++i) {
+        if (message[i] == '\n' && i + 1 < message.size() && message[i + 1] == '\t') {
+            out += ' ';
+            ++i;
+        } else if (message[i] == '\n') {
+            out += "; ";
+        } else {
+            out += message[i] == '\t' ? ' ' : message[i];
+        }
+    }
+    while (!out.empty() && (out.back() == ' ' || out.back() == ';'))
+        out.pop_back();
+    return out;
+}
+
+// "127.0.0.1:5432, 127.0.0.1:5433" for the DSN's hosts, "" when it names none it can parse.
+std::string hosts_of(const std::string &dsn) {
+    try {
+        std::string out;
+        for (const auto &host : dsn_hosts(dsn))
+            out += (out.empty() ? "" : ", ") + host;
+        return out;
+    } catch (const std::exception &) {
+        return "";
+    }
+}
+
+bool asks_for_writable(const std::string &dsn) {
+    try {
+        const auto params = parse_dsn(dsn);
+        const auto it = params.find("target_session_attrs");
+        return it != params.end() && (it->second == "read-write" || it->second == "primary");
+    } catch (const std::exception &) {
+        return false;
+    }
+}
+
+} // namespace
 
 // ---- the pool's shared state -------------------------------------------------------------------
 
@@ -43,7 +97,9 @@ struct Slot {
     Clock::time_point created, expires, last_used, borrowed_at;
     std::string borrower;
     bool leak_reported = false;
-    bool suspect = false; // another connection broke while this one sat idle: ping before use
+    bool suspect = false;         // another connection broke while this one sat idle: ping before use
+    std::string server;           // Session::server() when it was opened
+    std::uint64_t generation = 0; // its server's generation then (Core::generations)
     std::size_t active_index = kNotActive; // position in Core::active
     static constexpr std::size_t kNotActive = static_cast<std::size_t>(-1);
 };
@@ -99,6 +155,10 @@ struct Core : std::enable_shared_from_this<Core> {
     PoolStats stats;
     std::mt19937_64 rng{std::random_device{}()};
     std::string last_connect_error, last_connect_sqlstate;
+    std::string hosts; // the DSN's hosts, for messages
+    // Per server: bumped when a connection finds it read-only. Connections opened before (of an
+    // older generation) are closed instead of handed out: one 25006 condemns its siblings.
+    std::map<std::string, std::uint64_t> generations;
     // The backoff every opener of this pool shares (borrowers and the housekeeper's top-ups).
     std::optional<retry::ConnectThrottle> throttle;
 
@@ -162,7 +222,7 @@ struct Core : std::enable_shared_from_this<Core> {
                 throttle->end(turn, false);
                 std::lock_guard lk(mutex);
                 ++stats.errors;
-                last_connect_error = e.what();
+                last_connect_error = one_line(e.what());
                 last_connect_sqlstate = e.sqlstate();
                 if (closed || Clock::now() >= deadline)
                     give_up_opening(for_borrower);
@@ -175,8 +235,10 @@ struct Core : std::enable_shared_from_this<Core> {
             throttle->end(turn, true);
             auto slot = std::make_unique<Slot>();
             slot->session = std::move(session);
+            slot->server = slot->session->server();
             const auto now = Clock::now();
             std::lock_guard lk(mutex);
+            slot->generation = generations[slot->server];
             slot->id = next_id++;
             slot->created = slot->last_used = now;
             slot->expires = jittered_expiry(now);
@@ -191,10 +253,44 @@ struct Core : std::enable_shared_from_this<Core> {
             ++stats.timeouts;
         const PoolStats s = snapshot();
         throw PoolTimeout(
-            "cannot open a connection within acquire_timeout: " +
+            "cannot open a connection" + (hosts.empty() ? std::string() : " to " + hosts) + " within " +
+                seconds_text(settings.acquire_timeout.count()) + " s (acquire_timeout), last error: " +
                 (last_connect_error.empty() ? std::string("no attempt yet") : last_connect_error) + " (" +
                 describe(s) + ")",
             s, retry::is_too_many_connections(last_connect_sqlstate) ? last_connect_sqlstate : "08001");
+    }
+
+    // Under the lock: the slot's server was condemned after it was opened.
+    bool stale(const Slot &slot) {
+        const auto it = generations.find(slot.server);
+        return it != generations.end() && it->second != slot.generation;
+    }
+
+    // The connection cannot serve this pool's writers: its server reported itself read-only.
+    bool unwritable(Slot &slot) { return settings.require_writable && slot.session->read_only(); }
+
+    // Under the lock: `server` refused writes; its idle connections leave the pool (returned to
+    // be closed outside the lock) and those borrowed now are closed on return.
+    std::vector<std::unique_ptr<Slot>> condemn(const std::string &server) {
+        ++generations[server];
+        std::vector<std::unique_ptr<Slot>> out;
+        for (auto it = idle.begin(); it != idle.end();) {
+            if ((*it)->server == server) {
+                out.push_back(std::move(*it));
+                it = idle.erase(it);
+                ++stats.evicted;
+            } else {
+                ++it;
+            }
+        }
+        return out;
+    }
+
+    // Under the lock: a connection to `server` was lost; its idle siblings prove themselves first.
+    void suspect_server(const std::string &server) {
+        for (auto &idle_slot : idle)
+            if (idle_slot->server == server)
+                idle_slot->suspect = true;
     }
 
     PoolStats snapshot() const {
@@ -225,9 +321,9 @@ struct Core : std::enable_shared_from_this<Core> {
     // True when an idle connection may be handed out as it is, with no round trip: not expired,
     // not suspect, used within validation_interval and idle. Cheap enough for under the lock.
     bool ready(Slot &slot, Clock::time_point now) {
-        return now < slot.expires && !slot.suspect &&
+        return now < slot.expires && !slot.suspect && !stale(slot) &&
                Seconds(now - slot.last_used) <= settings.validation_interval &&
-               slot.session->state() == Session::State::idle;
+               slot.session->state() == Session::State::idle && !unwritable(slot);
     }
 
     // Outside the lock: true when an idle connection may be handed out (not expired, and
@@ -237,17 +333,50 @@ struct Core : std::enable_shared_from_this<Core> {
         const auto now = Clock::now();
         if (now >= slot.expires)
             return false;
-        if (slot.suspect || Seconds(now - slot.last_used) > settings.validation_interval) {
-            slot.suspect = false;
-            if (slot.session->ping_until(deadline))
-                return true;
-            // A server that stopped answering (or restarted) takes the other idle ones with it.
+        {
             std::lock_guard lk(mutex);
-            for (auto &idle_slot : idle)
-                idle_slot->suspect = true;
+            if (stale(slot)) {
+                ++stats.evicted;
+                return false;
+            }
+        }
+        if (slot.suspect || Seconds(now - slot.last_used) > settings.validation_interval ||
+            slot.session->state() != Session::State::idle) {
+            slot.suspect = false;
+            const bool answered = slot.session->ping_until(deadline);
+            std::vector<std::unique_ptr<Slot>> condemned;
+            {
+                std::lock_guard lk(mutex);
+                if (!answered) {
+                    // A server that stopped answering (or restarted) takes its other idle ones with it.
+                    suspect_server(slot.server);
+                    ++stats.evicted;
+                    return false;
+                }
+                if (!unwritable(slot))
+                    return true;
+                ++stats.evicted;
+                condemned = condemn(slot.server);
+            }
+            close_all(std::move(condemned));
             return false;
         }
-        return slot.session->state() == Session::State::idle;
+        if (!unwritable(slot))
+            return true;
+        std::vector<std::unique_ptr<Slot>> condemned;
+        {
+            std::lock_guard lk(mutex);
+            ++stats.evicted;
+            condemned = condemn(slot.server);
+        }
+        close_all(std::move(condemned));
+        return false;
+    }
+
+    // Closes connections taken out of the idle list (outside the lock).
+    void close_all(std::vector<std::unique_ptr<Slot>> slots) {
+        for (auto &slot : slots)
+            close_slot(std::move(slot), false);
     }
 
     // Closes a connection that was taken out of the pool's lists (outside the lock).
@@ -265,7 +394,7 @@ struct Core : std::enable_shared_from_this<Core> {
     }
 
     Lease acquire(const std::string &borrower, Seconds timeout, std::uint64_t prefer = 0);
-    void release(std::unique_ptr<Slot> slot, bool broken);
+    void release(std::unique_ptr<Slot> slot, bool broken, const std::string &reported_failure);
     void housekeep();
     void shutdown();
 };
@@ -288,6 +417,7 @@ Lease &Lease::operator=(Lease &&other) noexcept {
         core_ = std::move(other.core_);
         slot_ = std::move(other.slot_);
         broken_ = other.broken_;
+        failure_ = std::move(other.failure_);
     }
     return *this;
 }
@@ -300,11 +430,16 @@ void Lease::release() {
         return;
     auto core = std::move(core_);
     try {
-        core->release(std::move(slot_), broken_);
+        core->release(std::move(slot_), broken_, failure_);
     } catch (const std::exception &e) {
         spdlog::error("returning a connection to the pool failed: {}", e.what());
     }
     broken_ = false;
+    failure_.clear();
+}
+
+std::string Lease::server() {
+    return session().server();
 }
 
 Session &Lease::session() {
@@ -366,12 +501,15 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t 
                 waiters.erase(std::find(waiters.begin(), waiters.end(), &me));
                 ++stats.timeouts;
                 const PoolStats s = snapshot();
-                throw PoolTimeout(
-                    "no connection available within " + std::to_string(timeout.count()) +
-                        " s (acquire_timeout) for " + (borrower.empty() ? "a borrower" : borrower) + "; " +
-                        describe(s) +
-                        (last_connect_error.empty() ? "" : "; last connect error: " + last_connect_error),
-                    s);
+                throw PoolTimeout("no connection available within " + std::to_string(timeout.count()) +
+                                      " s (acquire_timeout) for " +
+                                      (borrower.empty() ? "a borrower" : borrower) + "; " + describe(s) +
+                                      (last_connect_error.empty()
+                                           ? ""
+                                           : "; last connect error" +
+                                                 (hosts.empty() ? std::string() : " (" + hosts + ")") + ": " +
+                                                 last_connect_error),
+                                  s);
             }
             if (me.slot) {
                 // Handed over directly by a release: just used, so no validation needed.
@@ -422,10 +560,19 @@ Lease Core::acquire(const std::string &borrower, Seconds timeout, std::uint64_t 
     }
 }
 
-void Core::release(std::unique_ptr<Slot> slot, bool broken) {
+void Core::release(std::unique_ptr<Slot> slot, bool broken, const std::string &reported_failure) {
     const auto now = Clock::now();
     const double held = Seconds(now - slot->borrowed_at).count();
-    bool discard = broken;
+    // How the lease's last statement failed, if it did: the borrower's word, else the session's.
+    const std::string failure = !reported_failure.empty() ? reported_failure : slot->session->last_failure();
+    bool evict = false;     // the server failed over: close it whatever its state
+    bool read_only = false; // ... and it refuses writes: condemn its siblings too
+    if (!failure.empty() && retry::is_connection_lost(failure)) {
+        evict = broken = true;
+    } else if (retry::is_read_only(failure)) {
+        evict = read_only = true;
+    }
+    bool discard = broken || evict;
     if (!discard) {
         switch (slot->session->state()) {
         case Session::State::idle:
@@ -444,8 +591,19 @@ void Core::release(std::unique_ptr<Slot> slot, bool broken) {
     }
     if (!discard && now >= slot->expires)
         discard = true;
+    if (!discard && unwritable(*slot))
+        discard = evict = read_only = true;
+    if (discard && !evict && slot->session->state() == Session::State::broken)
+        evict = true; // lost while borrowed
     std::unique_lock lk(mutex);
     active.erase(slot.get());
+    if (!discard && stale(*slot))
+        discard = evict = true;
+    if (evict)
+        ++stats.evicted;
+    std::vector<std::unique_ptr<Slot>> condemned;
+    if (read_only)
+        condemned = condemn(slot->server);
     if (slot->leak_reported) {
         const std::string msg = "connection " + std::to_string(slot->id) + " borrowed by " +
                                 (slot->borrower.empty() ? "an unnamed borrower" : slot->borrower) +
@@ -456,12 +614,12 @@ void Core::release(std::unique_ptr<Slot> slot, bool broken) {
     }
     if (broken) {
         // A server restart or a terminated backend usually takes its siblings too: make every
-        // idle connection prove itself before the next borrower gets it.
-        for (auto &idle_slot : idle)
-            idle_slot->suspect = true;
+        // idle connection to that server prove itself before the next borrower gets it.
+        suspect_server(slot->server);
     }
     if (discard || closed) {
         lk.unlock();
+        close_all(std::move(condemned));
         close_slot(std::move(slot), broken);
         return;
     }
@@ -555,6 +713,9 @@ Pool::Pool(Settings settings, Connector connector) : core_(std::make_shared<Core
         throw std::invalid_argument("pool max_size must be at least 1");
     if (settings.min_idle > settings.max_size)
         throw std::invalid_argument("pool min_idle must not exceed max_size");
+    if (!settings.dsn.empty() && asks_for_writable(settings.dsn))
+        settings.require_writable = true;
+    core_->hosts = hosts_of(settings.dsn);
     core_->settings = std::move(settings);
     core_->connector = connector ? std::move(connector) : pg_connector(core_->settings);
     core_->throttle.emplace(core_->settings.connect_backoff_base, core_->settings.connect_backoff_cap);

@@ -32,6 +32,9 @@ struct Settings : PoolConfig {
     std::chrono::milliseconds housekeeping_interval{250};
     std::chrono::milliseconds connect_backoff_base{20};
     std::chrono::milliseconds connect_backoff_cap{2000};
+    // Every connection must accept writes: one whose server reports itself read-only is evicted.
+    // Pool() sets it when the DSN asks for target_session_attrs=read-write (or primary).
+    bool require_writable = false;
 
     static Settings from_config(const PoolConfig &config, const std::string &dsn);
 };
@@ -96,7 +99,13 @@ class Lease {
     }
 
     void mark_broken() noexcept { broken_ = true; } // close it on return instead of reusing it
-    void release();                                 // return it now
+    // Tells the pool a statement on this lease failed with `sqlstate` (statements run through
+    // run() are seen without it). On return, a lost connection (class 08, 57P01-57P03) is closed
+    // and its idle siblings on the same server checked before use; a read-only server (25006)
+    // has all its connections evicted. Other SQLSTATEs change nothing.
+    void failed(const std::string &sqlstate) { failure_ = sqlstate.empty() ? "08006" : sqlstate; }
+    std::string server(); // "host:port" of the connection's server
+    void release();       // return it now
     std::uint64_t id() const;
     Clock::time_point expires_at() const; // the jittered end of the connection's life
 
@@ -107,6 +116,7 @@ class Lease {
     std::shared_ptr<detail::Core> core_;
     std::unique_ptr<detail::Slot> slot_;
     bool broken_ = false;
+    std::string failure_;
 };
 
 // The pool. Thread-safe; leases may outlive the Pool object (they then close on return).

@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "db_wait.hpp"
+
 namespace vigil::pool {
 
 struct RoutedPool::State {
@@ -25,13 +27,24 @@ struct RoutedPool::State {
 std::optional<double> measure_replica_lag(Pool &replica) {
     try {
         Lease lease = replica.acquire("replica lag probe", Seconds(2));
-        db::Result r = lease.conn().exec(
-            "SELECT pg_is_in_recovery(),"
-            "       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-            "            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END");
-        if (r.value(0, 0) != "t" || r.is_null(0, 1))
+        // receive == replay says "caught up" only while the walreceiver streams: a standby whose
+        // primary is gone (stopped, failed over, primary_conninfo wrong) has replayed everything
+        // it received and falls further behind every second. Not streaming: lag unknown.
+        // A replica that stopped answering must not hold the prober: the query waits as long as
+        // a ping may (validation_timeout, else 2 s), then the connection is closed as broken.
+        const Seconds limit = replica.settings().validation_timeout.count() > 0
+                                  ? replica.settings().validation_timeout
+                                  : Seconds(2);
+        db::Result r =
+            db::exec_until(lease.conn(),
+                           "SELECT pg_is_in_recovery(),"
+                           "       coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false),"
+                           "       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+                           "            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END",
+                           Clock::now() + std::chrono::duration_cast<Clock::duration>(limit));
+        if (r.value(0, 0) != "t" || r.value(0, 1) != "t" || r.is_null(0, 2))
             return std::nullopt;
-        return std::stod(r.value(0, 1));
+        return std::stod(r.value(0, 2));
     } catch (const std::exception &e) {
         spdlog::debug("replica lag probe failed: {}", e.what());
         return std::nullopt;

@@ -45,7 +45,9 @@ class RoutedPool {
 };
 
 // The standard probe: on the replica, seconds since the last replayed commit (0 when replay has
-// caught up with what was received); nullopt on a primary or on error.
+// caught up with what was received); nullopt on a primary, on a standby whose walreceiver is not
+// streaming (pg_stat_wal_receiver has no row, or its status is not 'streaming': the status is
+// visible to superusers and members of pg_read_all_stats only), or on error.
 std::optional<double> measure_replica_lag(Pool &replica);
 
 } // namespace vigil::pool

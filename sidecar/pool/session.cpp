@@ -20,8 +20,21 @@ Session::State PgSession::state() {
     if (PQpipelineStatus(conn.get()) != PQ_PIPELINE_OFF)
         return State::busy;
     switch (PQtransactionStatus(conn.get())) {
-    case PQTRANS_IDLE:
+    case PQTRANS_IDLE: {
+        // An idle connection has nothing to read, unless its server is gone: a backend that
+        // exited (immediate or fast shutdown, pg_terminate_backend) sent its last message and
+        // closed the socket. A poll without waiting sees it, so a dead connection is not handed
+        // out. The message (a WARNING on immediate shutdown) and the end of the stream may take
+        // one read each; a few rounds, never a wait.
+        for (int round = 0; round < 4; ++round) {
+            pollfd fd{PQsocket(conn.get()), POLLIN, 0};
+            if (poll(&fd, 1, 0) <= 0)
+                break;
+            if (PQconsumeInput(conn.get()) != 1 || !conn.healthy())
+                return State::broken;
+        }
         return State::idle;
+    }
     case PQTRANS_INTRANS:
     case PQTRANS_INERROR:
         return State::in_transaction;
@@ -68,6 +81,19 @@ bool PgSession::ping_until(std::chrono::steady_clock::time_point deadline) {
     }
 }
 
+std::string PgSession::server() {
+    const char *host = PQhost(conn.get());
+    const char *port = PQport(conn.get());
+    return std::string(host ? host : "") + ":" + (port ? port : "");
+}
+
+bool PgSession::read_only() {
+    // Both are reported by the server (GUC_REPORT, PostgreSQL 14 and later) whenever they change.
+    const char *standby = PQparameterStatus(conn.get(), "in_hot_standby");
+    const char *read_only = PQparameterStatus(conn.get(), "default_transaction_read_only");
+    return (standby && std::string(standby) == "on") || (read_only && std::string(read_only) == "on");
+}
+
 bool PgSession::ensure_prepared(const Statement &st) {
     if (!named_statements_)
         return false;
@@ -112,6 +138,17 @@ db::Result PgSession::await_result() {
 }
 
 db::Result PgSession::run(const Statement &st, const char *const *values, int count) {
+    try {
+        db::Result r = run_once(st, values, count);
+        last_failure_.clear();
+        return r;
+    } catch (const db::DbError &e) {
+        last_failure_ = e.sqlstate().empty() ? "08006" : e.sqlstate();
+        throw;
+    }
+}
+
+db::Result PgSession::run_once(const Statement &st, const char *const *values, int count) {
     if (!named_statements_) {
         if (PQsendQueryParams(conn.get(), st.sql.c_str(), count, nullptr, values, nullptr, nullptr, 0) != 1)
             return db::check(db::Result(), conn);
@@ -144,6 +181,11 @@ std::string with_connect_timeout(const std::string &dsn, Clock::time_point deadl
     long long seconds = std::max(2LL, static_cast<long long>(std::ceil(left)));
     if (!dsn.empty()) {
         const auto params = parse_dsn(dsn); // throws InvalidDsn, as Connection::open would
+        // libpq's connect_timeout is per host: with several, each gets its share of the time
+        // left, so a frozen first host (the old primary) leaves time for the next one.
+        const std::size_t hosts = dsn_hosts(dsn).size();
+        if (hosts > 1)
+            seconds = std::max(2LL, static_cast<long long>(left / static_cast<double>(hosts)));
         const auto own = params.find("connect_timeout");
         if (own != params.end()) {
             try {

@@ -30,6 +30,14 @@ class Session {
         (void)deadline;
         return ping();
     }
+    // The server this connection reached ("host:port"); connections with the same one share a
+    // fate on failover (pool.cpp's generations). Empty: unknown, all one server.
+    virtual std::string server() { return {}; }
+    // The server said, without a round trip, that it accepts no writes now (a hot standby, or
+    // default_transaction_read_only on).
+    virtual bool read_only() { return false; }
+    // The SQLSTATE of the last statement run through the session that failed ("" after a success).
+    virtual std::string last_failure() { return {}; }
 };
 
 // A libpq connection with its prepared-statement cache.
@@ -44,6 +52,9 @@ class PgSession : public Session {
     bool rollback() override;
     bool ping() override;
     bool ping_until(std::chrono::steady_clock::time_point deadline) override;
+    std::string server() override;
+    bool read_only() override;
+    std::string last_failure() override { return last_failure_; }
 
     // Runs a statement: prepared once per connection under its name (re-prepared if the server
     // forgot it), or unnamed every time when named statements are off (PgBouncer transaction mode).
@@ -58,6 +69,7 @@ class PgSession : public Session {
     db::Connection conn;
 
   private:
+    db::Result run_once(const Statement &statement, const char *const *values, int count);
     // The result of the statement just sent, as PQexec would give it.
     db::Result await_result();
 
@@ -68,6 +80,7 @@ class PgSession : public Session {
     bool named_statements_;
     std::chrono::duration<double> round_trip_timeout_;
     std::unordered_set<std::string> prepared_;
+    std::string last_failure_;
 };
 
 } // namespace vigil::pool

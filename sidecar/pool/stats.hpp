@@ -22,6 +22,9 @@ struct PoolStats {
     std::uint64_t timeouts = 0; // acquires that gave up after acquire_timeout
     std::uint64_t errors = 0;   // failed connection attempts and broken connections
     std::uint64_t acquires = 0; // successful acquires
+    // Connections closed because their server failed over: lost (class 08, 57P01-57P03), read-only
+    // (25006, or reported read-only to a pool that must write), or idle siblings of a read-only one.
+    std::uint64_t evicted = 0;
     // Acquire time: cumulative count per bucket of kAcquireBuckets, plus +Inf (= acquires), and sum.
     std::array<std::uint64_t, kAcquireBuckets.size()> acquire_buckets{};
     double acquire_seconds_sum = 0;

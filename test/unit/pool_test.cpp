@@ -11,6 +11,7 @@
 
 #include "pool/pool.hpp"
 #include "pool/routing.hpp"
+#include "dsn_params.hpp"
 #include "retry.hpp"
 
 using namespace vigil;
@@ -25,11 +26,12 @@ struct FakeServer {
     std::atomic<int> failures_left{0}; // the next N connects fail
     std::atomic<int> rollbacks{0};
     std::atomic<int> pings{0};
+    std::atomic<int> which{0}; // new connections reach server "s<which>"
 };
 
 class FakeSession : public pool::Session {
   public:
-    explicit FakeSession(FakeServer &server) : server_(server) {}
+    explicit FakeSession(FakeServer &server) : server_(server), name_("s" + std::to_string(server.which)) {}
     State state() override { return state_; }
     bool rollback() override {
         ++server_.rollbacks;
@@ -42,12 +44,16 @@ class FakeSession : public pool::Session {
         ++server_.pings;
         return ping_ok;
     }
+    std::string server() override { return name_; }
+    bool read_only() override { return read_only_; }
     State state_ = State::idle;
     bool rollback_fails = false;
     bool ping_ok = true;
+    bool read_only_ = false;
 
   private:
     FakeServer &server_;
+    std::string name_;
 };
 
 pool::Connector fake_connector(FakeServer &server) {
@@ -301,6 +307,86 @@ TEST(Pool, BrokenConnectionIsDiscardedAndTheWaiterGetsAFreshOne) {
     EXPECT_EQ(st.created, 2u);
 }
 
+TEST(Pool, ReadOnlyRefusalCondemnsTheIdleSiblingsOnThatServerOnly) {
+    FakeServer server;
+    pool::Pool p(settings(4), fake_connector(server));
+    auto refused = p.acquire("writer");
+    std::uint64_t on_s1;
+    {
+        auto a = p.acquire(), b = p.acquire();
+        server.which = 1; // the failover: new connections reach s1
+        auto c = p.acquire();
+        EXPECT_EQ(c.server(), "s1");
+        on_s1 = c.id();
+    }
+    refused.failed("25006");
+    refused.release();
+    const auto st = p.stats();
+    EXPECT_EQ(st.idle, 1);
+    EXPECT_EQ(st.evicted, 3u); // the refused one and its two idle siblings on s0
+    auto next = p.acquire();
+    EXPECT_EQ(next.id(), on_s1);
+}
+
+TEST(Pool, ConnectionBorrowedWhenItsServerWasCondemnedIsClosedOnReturn) {
+    FakeServer server;
+    pool::Pool p(settings(4), fake_connector(server));
+    auto refused = p.acquire(), borrowed = p.acquire();
+    refused.failed("25006");
+    refused.release();
+    const auto id = borrowed.id();
+    borrowed.release(); // healthy and idle, but its server refuses writes
+    EXPECT_EQ(p.stats().idle, 0);
+    EXPECT_NE(p.acquire().id(), id);
+}
+
+TEST(Pool, LostConnectionIsClosedAndItsSiblingsArePingedNotClosed) {
+    FakeServer server;
+    pool::Pool p(settings(4), fake_connector(server));
+    auto lost = p.acquire();
+    { auto sibling = p.acquire(); }
+    lost.failed("57P01"); // admin shutdown: maybe only this backend was terminated
+    lost.release();
+    auto st = p.stats();
+    EXPECT_EQ(st.idle, 1);
+    EXPECT_EQ(st.evicted, 1u);
+    EXPECT_EQ(st.errors, 1u);
+    auto next = p.acquire();
+    EXPECT_EQ(server.pings, 1);
+    EXPECT_EQ(p.stats().closed, 1u);
+}
+
+TEST(Pool, OtherFailuresKeepTheConnection) {
+    FakeServer server;
+    pool::Pool p(settings(4), fake_connector(server));
+    std::uint64_t id;
+    {
+        auto lease = p.acquire();
+        id = lease.id();
+        lease.failed("23505"); // a unique violation says nothing about the server
+    }
+    EXPECT_EQ(p.acquire().id(), id);
+    EXPECT_EQ(p.stats().evicted, 0u);
+}
+
+TEST(Pool, WritePoolEvictsAServerThatReportsItselfReadOnly) {
+    FakeServer server;
+    auto s = settings(4);
+    s.require_writable = true;
+    pool::Pool p(s, fake_connector(server));
+    {
+        auto a = p.acquire(), b = p.acquire();
+        fake(a).read_only_ = true; // its server said default_transaction_read_only = on
+    }
+    EXPECT_EQ(p.stats().idle, 0) << pool::describe(p.stats());
+    EXPECT_EQ(p.stats().evicted, 2u);
+    // The same report on an idle connection keeps it from being handed out.
+    server.which = 1;
+    { auto c = p.acquire(); }
+    auto more = p.acquire();
+    EXPECT_EQ(more.server(), "s1");
+}
+
 TEST(Pool, BusyConnectionIsNeverHandedOn) {
     FakeServer server;
     pool::Pool p(settings(1), fake_connector(server));
@@ -494,6 +580,10 @@ TEST(Retry, SqlstateRules) {
     EXPECT_FALSE(retry::is_unavailable("57P04")); // database dropped: not coming back
     EXPECT_FALSE(retry::is_unavailable(""));
     EXPECT_FALSE(retry::is_unavailable("42501"));
+    // A server that refuses writes: its connections are evicted, the work is not retried here.
+    EXPECT_TRUE(retry::is_read_only("25006"));
+    EXPECT_FALSE(retry::is_read_only("25001"));
+    EXPECT_FALSE(retry::is_retryable("25006"));
 }
 
 TEST(Retry, BackoffGrowsWithJitterUpToTheCap) {
@@ -509,4 +599,12 @@ TEST(Retry, BackoffGrowsWithJitterUpToTheCap) {
         EXPECT_GE(d[i], 50);
         EXPECT_LE(d[i], 100);
     }
+}
+
+TEST(DsnHosts, ListsEveryHostWithItsPortInLibpqsOrder) {
+    EXPECT_EQ(dsn_hosts("host=a,b port=1,2 target_session_attrs=read-write"),
+              (std::vector<std::string>{"a:1", "b:2"}));
+    EXPECT_EQ(dsn_hosts("host=a,b port=7"), (std::vector<std::string>{"a:7", "b:7"}));
+    EXPECT_EQ(dsn_hosts("postgresql://x:5,y:6/db"), (std::vector<std::string>{"x:5", "y:6"}));
+    EXPECT_EQ(dsn_hosts("hostaddr=127.0.0.1 port=9").size(), 1u);
 }
