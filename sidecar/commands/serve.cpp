@@ -14,6 +14,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "backup/backup.hpp"
+#include "console/console.hpp"
+#include "console/security.hpp"
 #include "commands/cli.hpp"
 #include "metrics/daemon_metrics.hpp"
 #include "exit_codes.hpp"
@@ -57,6 +59,16 @@ class BackupVerifier {
         lock.unlock();
         thread_.join();
     }
+    // Verifies once now, whatever verify_interval says (the console's action); false without
+    // a backup directory.
+    bool run_now() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (cfg_.directory.empty())
+            return false;
+        run_requested_ = true;
+        wake_.notify_all();
+        return true;
+    }
     VerifyStatus status() const {
         std::lock_guard<std::mutex> lock(mutex_);
         return status_;
@@ -68,7 +80,9 @@ class BackupVerifier {
         while (!stopping_) {
             const BackupConfig cfg = cfg_;
             const std::string dsn = dsn_;
-            if (cfg.verify_interval.count() > 0 && !cfg.directory.empty()) {
+            const bool requested = run_requested_;
+            run_requested_ = false;
+            if ((cfg.verify_interval.count() > 0 || requested) && !cfg.directory.empty()) {
                 lock.unlock();
                 VerifyStatus st;
                 try {
@@ -93,7 +107,7 @@ class BackupVerifier {
                 status_ = st;
             }
             const Seconds wait = cfg_.verify_interval.count() > 0 ? cfg_.verify_interval : Seconds(3600);
-            wake_.wait_for(lock, wait, [this] { return stopping_; });
+            wake_.wait_for(lock, wait, [this] { return stopping_ || run_requested_; });
         }
         finished_ = true;
         done_.notify_all();
@@ -101,7 +115,7 @@ class BackupVerifier {
 
     mutable std::mutex mutex_;
     std::condition_variable wake_, done_;
-    bool stopping_ = false, finished_ = false;
+    bool stopping_ = false, finished_ = false, run_requested_ = false;
     std::atomic<bool> abort_{false};
     std::string dsn_;
     BackupConfig cfg_;
@@ -119,6 +133,7 @@ void check_serve_config(const Config &c) {
         throw ConfigError((c.source.empty() ? "<config>" : c.source) +
                           ": health.interval must be at least 100ms");
     parse_listen_address(c.metrics.listen); // std::invalid_argument names the key
+    console::check_exposure(c.metrics.listen, c.web);
 }
 
 int serve(Context &ctx, Seconds drain_timeout) {
@@ -167,7 +182,63 @@ int serve(Context &ctx, Seconds drain_timeout) {
             return {false, "a health check is critical"};
         return {true, ""};
     };
+    // --- console (minimal single-target wiring until the fleet lands; the lead redoes this) ---
+    // The one poller as target "default"; the FleetSnapshot is rebuilt only when the poll changes,
+    // so the console's per-snapshot page cache works.
+    std::mutex fleet_mutex;
+    std::shared_ptr<const HealthSnapshot> fleet_health;
+    std::shared_ptr<const fleet::FleetSnapshot> fleet_snapshot;
+    fleet::FleetAccess fleet_access;
+    fleet_access.snapshot = [&]() -> std::shared_ptr<const fleet::FleetSnapshot> {
+        const auto h = poller.snapshot();
+        std::lock_guard<std::mutex> lock(fleet_mutex);
+        if (h != fleet_health || !fleet_snapshot) {
+            auto f = std::make_shared<fleet::FleetSnapshot>();
+            f->timestamp = h->last_poll_timestamp;
+            fleet::TargetState t;
+            t.name = "default";
+            t.source = "config";
+            t.up = h->up;
+            t.error = h->error;
+            t.last_success_timestamp = h->last_success_timestamp;
+            if (h->replication_view)
+                t.role = h->replication_view->in_recovery ? fleet::Role::standby : fleet::Role::primary;
+            if (h->polled)
+                t.databases.push_back({h->database, h});
+            t.pool = poller.pool_stats();
+            f->targets.push_back(std::move(t));
+            fleet_health = h;
+            fleet_snapshot = std::move(f);
+        }
+        return fleet_snapshot;
+    };
+    fleet_access.dsn = [&](const std::string &target,
+                           const std::string &database) -> std::optional<std::string> {
+        const auto h = poller.snapshot();
+        if (target != "default" || database != h->database)
+            return std::nullopt;
+        return ctx.dsn();
+    };
+    console::ServeHooks hooks;
+    hooks.verify_status = [&] { return verifier.status(); };
+    hooks.verify_now = [&] { return verifier.run_now(); };
+    hooks.pool_size = [&] { return config.pool.max_size; };
+    std::unique_ptr<console::Console> web_console;
+    if (config.web.console) {
+        try {
+            web_console = std::make_unique<console::Console>(fleet_access, console::HistoryView{}, hooks,
+                                                             console::ConsoleOptions{config.web});
+        } catch (const std::exception &e) {
+            throw ConfigError(e.what());
+        }
+    }
+    auto mount_console = [&](MetricsServer &server) {
+        if (web_console)
+            server.add_routes([&](httplib::Server &s) { web_console->mount(s); });
+    };
+    // --- end console ---
     auto http = std::make_unique<MetricsServer>(render, ready);
+    mount_console(*http);
     try {
         http->start(config.metrics.listen);
     } catch (const std::exception &e) {
@@ -198,6 +269,7 @@ int serve(Context &ctx, Seconds drain_timeout) {
                     if (next.metrics.listen != config.metrics.listen) {
                         // The new endpoint is bound before the old one goes: a failure keeps the old.
                         auto replacement = std::make_unique<MetricsServer>(render, ready);
+                        mount_console(*replacement);
                         replacement->start(next.metrics.listen);
                         http->stop();
                         http = std::move(replacement);

@@ -33,6 +33,10 @@ std::pair<std::string, int> parse_listen_address(const std::string &listen) {
 MetricsServer::MetricsServer(RenderFn render, ReadyFn ready)
     : render_(std::move(render)), ready_(std::move(ready)) {}
 
+void MetricsServer::add_routes(std::function<void(httplib::Server &)> setup) {
+    route_setups_.push_back(std::move(setup));
+}
+
 MetricsServer::~MetricsServer() {
     stop();
 }
@@ -60,6 +64,8 @@ void MetricsServer::start(const std::string &listen) {
         res.status = ready ? 200 : 503;
         res.set_content((ready ? "ready" : "not ready: " + reason) + "\n", "text/plain");
     });
+    for (const auto &setup : route_setups_)
+        setup(*server);
     if (!server->bind_to_port(host, port))
         throw std::runtime_error("cannot listen on " + listen +
                                  " (metrics.listen): address in use or not available");

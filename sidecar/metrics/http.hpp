@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace httplib {
 class Server;
@@ -24,6 +25,8 @@ class MetricsServer {
 
     MetricsServer(RenderFn render, ReadyFn ready);
     ~MetricsServer();
+    // Adds more routes (the console) to the server; `setup` runs in start(), before it listens.
+    void add_routes(std::function<void(httplib::Server &)> setup);
     // Binds `listen` and serves in a background thread; throws std::runtime_error when it cannot bind.
     void start(const std::string &listen);
     // Stops accepting and waits for requests in progress.
@@ -33,6 +36,7 @@ class MetricsServer {
   private:
     RenderFn render_;
     ReadyFn ready_;
+    std::vector<std::function<void(httplib::Server &)>> route_setups_;
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
     std::string listen_;
