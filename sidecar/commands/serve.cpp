@@ -201,8 +201,10 @@ int serve(Context &ctx, Seconds drain_timeout) {
             t.up = h->up;
             t.error = h->error;
             t.last_success_timestamp = h->last_success_timestamp;
-            if (h->replication_view)
-                t.role = h->replication_view->in_recovery ? fleet::Role::standby : fleet::Role::primary;
+            if (h->up)
+                t.role = !h->replication.empty() && h->replication.front().standby == "self"
+                             ? fleet::Role::standby
+                             : fleet::Role::primary;
             if (h->polled)
                 t.databases.push_back({h->database, h});
             t.pool = poller.pool_stats();

@@ -24,21 +24,24 @@ struct PageSpec {
     const char *path, *tmpl, *label;
     Data (*build)(const PageInput &);
     bool in_nav;
-    bool cacheable; // from the snapshot alone: rendered once per snapshot and query string
+    bool per_snapshot; // from the snapshot alone: rendered once per snapshot and query string
+    // A drill-down page is kept this long (0: never), so reloads and many viewers cost the
+    // database one query, and the console's own statements do not crowd pg_stat_statements.
+    double ttl_seconds;
 };
 
 const std::vector<PageSpec> &page_specs() {
     static const std::vector<PageSpec> specs = {
-        {"/", "overview", "Overview", overview_page, true, true},
-        {"/checks", "checks", "Checks", checks_page, true, true},
-        {"/queries", "queries", "Queries", queries_page, true, true},
-        {"/query", "statement", "Statement", statement_page, false, false},
-        {"/locks", "locks", "Locks", locks_page, true, false},
-        {"/space", "space", "Space", space_page, true, false},
-        {"/pool", "pool", "Pool", pool_page, true, false},
-        {"/replication", "replication", "Replication", replication_page, true, true},
-        {"/backups", "backups", "Backups", backups_page, true, false},
-        {"/activity", "activity", "Activity", activity_page, true, false},
+        {"/", "overview", "Overview", overview_page, true, true, 0},
+        {"/checks", "checks", "Checks", checks_page, true, true, 0},
+        {"/queries", "queries", "Queries", queries_page, true, true, 0},
+        {"/query", "statement", "Statement", statement_page, false, false, 10},
+        {"/locks", "locks", "Locks", locks_page, true, false, 0}, // live: the tree of this moment
+        {"/space", "space", "Space and bloat", space_page, true, false, 60},
+        {"/pool", "pool", "Pool", pool_page, true, false, 60},
+        {"/replication", "replication", "Replication", replication_page, true, true, 0},
+        {"/backups", "backups", "Backups", backups_page, true, false, 0},
+        {"/activity", "activity", "Activity", activity_page, true, false, 5},
     };
     return specs;
 }
@@ -70,6 +73,7 @@ struct Console::Impl {
     std::mutex cache_mutex;
     struct Cached {
         std::shared_ptr<const fleet::FleetSnapshot> snapshot;
+        double made = 0;
         std::string body;
     };
     std::map<std::string, Cached> cache;
@@ -118,22 +122,24 @@ struct Console::Impl {
         const auto snap = snapshot();
         const auto params = params_of(req);
         const std::string key = std::string(spec.path) + "?" + query_key(params);
-        if (spec.cacheable) {
+        const double now = now_epoch();
+        const bool cached = spec.per_snapshot || spec.ttl_seconds > 0;
+        if (cached) {
             std::lock_guard<std::mutex> lock(cache_mutex);
             auto it = cache.find(key);
-            if (it != cache.end() && it->second.snapshot == snap)
+            if (it != cache.end() &&
+                (spec.per_snapshot ? it->second.snapshot == snap : now - it->second.made < spec.ttl_seconds))
                 return it->second.body;
         }
-        const double now = now_epoch();
         Data data = spec.build(input(*snap, params, now));
         frame(data, spec.path, spec.label, *snap, now);
-        data.set("refresh", spec.cacheable);
+        data.set("refresh", spec.per_snapshot);
         std::string body = render_page(spec.tmpl, data);
-        if (spec.cacheable) {
+        if (cached) {
             std::lock_guard<std::mutex> lock(cache_mutex);
             if (cache.size() > 256) // query strings are the client's: bound what they can make us keep
                 cache.clear();
-            cache[key] = Cached{snap, body};
+            cache[key] = Cached{snap, now, body};
         }
         return body;
     }

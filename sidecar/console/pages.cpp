@@ -157,16 +157,41 @@ std::optional<std::string> drill(const PageInput &in, const DbRef &ref,
     return std::nullopt;
 }
 
+// The poll's replication view; from its older lag list when the view is absent (a poller that
+// does not read pg_stat_wal_receiver): "self" is a standby's own replay delay.
+std::optional<ReplicationView> replication_of(const HealthSnapshot &h) {
+    if (h.replication_view)
+        return h.replication_view;
+    if (!h.up || h.replication.empty())
+        return std::nullopt;
+    ReplicationView v;
+    for (const StandbyLag &l : h.replication) {
+        if (l.standby == "self") {
+            v.in_recovery = true;
+            WalReceiverState w;
+            w.replay_delay_seconds = l.seconds;
+            v.receiver = w;
+            continue;
+        }
+        StandbyReplication s;
+        s.application_name = l.standby;
+        s.client_addr = l.client_addr;
+        s.replay_lag_seconds = l.seconds;
+        v.standbys.push_back(s);
+    }
+    return v;
+}
+
 // The lag a target's replication shows: a standby's replay delay, or a primary's worst standby.
 std::optional<double> target_lag(const TargetState &t, std::string *what) {
     for (const DatabaseState &d : t.databases) {
-        if (!d.health || !d.health->replication_view)
+        const auto view = d.health ? replication_of(*d.health) : std::nullopt;
+        if (!view)
             continue;
-        const ReplicationView &v = *d.health->replication_view;
+        const ReplicationView &v = *view;
         if (v.in_recovery && v.receiver) {
-            *what = v.receiver->streaming()
-                        ? "replay delay"
-                        : "link " + (v.receiver->status.empty() ? std::string("down") : v.receiver->status);
+            *what = v.receiver->streaming() || v.receiver->status.empty() ? "replay delay"
+                                                                          : "link " + v.receiver->status;
             return v.receiver->replay_delay_seconds;
         }
         std::optional<double> worst;
@@ -676,8 +701,9 @@ Data replication_page(const PageInput &in) {
         td.set("up", t.up);
         td.set("error", t.error);
         const DatabaseState *first = nullptr;
+        std::optional<ReplicationView> view;
         for (const DatabaseState &d : t.databases)
-            if (d.health && d.health->replication_view && !first)
+            if (d.health && !first && (view = replication_of(*d.health)))
                 first = &d;
         td.set("known", first != nullptr);
         if (!first) {
@@ -685,7 +711,7 @@ Data replication_page(const PageInput &in) {
             continue;
         }
         const HealthSnapshot &h = *first->health;
-        const ReplicationView &v = *h.replication_view;
+        const ReplicationView &v = *view;
         td.set("timeline", v.timeline ? std::to_string(*v.timeline) : "");
         Data links = make_list(), standbys = make_list(), slots = make_list();
         Data broken = make_list();
@@ -713,7 +739,7 @@ Data replication_page(const PageInput &in) {
             Data sd;
             sd.set("name", s.application_name);
             sd.set("client", s.client_addr);
-            sd.set("state", s.state);
+            sd.set("state", s.state.empty() ? std::string("n/a") : s.state);
             sd.set("sync", s.sync_state);
             auto secs = [](const std::optional<double> &x) {
                 return x ? format_seconds(*x) : std::string("n/a");
@@ -722,9 +748,9 @@ Data replication_page(const PageInput &in) {
             sd.set("flush_lag", secs(s.flush_lag_seconds));
             sd.set("replay_lag", secs(s.replay_lag_seconds));
             sd.set("replay_bytes", s.replay_lag_bytes ? format_bytes(*s.replay_lag_bytes) : "n/a");
-            sd.set("streaming", s.state == "streaming");
+            sd.set("streaming", s.state == "streaming" || s.state.empty());
             standbys.push_back(sd);
-            if (s.state != "streaming") {
+            if (!s.state.empty() && s.state != "streaming") {
                 Data b;
                 b.set("text", "standby " + s.application_name + " is " + s.state + ", not streaming");
                 broken.push_back(b);
