@@ -93,14 +93,21 @@ Data line_chart(const std::vector<Series> &input, const ChartOptions &o) {
     }
     chart.set("yticks", yticks);
     Data xticks = make_list();
-    const int nx = 4;
-    for (int i = 0; i <= nx; ++i) {
-        const double x = x0 + (x1 - x0) * i / nx;
+    auto add_xtick = [&](double x, const std::string &text) {
         Data t;
         t.set("x", coord(sx(x)));
-        t.set("label", o.time_axis ? format_clock(x) : format_number(std::round(x * 10) / 10));
-        t.set("anchor", i == 0 ? "start" : i == nx ? "end" : "middle");
+        t.set("label", text);
+        const double pos = (x - x0) / (x1 - x0);
+        t.set("anchor", pos < 0.05 ? "start" : pos > 0.95 ? "end" : "middle");
         xticks.push_back(t);
+    };
+    if (o.time_axis) {
+        for (int i = 0; i <= 4; ++i)
+            add_xtick(x0 + (x1 - x0) * i / 4, format_clock(x0 + (x1 - x0) * i / 4));
+    } else { // numbers (a pool size): round steps, each label where its value is
+        const double step = nice_step(x1 - x0, 5);
+        for (double x = std::ceil(x0 / step) * step; x <= x1 + step / 1e6; x += step)
+            add_xtick(x, format_number(x));
     }
     chart.set("xticks", xticks);
     chart.set("left", coord(kLeft));

@@ -29,6 +29,8 @@ std::string utc(double unix_seconds, const char *fmt) {
 std::string format_seconds(double s) {
     if (!std::isfinite(s))
         return "n/a";
+    if (s == 0)
+        return "0 s";
     const char *sign = s < 0 ? "-" : "";
     s = std::fabs(s);
     std::string v;
