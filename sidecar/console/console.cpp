@@ -71,6 +71,7 @@ struct Console::Impl {
     std::string admin_token; // empty: actions off
     CsrfSigner csrf;
     std::mutex cache_mutex;
+    std::mutex render_mutex; // held while a cached page is rendered
     struct Cached {
         std::shared_ptr<const fleet::FleetSnapshot> snapshot;
         double made = 0;
@@ -124,12 +125,23 @@ struct Console::Impl {
         const std::string key = std::string(spec.path) + "?" + query_key(params);
         const double now = now_epoch();
         const bool cached = spec.per_snapshot || spec.ttl_seconds > 0;
-        if (cached) {
+        auto lookup = [&]() -> std::optional<std::string> {
             std::lock_guard<std::mutex> lock(cache_mutex);
             auto it = cache.find(key);
             if (it != cache.end() &&
                 (spec.per_snapshot ? it->second.snapshot == snap : now - it->second.made < spec.ttl_seconds))
                 return it->second.body;
+            return std::nullopt;
+        };
+        std::unique_lock<std::mutex> rendering(render_mutex, std::defer_lock);
+        if (cached) {
+            if (auto body = lookup())
+                return *body;
+            // One render per miss: the clients that missed together wait for it instead of each
+            // rendering the same page (a new snapshot meets many clients at once).
+            rendering.lock();
+            if (auto body = lookup())
+                return *body;
         }
         Data data = spec.build(input(*snap, params, now));
         frame(data, spec.path, spec.label, *snap, now);
