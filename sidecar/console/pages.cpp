@@ -712,7 +712,8 @@ Data replication_page(const PageInput &in) {
         }
         const HealthSnapshot &h = *first->health;
         const ReplicationView &v = *view;
-        td.set("timeline", v.timeline ? std::to_string(*v.timeline) : "");
+        if (v.timeline)
+            td.set("timeline", std::to_string(*v.timeline));
         Data links = make_list(), standbys = make_list(), slots = make_list();
         Data broken = make_list();
         if (v.receiver) {
@@ -748,7 +749,7 @@ Data replication_page(const PageInput &in) {
             sd.set("flush_lag", secs(s.flush_lag_seconds));
             sd.set("replay_lag", secs(s.replay_lag_seconds));
             sd.set("replay_bytes", s.replay_lag_bytes ? format_bytes(*s.replay_lag_bytes) : "n/a");
-            sd.set("streaming", s.state == "streaming" || s.state.empty());
+            sd.set("state_cls", s.state == "streaming" ? "ok" : s.state.empty() ? "unknown" : "warning");
             standbys.push_back(sd);
             if (!s.state.empty() && s.state != "streaming") {
                 Data b;
