@@ -241,7 +241,8 @@ Data check_row(const HealthCheckRow &c) {
     row.set("value", c.current_value);
     row.set("threshold", c.threshold);
     row.set("detail", c.detail);
-    row.set("recommendation", c.recommendation);
+    // What to do, where there is something to do: a passing check's advice is noise on the page.
+    row.set("recommendation", c.severity == 0 ? std::string() : c.recommendation);
     return row;
 }
 
