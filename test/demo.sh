@@ -12,6 +12,7 @@ started=""
 cleanup() { if [[ -n $started ]]; then stop_cluster "$started" --keep; fi; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP   # a closed terminal: the EXIT trap still stops the cluster
 
 if [[ -n ${VIGIL_DSN:-} ]]; then
   target="VIGIL_DSN ($("$VIGILD" info --json --log-level off >/dev/null 2>&1 && echo reachable || echo unreachable))"
