@@ -12,6 +12,7 @@ started=""
 cleanup() { if [[ -n $started ]]; then stop_cluster "$started" --keep; fi; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP   # a closed terminal: the EXIT trap still stops the cluster
 
 if [[ -n ${VIGIL_DSN:-} ]]; then
   target="VIGIL_DSN ($("$VIGILD" info --json --log-level off >/dev/null 2>&1 && echo reachable || echo unreachable))"
@@ -75,7 +76,38 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 grep -E '^vigil_(up|database_connections|lock_waiters|transaction_id_age|database_size_bytes|backup_age_seconds|health_check_status)[ {]' <<<"$metrics" | head -12
-kill -TERM "${demo_pids[0]}" && wait "${demo_pids[0]}" && serve_exit=0 || serve_exit=$?
+
+echo
+echo "== vigild serve: the web console"
+console_pages=(/ /checks /queries /locks /space /pool /replication /backups /activity)
+# The status code of a GET, through bash's /dev/tcp like http_get.
+http_status() {
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" >&3
+  head -1 <&3 | cut -d' ' -f2
+  exec 3<&-
+}
+if [[ -t 0 && -t 1 ]]; then
+  # Ctrl-C reaches vigild too (same process group), which drains and exits; the demo goes on.
+  echo "console: http://127.0.0.1:$metrics_port/  (Ctrl-C stops it; the demo then prints its summary)"
+  trap ':' INT
+  while kill -0 "${demo_pids[0]}" 2>/dev/null; do wait "${demo_pids[0]}" 2>/dev/null || true; done
+  trap 'exit 130' INT TERM
+  console_result="served on a terminal until Ctrl-C"
+else
+  console_ok=0
+  for page in "${console_pages[@]}"; do
+    code=$(http_status "$metrics_port" "$page" 2>/dev/null || echo none)
+    printf '  GET %-13s %s\n' "$page" "$code"
+    [[ $code == 200 ]] && console_ok=$((console_ok + 1))
+  done
+  console_result="$console_ok of ${#console_pages[@]} pages answered 200"
+fi
+if kill -0 "${demo_pids[0]}" 2>/dev/null; then
+  kill -TERM "${demo_pids[0]}" && wait "${demo_pids[0]}" && serve_exit=0 || serve_exit=$?
+else
+  wait "${demo_pids[0]}" 2>/dev/null && serve_exit=0 || serve_exit=$?
+fi
 demo_pids=()
 
 echo
@@ -86,6 +118,11 @@ echo "extension:        pgvigil $("${PSQL[@]}" -d "$demo_dsn" -tAc "SELECT vigil
 echo "pool formula:     8 cores, SSD -> $("${PSQL[@]}" -d "$demo_dsn" -tAc "SELECT vigil.pool_size_formula(8)") connections"
 echo "backup verify:    $verify_ok ($(grep -c PASS <<<"$verify_out") steps passed)"
 echo "metrics:          $(grep -vc '^#' <<<"$metrics") samples from vigild serve; SIGTERM exit code $serve_exit"
+echo "console:          $console_result; vigild serve exit code $serve_exit"
 if [[ -n $started ]]; then
   echo "cluster:          stopped again; data kept in .vigil/ for the next run"
+fi
+if [[ -n ${console_ok+x} && $console_ok -ne ${#console_pages[@]} ]]; then
+  echo "console: a page did not answer 200" >&2
+  exit 1
 fi

@@ -96,11 +96,21 @@ run_shell_suite() {
   if [[ $status -ne 0 ]]; then grep -E '^not ok|^#' "$log" | head -40; fi
 }
 
+# The browser suite (test/browser/run.sh): chromium against a real vigild serve, TAP lines.
+run_browser_suite() {
+  local suite=browser log=$logs/browser.log status=0
+  begin "$suite"
+  "$VIGIL_ROOT/test/browser/run.sh" >"$log" 2>&1 || status=$?
+  count "$suite" "$(grep -cE '^ok ' "$log")" "$(grep -cE '^not ok ' "$log")" "$status"
+  if [[ $status -ne 0 ]]; then grep -E '^not ok|^#' "$log" | head -40; fi
+}
+
 run_shell_suite shell
 run_pg_regress_suite regress
 run_pg_regress_suite isolation
 run_ctest_suite unit unit
 run_ctest_suite integration integration
+run_browser_suite
 
 # Anything a suite left running is a harness bug: fail loudly rather than leak servers. Only
 # this run's own servers: those of build/sanitize/ belong to a SANITIZE=1 run, maybe under way.

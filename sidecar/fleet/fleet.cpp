@@ -216,7 +216,15 @@ std::shared_ptr<const FleetSnapshot> Fleet::snapshot() const {
 
 FleetAccess Fleet::access() {
     FleetAccess a;
-    a.snapshot = [this] { return snapshot(); };
+    // The same snapshot object for as long as no poll has changed anything, so that readers
+    // can cache what they made of it (the console's pages).
+    a.snapshot = [this] {
+        auto now = snapshot();
+        std::lock_guard<std::mutex> lock(stable_mutex_);
+        if (!stable_ || !same_polls(*stable_, *now))
+            stable_ = std::move(now);
+        return stable_;
+    };
     a.dsn = [this](const std::string &target, const std::string &database) -> std::optional<std::string> {
         std::shared_ptr<TargetPoller> t;
         {

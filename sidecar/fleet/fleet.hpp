@@ -45,7 +45,8 @@ class Fleet {
     void stop(Seconds deadline);
 
     std::shared_ptr<const FleetSnapshot> snapshot() const;
-    // snapshot() and a database's DSN, for the console.
+    // snapshot() (the same object until a poll changes something) and a database's DSN, for
+    // the console.
     FleetAccess access();
     // /readyz. With the one target "default": its database answered, has the extension's checks
     // and none is critical (as vigild always did). With named targets: the discovery (if any)
@@ -66,6 +67,8 @@ class Fleet {
     std::condition_variable wake_;
     bool stopping_ = false;
     std::thread discovery_thread_;
+    std::mutex stable_mutex_; // guards stable_
+    std::shared_ptr<const FleetSnapshot> stable_; // access()'s snapshot until a poll changes it
 };
 
 } // namespace vigil::fleet

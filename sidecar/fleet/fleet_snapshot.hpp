@@ -58,6 +58,11 @@ struct FleetSnapshot {
     const TargetState *find(const std::string &target) const;
 };
 
+// The two snapshots show the same polls: the same targets with the same role, reachability,
+// Patroni view and the very same database poll results (HealthSnapshot pointers). The pools'
+// counters and the timestamps are not compared.
+bool same_polls(const FleetSnapshot &a, const FleetSnapshot &b);
+
 // What the console needs of the fleet beyond the snapshot: a connection string for a drill-down
 // or an action on one database (never shown on a page). nullopt for an unknown target/database.
 struct FleetAccess {

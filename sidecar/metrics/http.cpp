@@ -3,6 +3,9 @@
 
 #include <stdexcept>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
@@ -48,11 +51,17 @@ void MetricsServer::start(const std::string &listen) {
     server->set_read_timeout(5, 0);
     server->set_write_timeout(5, 0);
     server->set_keep_alive_max_count(100);
+    // Each keep-alive connection holds a worker while it lasts: enough workers that 50 clients
+    // (a dashboard wall, the console's benchmark) do not queue behind each other.
+    server->new_task_queue = [] { return new httplib::ThreadPool(64); };
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
     // vigild share the port silently instead of failing to start.
     server->set_socket_options([](socket_t sock) {
         int yes = 1;
         setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        // Accepted connections inherit it: without it, a response written in two parts (headers,
+        // then a body) waits ~40 ms for the client's delayed ACK (Nagle).
+        setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     });
     server->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
         res.set_content(render_(), metrics::kContentType);

@@ -31,7 +31,7 @@ packages+=(libkainjow-mustache-dev libsqlite3-dev chromium chromium-driver pytho
 # Compile caching for repeated builds (used when present).
 packages+=(ccache)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(prometheus-postgres-exporter curl valgrind)
+  packages+=(prometheus-postgres-exporter curl valgrind wrk)
 fi
 
 missing=()

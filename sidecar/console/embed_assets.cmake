@@ -1,0 +1,23 @@
+# embed_assets.cmake — run by the build (cmake -P) to turn the console's templates, stylesheet and
+# script into one C++ source: OUT gets a table of {name, text} for every file of DIR.
+file(GLOB assets RELATIVE ${DIR} ${DIR}/*)
+list(SORT assets)
+set(body "// Generated from sidecar/console/templates/ by embed_assets.cmake; do not edit.\n")
+string(APPEND body "#include \"console/assets.hpp\"\nnamespace vigil::console {\n")
+string(APPEND body "const std::vector<Asset> &assets() {\n    static const std::vector<Asset> all = {\n")
+foreach(name ${assets})
+    file(READ ${DIR}/${name} text)
+    string(FIND "${text}" ")vigil_asset\"" clash)
+    if(NOT clash EQUAL -1)
+        message(FATAL_ERROR "${name} contains the raw-string delimiter )vigil_asset\"")
+    endif()
+    string(APPEND body "        {\"${name}\", R\"vigil_asset(${text})vigil_asset\"},\n")
+endforeach()
+string(APPEND body "    };\n    return all;\n}\n} // namespace vigil::console\n")
+# Rewritten only when it changes, so an unchanged template rebuilds nothing.
+if(EXISTS ${OUT})
+    file(READ ${OUT} old)
+endif()
+if(NOT "${old}" STREQUAL "${body}")
+    file(WRITE ${OUT} "${body}")
+endif()
