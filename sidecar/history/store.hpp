@@ -151,7 +151,7 @@ class Store {
                                const std::string &queryid) const;
 
     bool available() const;
-    // "available: /var/lib/vigil/history.sqlite3, 12.3 MB" or why not, for the console and logs.
+    // "available: /var/lib/vigil/history.sqlite3", or "unavailable: <path> <why>", for the console.
     std::string status() const;
     const std::string &path() const { return path_; }
     // The file's size in bytes (database, WAL not included); 0 when unavailable.
@@ -163,15 +163,16 @@ class Store {
   private:
     struct Impl;
     bool open_locked();
-    void fail_locked(const std::string &why);
+    // Closes the file and marks the store unavailable; logs `why` once per outage.
+    void fail_locked(const std::string &why) const;
     void maintain_locked(double now);
     std::string path_;
     Resolution resolution_;
     int retry_every_;
     mutable std::mutex mutex_;
-    std::unique_ptr<Impl> impl_; // null while unavailable
-    std::string status_;
-    bool warned_ = false; // the current outage is logged
+    mutable std::unique_ptr<Impl> impl_; // null while unavailable
+    mutable std::string status_;
+    mutable bool warned_ = false; // the current outage is logged
     int calls_since_failure_ = 0;
 };
 
