@@ -15,7 +15,7 @@ std::string label(const StatRow &row, const std::string &name) {
 }
 
 void add_database(Capture &out, const std::string &target, const std::string &database,
-                  const HealthSnapshot &h) {
+                  const HealthSnapshot &h, bool slow) {
     auto add = [&](const char *metric, const std::string &lbl, double value) {
         out.samples.push_back({{target, database, metric, lbl}, value});
     };
@@ -30,13 +30,13 @@ void add_database(Capture &out, const std::string &target, const std::string &da
         add(metric::replication_lag_seconds, lag.standby, lag.seconds);
     add(metric::database_size_bytes, "", static_cast<double>(h.database_size_bytes));
     add(metric::xid_age, "", static_cast<double>(h.xid_age));
-    if (h.tables)
+    if (slow && h.tables)
         for (const StatRow &row : *h.tables) {
             auto size = row.values.find("size_bytes");
             if (size != row.values.end()) // absent while the table is locked exclusively
                 add(metric::table_size_bytes, label(row, "schema") + "." + label(row, "table"), size->second);
         }
-    if (h.statements)
+    if (slow && h.statements)
         for (const StatRow &row : *h.statements) {
             const std::string queryid = label(row, "queryid");
             if (queryid.empty())
@@ -71,13 +71,13 @@ const std::vector<std::string> &known_connection_states() {
     return states;
 }
 
-Capture capture(const fleet::FleetSnapshot &fleet) {
+Capture capture(const fleet::FleetSnapshot &fleet, bool slow) {
     Capture out;
     for (const fleet::TargetState &target : fleet.targets) {
         out.samples.push_back({{target.name, "", metric::up, ""}, target.up ? 1.0 : 0.0});
         for (const fleet::DatabaseState &db : target.databases)
             if (db.health && db.health->polled && db.health->up)
-                add_database(out, target.name, db.database, *db.health);
+                add_database(out, target.name, db.database, *db.health, slow);
     }
     return out;
 }

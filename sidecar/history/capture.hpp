@@ -27,6 +27,7 @@ struct Capture {
 // Connection states a poll may omit when no backend is in them; stored as 0 so charts drop to zero.
 const std::vector<std::string> &known_connection_states();
 
-Capture capture(const fleet::FleetSnapshot &fleet);
+// `slow`: include the slow series (table sizes, statements and their texts).
+Capture capture(const fleet::FleetSnapshot &fleet, bool slow = true);
 
 } // namespace vigil::history

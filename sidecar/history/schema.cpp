@@ -23,6 +23,10 @@ const std::vector<std::string> &migrations() {
         "                        max REAL NOT NULL, PRIMARY KEY (series, ts)) WITHOUT ROWID;"
         "CREATE TABLE points_1h (series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL,"
         "                        max REAL NOT NULL, PRIMARY KEY (series, ts)) WITHOUT ROWID;"
+        // The last few captures, clustered by time so a capture appends to one page; moved into
+        // points_raw (clustered by series, for the charts) a few captures at a time.
+        "CREATE TABLE points_new (ts INTEGER NOT NULL, series INTEGER NOT NULL, value REAL NOT NULL,"
+        "                         PRIMARY KEY (ts, series)) WITHOUT ROWID;"
         "CREATE TABLE statement_texts (target TEXT NOT NULL, database TEXT NOT NULL, queryid TEXT NOT NULL,"
         "                              text TEXT NOT NULL, PRIMARY KEY (target, database, queryid))"
         "                              WITHOUT ROWID;",

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -23,6 +24,8 @@ namespace {
 constexpr long long five_minutes = 300, one_hour = 3600;
 // Downsampling catches up at most this many buckets of each tier per record() (bounded work).
 constexpr long long max_buckets_per_call = 12;
+// Captures staged in points_new before they move to points_raw together.
+constexpr int captures_per_flush = 5;
 // A wait for another connection's lock longer than this makes the store unavailable.
 constexpr int busy_timeout_ms = 200;
 
@@ -98,14 +101,26 @@ struct Store::Impl {
     std::map<std::tuple<std::string, std::string, std::string, std::string>, long long> series_ids;
     std::optional<long long> raw_done, five_minute_done; // downsampled up to here (exclusive)
     long long pruned_until = 0;
+    std::optional<long long> last_slow_bucket; // of the last capture with the slow series
+    int staged = 0;                            // captures in points_new since the last flush
+
+    // Moves the staged captures into points_raw: each series' page is written once per flush
+    // instead of once per capture.
+    void flush() {
+        db.exec(
+            "INSERT INTO points_raw (series, ts, value) SELECT series, ts, value FROM points_new"
+            " WHERE true ORDER BY series, ts ON CONFLICT (series, ts) DO UPDATE SET value = excluded.value;"
+            "DELETE FROM points_new");
+        staged = 0;
+    }
 
     explicit Impl(const std::string &path)
         : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX),
           find_series(prepare_setup()),
           insert_series(db.get(),
                         "INSERT INTO series (target, database, metric, label) VALUES (?1, ?2, ?3, ?4)"),
-          insert_point(db.get(), "INSERT INTO points_raw (series, ts, value) VALUES (?1, ?2, ?3)"
-                                 " ON CONFLICT (series, ts) DO UPDATE SET value = excluded.value"),
+          insert_point(db.get(), "INSERT INTO points_new (ts, series, value) VALUES (?1, ?2, ?3)"
+                                 " ON CONFLICT (ts, series) DO UPDATE SET value = excluded.value"),
           upsert_text(db.get(), "INSERT INTO statement_texts (target, database, queryid, text)"
                                 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET text = excluded.text"
                                 " WHERE text <> excluded.text") {}
@@ -160,8 +175,9 @@ struct Store::Impl {
         return std::nullopt;
     }
 
-    // Merges the points of `from` in [start, end) into `step`-second points of `to`, and deletes them.
-    void downsample(const char *from, const char *to, long long step, long long start, long long end) {
+    // Merges the points of `from` in [start, end) into `step`-second points of `to`, and deletes
+    // them; returns how many were merged.
+    int downsample(const char *from, const char *to, long long step, long long start, long long end) {
         const bool raw = std::string(from) == "points_raw";
         const std::string merge = std::string("INSERT INTO ") + to +
                                   " (series, ts, value, max)"
@@ -177,23 +193,30 @@ struct Store::Impl {
             .bind(1, start)
             .bind(2, end)
             .run();
+        return sqlite3_changes(db.get());
     }
 
-    // One tier's share of the work of a record(): at most max_buckets_per_call buckets.
+    // One tier's share of the work of a record(): at most max_buckets_per_call buckets. `done`
+    // skips to the oldest point when a window was empty (after downtime), so gaps cost nothing.
     void catch_up(std::optional<long long> &done, const char *from, const char *to, long long step,
                   long long cutoff) {
-        if (!done) {
+        const auto skip_to_oldest = [&](long long at_least) {
             auto first = oldest(from);
-            done = first ? floor_to(*first, step) : cutoff;
-        }
+            done = first ? std::max(at_least, floor_to(*first, step)) : std::max(at_least, cutoff);
+        };
+        if (!done)
+            skip_to_oldest(std::numeric_limits<long long>::min());
         if (*done >= cutoff)
             return;
         const long long end = std::min(cutoff, *done + step * max_buckets_per_call);
-        downsample(from, to, step, *done, end);
+        const int merged = downsample(from, to, step, *done, end);
         done = end;
+        if (merged == 0)
+            skip_to_oldest(end);
     }
 
     void prune(long long cutoff) {
+        flush(); // points_new is empty below: it has no index by series
         for (const char *table : {"points_raw", "points_5m", "points_1h"})
             sqlite::Statement(db.get(), std::string("DELETE FROM ") + table +
                                             " WHERE series IN (SELECT id FROM series) AND ts < ?1")
@@ -215,6 +238,8 @@ struct Store::Impl {
     std::vector<Point> points(long long id, double since, double until) {
         sqlite::Statement s(
             db.get(), "SELECT ts, value, value FROM points_raw WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
+                      " UNION ALL SELECT ts, value, value FROM points_new"
+                      "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
                       " UNION ALL SELECT ts, value, max FROM points_5m"
                       "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
                       " UNION ALL SELECT ts, value, max FROM points_1h"
@@ -298,17 +323,24 @@ void Store::record(const fleet::FleetSnapshot &fleet, double now) {
     if (!impl_ && (++calls_since_failure_ < retry_every_ || !open_locked()))
         return;
     try {
-        const Capture c = capture(fleet);
         const long long ts = whole_seconds(now);
+        const long long slow_bucket =
+            resolution_.slow_interval > 0 ? whole_seconds(now / resolution_.slow_interval) : ts;
+        const bool slow = impl_->last_slow_bucket != slow_bucket;
+        const Capture c = capture(fleet, slow);
         sqlite::Transaction tx(impl_->db);
         for (const Sample &s : c.samples) {
             const long long id = *impl_->series_id(s.key, true);
-            impl_->insert_point.bind(1, id).bind(2, ts).bind(3, s.value).run();
+            impl_->insert_point.bind(1, ts).bind(2, id).bind(3, s.value).run();
         }
+        if (++impl_->staged >= captures_per_flush)
+            impl_->flush();
         for (const StatementText &t : c.texts)
             impl_->upsert_text.bind(1, t.target).bind(2, t.database).bind(3, t.queryid).bind(4, t.text).run();
         maintain_locked(now);
         tx.commit();
+        if (slow)
+            impl_->last_slow_bucket = slow_bucket;
     } catch (const std::exception &e) {
         const auto *s = dynamic_cast<const sqlite::Error *>(&e);
         // A failed transaction may have left ids cached that were rolled back.

@@ -34,8 +34,8 @@ namespace vigil::history {
 //   replication_lag_seconds         standby name     replay lag of each standby (on a primary)
 //   database_size_bytes             ""               pg_database_size
 //   xid_age                         ""               age(datfrozenxid)
-//   table_size_bytes                "schema.table"   pg_total_relation_size of the top tables
-//   statement_calls                 queryid          cumulative counters of pg_stat_statements for
+//   table_size_bytes                "schema.table"   pg_total_relation_size of the top tables (slow)
+//   statement_calls                 queryid          cumulative counters of pg_stat_statements (slow) for
 //   statement_total_time_seconds    queryid          the top statements (plan + execution time);
 //   statement_rows                  queryid          use statement_history() for per-interval
 //   statement_shared_blks_hit       queryid          deltas, statement_text() for the text
@@ -93,13 +93,16 @@ struct StatementTotal {
     double calls = 0, total_time_seconds = 0, rows = 0, shared_blks_hit = 0, shared_blks_read = 0;
 };
 
-// How long each resolution is kept. Points younger than raw_for are kept as captured; older ones are
-// merged into 5-minute points (average and maximum), those older than five_minute_for into 1-hour
+// How often, and how long, each resolution is kept. The slow series (table sizes and statement
+// counters: ~80% of the series, changing slowly or cumulative) are captured once per slow_interval
+// (0: at every capture), the others at every capture. Points younger than raw_for are kept as captured; older
+// ones are merged into 5-minute points (average and maximum), those older than five_minute_for into 1-hour
 // points, and everything older than `retention` is deleted.
 struct Resolution {
     double raw_for = 24 * 3600.0;
     double five_minute_for = 7 * 24 * 3600.0;
     double retention = 14 * 24 * 3600.0;
+    double slow_interval = 300;
 };
 
 // The file a HistoryConfig names: `path`, or history.sqlite3 in `state_directory` when it is empty.

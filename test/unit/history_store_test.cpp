@@ -17,6 +17,13 @@ namespace {
 
 constexpr double t0 = 1'800'000'000; // a Unix time; captures every 60 s from here
 
+// The slow series (tables, statements) at every capture too.
+history::Resolution every_capture() {
+    history::Resolution r;
+    r.slow_interval = 0;
+    return r;
+}
+
 class HistoryStore : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -48,7 +55,7 @@ TEST_F(HistoryStore, StorePathDefaultsToTheStateDirectory) {
 }
 
 TEST_F(HistoryStore, EveryMetricOfACaptureComesBack) {
-    history::Store store(file());
+    history::Store store(file(), every_capture());
     test::FleetShape shape{2, 2, 3, 3, 4, 1};
     for (int n = 0; n < 3; ++n)
         store.record(test::make_fleet(shape, n, t0 + 60 * n), t0 + 60 * n);
@@ -99,7 +106,7 @@ TEST_F(HistoryStore, EveryMetricOfACaptureComesBack) {
 }
 
 TEST_F(HistoryStore, StatementHistoryIsPerIntervalDeltasWithItsText) {
-    history::Store store(file());
+    history::Store store(file(), every_capture());
     test::FleetShape shape{1, 1, 1, 3, 1, 0};
     for (int n = 0; n < 4; ++n)
         store.record(test::make_fleet(shape, n, t0 + 60 * n), t0 + 60 * n);
@@ -134,7 +141,7 @@ TEST_F(HistoryStore, StatementHistoryIsPerIntervalDeltasWithItsText) {
 }
 
 TEST_F(HistoryStore, AStatisticsResetIsNotANegativeInterval) {
-    history::Store store(file());
+    history::Store store(file(), every_capture());
     test::FleetShape shape{1, 1, 0, 1, 0, 0};
     store.record(test::make_fleet(shape, 5, t0), t0);
     store.record(test::make_fleet(shape, 0, t0 + 60), t0 + 60); // pg_stat_statements_reset()
@@ -143,6 +150,23 @@ TEST_F(HistoryStore, AStatisticsResetIsNotANegativeInterval) {
     ASSERT_EQ(h.intervals.size(), 1u);
     EXPECT_EQ(h.intervals[0].start, t0 + 60);
     EXPECT_EQ(h.intervals[0].calls, 2);
+}
+
+TEST_F(HistoryStore, TablesAndStatementsAreCapturedOncePerSlowInterval) {
+    history::Store store(file()); // slow_interval 300 s
+    test::FleetShape shape{1, 1, 1, 1, 1, 0};
+    for (int n = 0; n < 20; ++n) // twenty minutes from a whole five minutes
+        store.record(test::make_fleet(shape, n, t0 + 60 * n), t0 + 60 * n);
+    const std::string q0 = std::to_string(-4'000'000'000'000LL);
+    auto table = store.series({"pg0", "db0", "table_size_bytes", "public.table_0"}, t0, t0 + 1200);
+    ASSERT_EQ(table.size(), 4u);
+    EXPECT_EQ(table[1].timestamp, t0 + 300);
+    EXPECT_EQ(store.series({"pg0", "db0", "statement_calls", q0}, t0, t0 + 1200).size(), 4u);
+    EXPECT_EQ(store.series({"pg0", "db0", "connections", "active"}, t0, t0 + 1200).size(), 20u);
+    auto h = store.statement_history("pg0", "db0", q0, t0, t0 + 1200);
+    ASSERT_EQ(h.intervals.size(), 3u);
+    EXPECT_EQ(h.intervals[0].end - h.intervals[0].start, 300);
+    EXPECT_EQ(h.intervals[0].calls, 5);
 }
 
 TEST_F(HistoryStore, ADownDatabaseIsAGapAndATargetDownIsAZero) {
@@ -164,11 +188,11 @@ TEST_F(HistoryStore, ADownDatabaseIsAGapAndATargetDownIsAZero) {
 TEST_F(HistoryStore, HistorySurvivesARestart) {
     test::FleetShape shape{1, 1, 1, 1, 1, 0};
     {
-        history::Store store(file());
+        history::Store store(file(), every_capture());
         store.record(test::make_fleet(shape, 0, t0), t0);
         store.record(test::make_fleet(shape, 1, t0 + 60), t0 + 60);
     }
-    history::Store again(file());
+    history::Store again(file(), every_capture());
     ASSERT_TRUE(again.available()) << again.status();
     again.record(test::make_fleet(shape, 2, t0 + 120), t0 + 120);
     EXPECT_EQ(again.series({"pg0", "db0", "connections", "active"}, 0, t0 + 1000).size(), 3u);
