@@ -29,7 +29,16 @@ const std::vector<std::string> &migrations() {
         "                         PRIMARY KEY (ts, series)) WITHOUT ROWID;"
         "CREATE TABLE statement_texts (target TEXT NOT NULL, database TEXT NOT NULL, queryid TEXT NOT NULL,"
         "                              text TEXT NOT NULL, PRIMARY KEY (target, database, queryid))"
-        "                              WITHOUT ROWID;",
+        "                              WITHOUT ROWID;"
+        // For people with the sqlite3 CLI (docs/history.md): every point with its resolution, by name.
+        "CREATE VIEW points AS"
+        "  SELECT series, ts, value, value AS max, 'raw' AS resolution FROM points_new"
+        "  UNION ALL SELECT series, ts, value, value, 'raw' FROM points_raw"
+        "  UNION ALL SELECT series, ts, value, max, '5m' FROM points_5m"
+        "  UNION ALL SELECT series, ts, value, max, '1h' FROM points_1h;"
+        "CREATE VIEW history AS"
+        "  SELECT s.target, s.database, s.metric, s.label, p.ts, p.value, p.max, p.resolution"
+        "    FROM series s JOIN points p ON p.series = s.id;",
     };
     static_assert(schema_version == 1, "add the migration to the list above");
     return steps;

@@ -134,7 +134,10 @@ struct Store::Impl {
         if (mode != "wal")
             throw sqlite::Error("cannot switch to write-ahead logging (journal_mode " + mode + ")",
                                 SQLITE_CANTOPEN);
+        // A commit is durable at the next checkpoint, not at once: a crash loses at most the last
+        // captures, never the file. The WAL file is cut back after each checkpoint.
         db.exec("PRAGMA synchronous = NORMAL");
+        db.exec("PRAGMA journal_size_limit = 4194304");
         migrate(db);
         // A file that can be read but not written (read-only, another writer's lock) fails here,
         // not at the first capture: rewriting the header's version is a real write.
