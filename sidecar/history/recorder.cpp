@@ -17,7 +17,10 @@ void Recorder::offer(std::shared_ptr<const fleet::FleetSnapshot> snapshot) {
         return;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (stopping_ || (recorded_ > 0 && snapshot->timestamp < last_recorded_ + interval_.count()))
+        // Too soon after the last one; a clock set back starts afresh rather than waiting for it.
+        const bool too_soon = recorded_ > 0 && snapshot->timestamp >= last_recorded_ &&
+                              snapshot->timestamp < last_recorded_ + interval_.count();
+        if (stopping_ || too_soon)
             return;
         pending_ = std::move(snapshot);
     }

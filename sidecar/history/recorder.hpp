@@ -27,7 +27,8 @@ class Recorder {
     Recorder &operator=(const Recorder &) = delete;
 
     // Hands over the newest snapshot. It is recorded when its timestamp is at least `interval`
-    // after the last recorded one; otherwise it only replaces a snapshot still waiting.
+    // after the last recorded one (or before it: the clock was set back); a snapshot offered while
+    // another is still waiting replaces it.
     void offer(std::shared_ptr<const fleet::FleetSnapshot> snapshot);
     // A new interval takes effect at the next offer().
     void set_interval(Seconds interval);

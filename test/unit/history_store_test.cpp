@@ -240,3 +240,24 @@ TEST_F(HistoryStore, RecorderRecordsAtMostOneSnapshotPerInterval) {
 }
 
 } // namespace
+
+namespace {
+
+TEST_F(HistoryStore, RecorderStartsAfreshWhenTheClockIsSetBack) {
+    auto store = std::make_shared<history::Store>(file());
+    history::Recorder recorder(store, Seconds(60));
+    const test::FleetShape shape{1, 1, 0, 0, 0, 0};
+    const auto offer_and_wait = [&](double at, long long expected) {
+        recorder.offer(std::make_shared<fleet::FleetSnapshot>(test::make_fleet(shape, 0, at)));
+        for (int i = 0; i < 400 && recorder.recorded() < expected; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    offer_and_wait(t0, 1);
+    offer_and_wait(t0 - 3600, 2); // an hour back: recorded, not held back for an hour
+    offer_and_wait(t0 - 3590, 2); // then the interval applies from there
+    recorder.stop();
+    EXPECT_EQ(recorder.recorded(), 2);
+    EXPECT_EQ(store->series({"pg0", "", "up", ""}, t0 - 7200, t0).size(), 2u);
+}
+
+} // namespace
