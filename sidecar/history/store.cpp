@@ -24,8 +24,12 @@ namespace {
 constexpr long long five_minutes = 300, one_hour = 3600;
 // Downsampling catches up at most this many buckets of each tier per record() (bounded work).
 constexpr long long max_buckets_per_call = 12;
+// Raw points are merged an hour (12 buckets) at a time: a merge writes a page of every series, so
+// merging one bucket per 5 minutes would write each page 12 times as often. Raw points stay
+// readable until merged, so the charts do not see the batching.
+constexpr long long raw_batch_buckets = 12;
 // Captures staged in points_new before they move to points_raw together.
-constexpr int captures_per_flush = 5;
+constexpr int captures_per_flush = 10;
 // A wait for another connection's lock longer than this makes the store unavailable.
 constexpr int busy_timeout_ms = 200;
 
@@ -199,17 +203,18 @@ struct Store::Impl {
         return sqlite3_changes(db.get());
     }
 
-    // One tier's share of the work of a record(): at most max_buckets_per_call buckets. `done`
-    // skips to the oldest point when a window was empty (after downtime), so gaps cost nothing.
+    // One tier's share of the work of a record(): nothing until `batch` buckets are due, then at
+    // most max_buckets_per_call. `done` skips to the oldest point when a window was empty (after
+    // downtime), so gaps cost nothing.
     void catch_up(std::optional<long long> &done, const char *from, const char *to, long long step,
-                  long long cutoff) {
+                  long long cutoff, long long batch) {
         const auto skip_to_oldest = [&](long long at_least) {
             auto first = oldest(from);
             done = first ? std::max(at_least, floor_to(*first, step)) : std::max(at_least, cutoff);
         };
         if (!done)
             skip_to_oldest(std::numeric_limits<long long>::min());
-        if (*done >= cutoff)
+        if (*done + step * batch > cutoff)
             return;
         const long long end = std::min(cutoff, *done + step * max_buckets_per_call);
         const int merged = downsample(from, to, step, *done, end);
@@ -355,9 +360,9 @@ void Store::maintain_locked(double now) {
     Impl &s = *impl_;
     const long long t = whole_seconds(now);
     s.catch_up(s.raw_done, "points_raw", "points_5m", five_minutes,
-               floor_to(t - whole_seconds(resolution_.raw_for), five_minutes));
+               floor_to(t - whole_seconds(resolution_.raw_for), five_minutes), raw_batch_buckets);
     s.catch_up(s.five_minute_done, "points_5m", "points_1h", one_hour,
-               floor_to(t - whole_seconds(resolution_.five_minute_for), one_hour));
+               floor_to(t - whole_seconds(resolution_.five_minute_for), one_hour), 1);
     // Pruning seeks every series: once per five minutes of retention cut-off is enough.
     const long long cutoff = t - whole_seconds(resolution_.retention);
     if (cutoff >= s.pruned_until + five_minutes || s.pruned_until == 0)

@@ -56,13 +56,18 @@ TEST_F(HistoryRetention, OlderPointsAreFiveMinuteThenHourlyAveragesAndMaxima) {
     const long long now = record_every(store, step, count);
     const long long raw_cutoff = floor_to(now - day, 300), five_cutoff = floor_to(now - 7 * day, 3600);
 
-    // Each tier holds its own age range (the oldest raw bucket may wait for the next capture).
-    EXPECT_GE(query("SELECT min(ts) FROM points_raw"), raw_cutoff);
-    EXPECT_LT(query("SELECT min(ts) FROM points_raw"), raw_cutoff + 300);
-    EXPECT_GE(query("SELECT min(ts) FROM points_5m"), five_cutoff);
-    EXPECT_LT(query("SELECT max(ts) FROM points_5m"), raw_cutoff);
+    // Each tier holds its own age range; raw points are merged an hour at a time, so up to an
+    // hour (and a capture) of them may wait past raw_for.
+    const long long last_1h = query("SELECT max(ts) FROM points_1h"),
+                    last_5m = query("SELECT max(ts) FROM points_5m");
+    EXPECT_GE(query("SELECT min(ts) FROM points_raw"), raw_cutoff - 3600);
+    EXPECT_EQ(query("SELECT min(ts) FROM points_raw"), last_5m + 300);
+    EXPECT_LT(last_5m, raw_cutoff);
+    EXPECT_GE(last_5m, raw_cutoff - 3600 - 300);
+    EXPECT_EQ(query("SELECT min(ts) FROM points_5m"), last_1h + 3600);
     EXPECT_EQ(query("SELECT min(ts) FROM points_1h"), t0);
-    EXPECT_LT(query("SELECT max(ts) FROM points_1h"), five_cutoff);
+    EXPECT_LT(last_1h, five_cutoff);
+    EXPECT_GE(last_1h, five_cutoff - 2 * 3600);
     EXPECT_EQ(query("SELECT count(*) FROM points_1h WHERE ts % 3600 <> 0"), 0);
     EXPECT_EQ(query("SELECT count(*) FROM points_5m WHERE ts % 300 <> 0"), 0);
 
@@ -99,12 +104,12 @@ TEST_F(HistoryRetention, OlderPointsAreFiveMinuteThenHourlyAveragesAndMaxima) {
         if (i > 0) {
             ASSERT_LT(points[i - 1].timestamp, p.timestamp);
         }
-        if (ts < five_cutoff) {
+        if (ts <= last_1h) {
             ++hourly;
             ASSERT_EQ(ts % 3600, 0);
             EXPECT_NEAR(p.value, hour.at(ts).value, 1e-9) << ts;
             EXPECT_EQ(p.max, hour.at(ts).max) << ts;
-        } else if (ts < raw_cutoff) {
+        } else if (ts <= last_5m) {
             ++five_minute;
             ASSERT_EQ(ts % 300, 0);
             EXPECT_NEAR(p.value, five.at(ts).value, 1e-9) << ts;
@@ -114,9 +119,9 @@ TEST_F(HistoryRetention, OlderPointsAreFiveMinuteThenHourlyAveragesAndMaxima) {
             EXPECT_EQ(p.value, p.max);
         }
     }
-    EXPECT_EQ(hourly, static_cast<std::size_t>((five_cutoff - t0) / 3600));
-    EXPECT_EQ(five_minute, static_cast<std::size_t>((raw_cutoff - five_cutoff) / 300));
-    EXPECT_NEAR(static_cast<double>(raw), static_cast<double>(day / step), 3);
+    EXPECT_EQ(hourly, static_cast<std::size_t>((last_1h - t0) / 3600 + 1));
+    EXPECT_EQ(five_minute, static_cast<std::size_t>((last_5m - last_1h - 3600) / 300 + 1));
+    EXPECT_EQ(raw, static_cast<std::size_t>((now - last_5m - 300) / step + 1));
 }
 
 TEST_F(HistoryRetention, NothingOutlivesTheRetentionNorDoItsSeries) {
