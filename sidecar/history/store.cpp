@@ -99,6 +99,48 @@ std::string store_path(const HistoryConfig &config, const std::string &state_dir
     return (std::filesystem::path(state_directory) / "history.sqlite3").string();
 }
 
+namespace {
+
+// The points of series `id` in [since, until] from every tier, oldest first.
+std::vector<Point> read_points(sqlite::Connection &db, long long id, double since, double until) {
+    sqlite::Statement s(db.get(),
+                        "SELECT ts, value, value FROM points_raw WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
+                        " UNION ALL SELECT ts, value, value FROM points_new"
+                        "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
+                        " UNION ALL SELECT ts, value, max FROM points_5m"
+                        "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
+                        " UNION ALL SELECT ts, value, max FROM points_1h"
+                        "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
+                        " ORDER BY 1");
+    s.bind(1, id).bind(2, since).bind(3, until);
+    std::vector<Point> out;
+    while (s.step())
+        out.push_back({static_cast<double>(s.column_int(0)), s.column_double(1), s.column_double(2)});
+    return out;
+}
+
+// The id of a series; nullopt when it has none. Not cached: the writer may delete and reuse ids.
+std::optional<long long> find_series(sqlite::Connection &db, const SeriesKey &k) {
+    sqlite::Statement s(
+        db.get(), "SELECT id FROM series WHERE target = ?1 AND database = ?2 AND metric = ?3 AND label = ?4");
+    s.bind(1, k.target).bind(2, k.database).bind(3, k.metric).bind(4, k.label);
+    if (s.step())
+        return s.column_int(0);
+    return std::nullopt;
+}
+
+} // namespace
+
+// The console's connection: reads see the last committed capture and never wait for the writer
+// (WAL), so a page is not held up by a capture or a merge in progress.
+struct Store::Reader {
+    sqlite::Connection db;
+    explicit Reader(const std::string &path) : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX) {
+        sqlite3_busy_timeout(db.get(), busy_timeout_ms);
+        db.exec("PRAGMA query_only = ON");
+    }
+};
+
 struct Store::Impl {
     sqlite::Connection db;
     sqlite::Statement find_series, insert_series, insert_point, upsert_text;
@@ -242,23 +284,6 @@ struct Store::Impl {
         }
         pruned_until = cutoff;
     }
-
-    std::vector<Point> points(long long id, double since, double until) {
-        sqlite::Statement s(
-            db.get(), "SELECT ts, value, value FROM points_raw WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
-                      " UNION ALL SELECT ts, value, value FROM points_new"
-                      "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
-                      " UNION ALL SELECT ts, value, max FROM points_5m"
-                      "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
-                      " UNION ALL SELECT ts, value, max FROM points_1h"
-                      "  WHERE series = ?1 AND ts BETWEEN ?2 AND ?3"
-                      " ORDER BY 1");
-        s.bind(1, id).bind(2, since).bind(3, until);
-        std::vector<Point> out;
-        while (s.step())
-            out.push_back({static_cast<double>(s.column_int(0)), s.column_double(1), s.column_double(2)});
-        return out;
-    }
 };
 
 Store::Store(std::string path, Resolution resolution, int retry_every)
@@ -280,6 +305,10 @@ Store::Store(const std::string &path, const HistoryConfig &config, int retry_eve
 Store::~Store() = default;
 
 bool Store::open_locked() {
+    {
+        std::lock_guard<std::mutex> read_lock(read_mutex_);
+        reader_.reset();
+    }
     impl_.reset();
     calls_since_failure_ = 0;
     std::string why;
@@ -290,6 +319,10 @@ bool Store::open_locked() {
             std::filesystem::permissions(dir, std::filesystem::perms(0750));
         }
         impl_ = std::make_unique<Impl>(path_);
+        auto reader = std::make_unique<Reader>(path_);
+        std::lock_guard<std::mutex> read_lock(read_mutex_);
+        reader_ = std::move(reader);
+        status_ = "available: " + path_;
     } catch (const NewerSchema &e) {
         why =
             std::string("has ") + e.what() + "; it is left untouched (upgrade vigild or move the file aside)";
@@ -305,13 +338,16 @@ bool Store::open_locked() {
     if (warned_)
         spdlog::info("history store {} is available again; recording history", path_);
     warned_ = false;
-    status_ = "available: " + path_;
     return true;
 }
 
 void Store::fail_locked(const std::string &why) const {
     impl_.reset();
-    status_ = "unavailable: " + path_ + " " + why;
+    {
+        std::lock_guard<std::mutex> read_lock(read_mutex_);
+        reader_.reset();
+        status_ = "unavailable: " + path_ + " " + why;
+    }
     if (!warned_)
         spdlog::warn("history store {} {}: serving live data without history; trying again every {} "
                      "history intervals",
@@ -369,20 +405,31 @@ void Store::maintain_locked(double now) {
         s.prune(cutoff);
 }
 
+template <class T, class Body> T Store::read(Body body) const {
+    std::string why;
+    {
+        std::lock_guard<std::mutex> read_lock(read_mutex_);
+        if (!reader_)
+            return T{};
+        try {
+            return body(reader_->db);
+        } catch (const sqlite::Error &e) {
+            why = describe(e);
+        }
+    }
+    // A failed read (a corrupt page) closes the store like a failed write; the writer's lock first.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (impl_)
+        fail_locked(why);
+    return T{};
+}
+
 std::vector<Point> Store::series(const SeriesKey &key, double since, double until,
                                  std::size_t max_points) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!impl_)
-        return {};
-    try {
-        auto id = impl_->series_id(key, false);
-        if (!id)
-            return {};
-        return merge(impl_->points(*id, since, until), max_points);
-    } catch (const sqlite::Error &e) {
-        fail_locked(describe(e));
-        return {};
-    }
+    return read<std::vector<Point>>([&](sqlite::Connection &db) {
+        auto id = find_series(db, key);
+        return id ? merge(read_points(db, *id, since, until), max_points) : std::vector<Point>{};
+    });
 }
 
 namespace {
@@ -394,50 +441,40 @@ std::vector<std::string> texts(sqlite::Statement &s) {
     return out;
 }
 
+std::string text_of(sqlite::Connection &db, const std::string &target, const std::string &database,
+                    const std::string &queryid) {
+    sqlite::Statement s(db.get(), "SELECT text FROM statement_texts WHERE target = ?1 AND database = ?2"
+                                  " AND queryid = ?3");
+    s.bind(1, target).bind(2, database).bind(3, queryid);
+    return s.step() ? s.column_text(0) : "";
+}
+
 } // namespace
 
 std::vector<std::string> Store::series_labels(const std::string &target, const std::string &database,
                                               const std::string &metric) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!impl_)
-        return {};
-    try {
-        sqlite::Statement s(impl_->db.get(), "SELECT label FROM series WHERE target = ?1 AND database = ?2"
-                                             " AND metric = ?3 ORDER BY label");
+    return read<std::vector<std::string>>([&](sqlite::Connection &db) {
+        sqlite::Statement s(db.get(), "SELECT label FROM series WHERE target = ?1 AND database = ?2"
+                                      " AND metric = ?3 ORDER BY label");
         s.bind(1, target).bind(2, database).bind(3, metric);
         return texts(s);
-    } catch (const sqlite::Error &e) {
-        fail_locked(describe(e));
-        return {};
-    }
+    });
 }
 
 std::vector<std::string> Store::targets() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!impl_)
-        return {};
-    try {
-        sqlite::Statement s(impl_->db.get(), "SELECT DISTINCT target FROM series ORDER BY target");
+    return read<std::vector<std::string>>([&](sqlite::Connection &db) {
+        sqlite::Statement s(db.get(), "SELECT DISTINCT target FROM series ORDER BY target");
         return texts(s);
-    } catch (const sqlite::Error &e) {
-        fail_locked(describe(e));
-        return {};
-    }
+    });
 }
 
 std::vector<std::string> Store::databases(const std::string &target) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!impl_)
-        return {};
-    try {
-        sqlite::Statement s(impl_->db.get(), "SELECT DISTINCT database FROM series WHERE target = ?1"
-                                             " AND database <> '' ORDER BY database");
+    return read<std::vector<std::string>>([&](sqlite::Connection &db) {
+        sqlite::Statement s(db.get(), "SELECT DISTINCT database FROM series WHERE target = ?1"
+                                      " AND database <> '' ORDER BY database");
         s.bind(1, target);
         return texts(s);
-    } catch (const sqlite::Error &e) {
-        fail_locked(describe(e));
-        return {};
-    }
+    });
 }
 
 namespace {
@@ -498,28 +535,18 @@ const char *const statement_counters[] = {metric::statement_calls, metric::state
 StatementHistory Store::statement_history(const std::string &target, const std::string &database,
                                           const std::string &queryid, double since, double until,
                                           std::size_t max_points) const {
-    StatementHistory out;
-    out.queryid = queryid;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!impl_)
-        return out;
-    try {
+    StatementHistory out = read<StatementHistory>([&](sqlite::Connection &db) {
+        StatementHistory h;
         std::vector<std::vector<Point>> counters;
         for (const char *m : statement_counters) {
-            auto id = impl_->series_id({target, database, m, queryid}, false);
-            counters.push_back(id ? impl_->points(*id, since, until) : std::vector<Point>{});
+            auto id = find_series(db, {target, database, m, queryid});
+            counters.push_back(id ? read_points(db, *id, since, until) : std::vector<Point>{});
         }
-        sqlite::Statement s(impl_->db.get(),
-                            "SELECT text FROM statement_texts WHERE target = ?1 AND database = ?2"
-                            " AND queryid = ?3");
-        s.bind(1, target).bind(2, database).bind(3, queryid);
-        if (s.step())
-            out.text = s.column_text(0);
-        out.intervals = merge_intervals(deltas(counters), max_points);
-    } catch (const sqlite::Error &e) {
-        fail_locked(describe(e));
-        out.intervals.clear();
-    }
+        h.text = text_of(db, target, database, queryid);
+        h.intervals = merge_intervals(deltas(counters), max_points);
+        return h;
+    });
+    out.queryid = queryid;
     return out;
 }
 
@@ -551,41 +578,23 @@ std::vector<StatementTotal> Store::top_statements(const std::string &target, con
 
 std::string Store::statement_text(const std::string &target, const std::string &database,
                                   const std::string &queryid) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!impl_)
-        return "";
-    try {
-        sqlite::Statement s(impl_->db.get(),
-                            "SELECT text FROM statement_texts WHERE target = ?1 AND database = ?2"
-                            " AND queryid = ?3");
-        s.bind(1, target).bind(2, database).bind(3, queryid);
-        return s.step() ? s.column_text(0) : "";
-    } catch (const sqlite::Error &e) {
-        fail_locked(describe(e));
-        return "";
-    }
+    return read<std::string>([&](sqlite::Connection &db) { return text_of(db, target, database, queryid); });
 }
 
 bool Store::available() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return impl_ != nullptr;
+    std::lock_guard<std::mutex> read_lock(read_mutex_);
+    return reader_ != nullptr;
 }
 
 std::string Store::status() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> read_lock(read_mutex_);
     return status_;
 }
 
 long long Store::size_bytes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!impl_)
-        return 0;
-    try {
-        return impl_->db.query_int("PRAGMA page_count") * impl_->db.query_int("PRAGMA page_size");
-    } catch (const sqlite::Error &e) {
-        fail_locked(describe(e));
-        return 0;
-    }
+    return read<long long>([&](sqlite::Connection &db) {
+        return db.query_int("PRAGMA page_count") * db.query_int("PRAGMA page_size");
+    });
 }
 
 } // namespace vigil::history

@@ -5,7 +5,8 @@
 // every few record() calls, so a fixed problem recovers by itself.
 //
 // Thread-safe: one writer (the Recorder's thread, or whoever calls record()) and any number of
-// readers (console requests) share the store; every call holds its mutex for its own duration.
+// readers (console requests). The readers share a second connection, which sees the last committed
+// capture and never waits for a capture or a merge in progress.
 #pragma once
 
 #include <cstddef>
@@ -164,19 +165,25 @@ class Store {
     bool reopen();
 
   private:
-    struct Impl;
+    struct Impl;   // the writer's connection and statements
+    struct Reader; // the readers' connection
+    // Both hold mutex_; lock order: mutex_, then read_mutex_.
     bool open_locked();
     // Closes the file and marks the store unavailable; logs `why` once per outage.
     void fail_locked(const std::string &why) const;
     void maintain_locked(double now);
+    // Runs `body` on the readers' connection; T{} when unavailable or when it fails.
+    template <class T, class Body> T read(Body body) const;
     std::string path_;
     Resolution resolution_;
     int retry_every_;
-    mutable std::mutex mutex_;
+    mutable std::mutex mutex_;           // the writer: record(), opening, failing
     mutable std::unique_ptr<Impl> impl_; // null while unavailable
-    mutable std::string status_;
-    mutable bool warned_ = false; // the current outage is logged
+    mutable bool warned_ = false;        // the current outage is logged
     int calls_since_failure_ = 0;
+    mutable std::mutex read_mutex_; // the readers: a read never waits for a capture in progress
+    mutable std::unique_ptr<Reader> reader_;
+    mutable std::string status_; // guarded by read_mutex_
 };
 
 } // namespace vigil::history

@@ -1,5 +1,7 @@
 // history_store_test.cpp — the history store's capture → query round trips on real SQLite files.
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -258,6 +260,35 @@ TEST_F(HistoryStore, RecorderStartsAfreshWhenTheClockIsSetBack) {
     recorder.stop();
     EXPECT_EQ(recorder.recorded(), 2);
     EXPECT_EQ(store->series({"pg0", "", "up", ""}, t0 - 7200, t0).size(), 2u);
+}
+
+} // namespace
+
+namespace {
+
+TEST_F(HistoryStore, ReadersGoOnWhileTheWriterRecords) {
+    history::Store store(file(), every_capture());
+    const test::FleetShape shape{2, 2, 5, 5, 3, 1};
+    std::atomic<bool> done{false};
+    std::thread writer([&] {
+        for (int n = 0; n < 60; ++n)
+            store.record(test::make_fleet(shape, n, t0 + 60 * n), t0 + 60 * n);
+        done = true;
+    });
+    std::size_t reads = 0, last = 0;
+    bool monotonic = true;
+    while (!done) {
+        const auto points = store.series({"pg1", "db1", "connections", "active"}, t0, t0 + 3600);
+        monotonic = monotonic && points.size() >= last; // each read sees every committed capture
+        last = points.size();
+        store.top_statements("pg1", "db1", t0, t0 + 3600);
+        ++reads;
+    }
+    writer.join();
+    EXPECT_TRUE(monotonic);
+    EXPECT_GT(reads, 0u);
+    EXPECT_TRUE(store.available()) << store.status();
+    EXPECT_EQ(store.series({"pg1", "db1", "connections", "active"}, t0, t0 + 3600).size(), 60u);
 }
 
 } // namespace
