@@ -41,6 +41,6 @@ print(f"| record(), first {r['day2_hours']} h of day 2 (downsampling runs): medi
       f"{r['day2_record_ms_max']:.1f} ms |")
 print(f"| record() medians of the rounds | {', '.join(f'{x:.2f}' for x in r['record_ms_round_medians'])} ms |")
 print()
-print("The p95 is the capture that moves five staged captures into the series-ordered table; "
+print("The p95 is a capture that moves the ten staged captures into the series-ordered table (and, on day 2, merges an hour of raw points); "
       "the machine is shared, so read the times as orders of magnitude.")
 PY
