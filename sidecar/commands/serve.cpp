@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <optional>
 #include <iostream>
 #include <mutex>
 #include <pthread.h>
@@ -18,7 +20,11 @@
 #include "commands/cli.hpp"
 #include "metrics/daemon_metrics.hpp"
 #include "exit_codes.hpp"
+#include "console/console.hpp"
+#include "console/security.hpp"
 #include "fleet/fleet.hpp"
+#include "history/recorder.hpp"
+#include "history/store.hpp"
 #include "metrics/exposition.hpp"
 #include "pgbouncer/monitor.hpp"
 #include "logging.hpp"
@@ -64,6 +70,16 @@ class BackupVerifier {
         std::lock_guard<std::mutex> lock(mutex_);
         return status_;
     }
+    // Verifies once now, whatever verify_interval says (the console's action); false without
+    // a backup directory.
+    bool run_now() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (cfg_.directory.empty())
+            return false;
+        run_requested_ = true;
+        wake_.notify_all();
+        return true;
+    }
 
   private:
     void run() {
@@ -71,7 +87,9 @@ class BackupVerifier {
         while (!stopping_) {
             const BackupConfig cfg = cfg_;
             const std::string dsn = dsn_;
-            if (cfg.verify_interval.count() > 0 && !cfg.directory.empty()) {
+            const bool requested = run_requested_;
+            run_requested_ = false;
+            if ((cfg.verify_interval.count() > 0 || requested) && !cfg.directory.empty()) {
                 lock.unlock();
                 VerifyStatus st;
                 try {
@@ -96,7 +114,7 @@ class BackupVerifier {
                 status_ = st;
             }
             const Seconds wait = cfg_.verify_interval.count() > 0 ? cfg_.verify_interval : Seconds(3600);
-            wake_.wait_for(lock, wait, [this] { return stopping_; });
+            wake_.wait_for(lock, wait, [this] { return stopping_ || run_requested_; });
         }
         finished_ = true;
         done_.notify_all();
@@ -104,7 +122,7 @@ class BackupVerifier {
 
     mutable std::mutex mutex_;
     std::condition_variable wake_, done_;
-    bool stopping_ = false, finished_ = false;
+    bool stopping_ = false, finished_ = false, run_requested_ = false;
     std::atomic<bool> abort_{false};
     std::string dsn_;
     BackupConfig cfg_;
@@ -170,6 +188,86 @@ void check_serve_config(const Config &c) {
         throw ConfigError((c.source.empty() ? "<config>" : c.source) +
                           ": health.interval must be at least 100ms");
     parse_listen_address(c.metrics.listen); // std::invalid_argument names the key
+    console::check_exposure(c.metrics.listen, c.web);
+}
+
+// Where serve keeps its state (the history store) when history.path does not say: systemd's
+// $STATE_DIRECTORY, else /var/lib/vigil when this process may write there, else .vigil/ here.
+std::string state_directory() {
+    if (const char *dir = std::getenv("STATE_DIRECTORY"); dir && *dir)
+        return std::string(dir).substr(0, std::string(dir).find(':'));
+    if (access("/var/lib/vigil", W_OK) == 0)
+        return "/var/lib/vigil";
+    return ".vigil";
+}
+
+// Hands the fleet's snapshot to the history recorder every `interval` (the recorder keeps at
+// most one capture per history.interval).
+class HistoryFeed {
+  public:
+    HistoryFeed(fleet::FleetAccess fleet, std::shared_ptr<history::Recorder> recorder, Seconds interval)
+        : fleet_(std::move(fleet)), recorder_(std::move(recorder)), interval_(interval),
+          thread_([this] { run(); }) {}
+    ~HistoryFeed() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+    void set_interval(Seconds interval) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        interval_ = interval;
+        wake_.notify_all();
+    }
+
+  private:
+    void run() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!stopping_) {
+            lock.unlock();
+            recorder_->offer(fleet_.snapshot());
+            lock.lock();
+            wake_.wait_for(lock, interval_, [this] { return stopping_; });
+        }
+    }
+    fleet::FleetAccess fleet_;
+    std::shared_ptr<history::Recorder> recorder_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    Seconds interval_;
+    std::thread thread_;
+};
+
+// The console's view of the history store.
+console::HistoryView history_view(const std::shared_ptr<history::Store> &store) {
+    console::HistoryView view;
+    const auto points = [](const std::vector<history::Point> &in) {
+        std::vector<console::HistoryPoint> out;
+        out.reserve(in.size());
+        for (const history::Point &p : in)
+            out.push_back({p.timestamp, p.value});
+        return out;
+    };
+    view.series = [store, points](const std::string &target, const std::string &database,
+                                  const std::string &metric, const std::string &label, double since) {
+        // A standby's own replay delay is stored under the standby name "self".
+        const std::string stored =
+            metric == history::metric::replication_lag_seconds && label.empty() ? "self" : label;
+        return points(store->series({target, database, metric, stored}, since, now_epoch(), 500));
+    };
+    view.statement_mean_seconds = [store](const std::string &target, const std::string &database,
+                                          const std::string &queryid, double since) {
+        std::vector<console::HistoryPoint> out;
+        for (const auto &i :
+             store->statement_history(target, database, queryid, since, now_epoch(), 500).intervals)
+            if (i.calls > 0)
+                out.push_back({i.end, i.mean_time_seconds()});
+        return out;
+    };
+    return view;
 }
 
 int serve(Context &ctx, Seconds drain_timeout) {
@@ -215,9 +313,34 @@ int serve(Context &ctx, Seconds drain_timeout) {
             return std::nullopt;
         return render_target_metrics(*t);
     };
-    // The one place the endpoint is made (at start and when a reload moves it): the console's
-    // routes go here, through add_routes() and fleet.access().
-    auto make_http = [&] { return std::make_unique<MetricsServer>(render, ready, probe); };
+    // History: a store that cannot be opened logs one line and the rest goes on without it.
+    auto store = std::make_shared<history::Store>(history::store_path(config.history, state_directory()),
+                                                  config.history);
+    auto recorder = std::make_shared<history::Recorder>(store, config.history.interval);
+    std::optional<HistoryFeed> history_feed;
+    history_feed.emplace(fleet.access(), recorder, std::min(config.health.interval, config.history.interval));
+
+    std::unique_ptr<console::Console> web_console;
+    if (config.web.console) {
+        console::ServeHooks hooks;
+        hooks.verify_status = [&] { return verifier.status(); };
+        hooks.verify_now = [&] { return verifier.run_now(); };
+        hooks.pool_size = [&] { return config.pool.max_size; };
+        try {
+            web_console = std::make_unique<console::Console>(fleet.access(), history_view(store), hooks,
+                                                             console::ConsoleOptions{config.web});
+        } catch (const std::exception &e) {
+            throw ConfigError(e.what());
+        }
+    }
+    // The one place the endpoint is made (at start and when a reload moves it), with the
+    // console's routes.
+    auto make_http = [&] {
+        auto h = std::make_unique<MetricsServer>(render, ready, probe);
+        if (web_console)
+            h->add_routes([&](httplib::Server &server) { web_console->mount(server); });
+        return h;
+    };
     auto http = make_http();
     try {
         http->start(config.metrics.listen);
@@ -259,6 +382,12 @@ int serve(Context &ctx, Seconds drain_timeout) {
                     queries.set_slow_threshold(next.metrics.slow_query_threshold.count());
                     fleet.configure(fleet::FleetSettings::from_config(next, next_ctx.dsn()));
                     bouncers.configure(next.pgbouncers, next.health.interval);
+                    if (!(next.web == config.web) || next.history.path != config.history.path ||
+                        next.history.retention != config.history.retention)
+                        spdlog::warn("configuration reload: [web] and history.path / history.retention "
+                                     "take effect at the next restart");
+                    recorder->set_interval(next.history.interval);
+                    history_feed->set_interval(std::min(next.health.interval, next.history.interval));
                     verifier.configure(next_ctx.dsn(), next.backup);
                     config = next;
                     ++reloads_ok;
@@ -281,6 +410,8 @@ int serve(Context &ctx, Seconds drain_timeout) {
     http->stop();
     verifier.stop(drain_timeout);
     const Seconds left = drain_timeout - (std::chrono::steady_clock::now() - drain_start);
+    history_feed.reset();
+    recorder->stop();
     fleet.stop(left.count() > 0 ? left : Seconds(0));
     bouncers.stop();
     spdlog::info("stopped cleanly in {:.2f}s",

@@ -67,7 +67,7 @@ class Fleet {
     std::condition_variable wake_;
     bool stopping_ = false;
     std::thread discovery_thread_;
-    std::mutex stable_mutex_; // guards stable_
+    std::mutex stable_mutex_;                     // guards stable_
     std::shared_ptr<const FleetSnapshot> stable_; // access()'s snapshot until a poll changes it
 };
 

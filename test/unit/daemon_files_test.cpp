@@ -21,7 +21,7 @@ TEST(SystemdUnit, PassesSystemdAnalyzeVerifyWithTheRequiredHardening) {
         test::read_file(std::string(VIGIL_SOURCE_DIR) + "/sidecar/systemd/vigild.service");
     for (const char *key :
          {"Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-          "User=vigil", "ReadWritePaths=/var/lib/vigil/backups", "ExecReload=/bin/kill -HUP $MAINPID"})
+          "User=vigil", "ReadWritePaths=/var/lib/vigil", "ExecReload=/bin/kill -HUP $MAINPID"})
         EXPECT_THAT(unit, HasSubstr(key));
     // verify checks that ExecStart exists: point it at the binary just built.
     const std::string dir = ::testing::TempDir() + "vigil_unit_" + std::to_string(getpid());
