@@ -43,6 +43,9 @@ void render_pool(metrics::Exposition &e, const PoolStats &p, const metrics::Labe
     e.sample("vigil_pool_connections_created_total", base, static_cast<double>(p.created));
     e.family("vigil_pool_connections_closed_total", "counter", "Connections the pool closed.");
     e.sample("vigil_pool_connections_closed_total", base, static_cast<double>(p.closed));
+    e.family("vigil_pool_connections_evicted_total", "counter",
+             "Connections closed because their server failed or turned read-only (failover).");
+    e.sample("vigil_pool_connections_evicted_total", base, static_cast<double>(p.evicted));
 }
 
 // One numeric column of a statistics view (as the poll names it) and the metric it becomes.

@@ -9,6 +9,7 @@
 
 #include "metrics/daemon_metrics.hpp"
 #include "metrics/replication.hpp"
+#include "pgbouncer/monitor.hpp"
 #include "prom_parser.hpp"
 #include "test_support.hpp"
 
@@ -66,6 +67,16 @@ test::PromExposition everything() {
     in.verify.ran = true;
     in.verify.steps = {{"file", "pass"}};
     std::string text = render_daemon_metrics(in);
+    // serve appends the [[pgbouncers]] families: one PgBouncer with a pool, statistics and lists.
+    pgbouncer::Snapshot bouncer;
+    bouncer.name = "edge";
+    bouncer.polled = bouncer.up = true;
+    bouncer.pools = {pgbouncer::Pool{}};
+    bouncer.stats = {pgbouncer::DatabaseStats{}};
+    bouncer.lists = {{"databases", 1}};
+    metrics::Exposition bouncer_families;
+    pgbouncer::render_metrics(bouncer_families, bouncer);
+    text += bouncer_families.str();
     return test::parse_prometheus(text);
 }
 
