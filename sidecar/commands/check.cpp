@@ -26,6 +26,7 @@ namespace {
 struct CheckRow {
     std::string target, database;
     HealthCheckRow check;
+    std::string role = "unknown"; // the server's own answer: primary or standby (pg_is_in_recovery)
 };
 
 // The worst status wins as in vigil.health_summary(): critical, then warning, then unknown.
@@ -104,13 +105,18 @@ std::vector<CheckRow> check_database(const fleet::TargetSpec &target, const std:
                            std::to_string(static_cast<long>(std::ceil(target.timeout.count() * 1000))) +
                            "ms'",
                        poll_answer_deadline(target.timeout));
+        const std::string role =
+            db::exec_until(conn, "SELECT pg_is_in_recovery()", poll_answer_deadline(target.timeout))
+                        .value(0, 0) == "t"
+                ? "standby"
+                : "primary";
         if (db::exec_until(conn, kHasHealthCheckSql, poll_answer_deadline(target.timeout)).value(0, 0) != "t")
-            return {{target.name, shown, extension_missing_check()}};
+            return {{target.name, shown, extension_missing_check(), role}};
         std::vector<CheckRow> rows;
         for (HealthCheckRow &r : fetch_health_checks([&](const std::string &sql) {
                  return db::exec_until(conn, sql, poll_answer_deadline(target.timeout));
              }))
-            rows.push_back({target.name, shown, std::move(r)});
+            rows.push_back({target.name, shown, std::move(r), role});
         return rows;
     } catch (const db::DbError &e) {
         return {{target.name, shown, unreachable_check("connection", &e, one_line(e.what()))}};
@@ -151,6 +157,7 @@ void print_json(const std::vector<CheckRow> &rows, int code, bool fleet) {
         if (fleet) {
             item["target"] = row.target;
             item["database"] = row.database;
+            item["role"] = row.role;
         }
         out["checks"].push_back(item);
     }
@@ -159,7 +166,8 @@ void print_json(const std::vector<CheckRow> &rows, int code, bool fleet) {
 
 void print_table(std::vector<CheckRow> rows, int code, bool fleet) {
     int counts[4] = {0, 0, 0, 0};
-    std::size_t target_width = 6, database_width = 8, width = 5, value_width = 5, threshold_width = 9;
+    std::size_t target_width = 6, database_width = 8, role_width = 7, width = 5, value_width = 5,
+                threshold_width = 9;
     for (auto &row : rows) {
         HealthCheckRow &r = row.check;
         for (std::string *field : {&row.target, &row.database, &r.check_name, &r.status, &r.current_value,
@@ -168,18 +176,21 @@ void print_table(std::vector<CheckRow> rows, int code, bool fleet) {
         ++counts[r.severity >= 0 && r.severity <= 3 ? r.severity : 3];
         target_width = std::max(target_width, row.target.size());
         database_width = std::max(database_width, row.database.size());
+        role_width = std::max(role_width, row.role.size());
         width = std::max(width, r.check_name.size());
         value_width = std::max(value_width, r.current_value.size());
         threshold_width = std::max(threshold_width, r.threshold.size());
     }
     const int vw = static_cast<int>(value_width), tw = static_cast<int>(threshold_width);
-    const int gw = static_cast<int>(target_width), dw = static_cast<int>(database_width);
+    const int gw = static_cast<int>(target_width), dw = static_cast<int>(database_width),
+              rw = static_cast<int>(role_width);
     std::cout << kStatusNames[code] << ": " << counts[2] << " critical, " << counts[1] << " warning, "
               << counts[3] << " unknown, " << counts[0] << " ok\n\n";
     std::cout << std::left;
     if (fleet)
         std::cout << std::setw(gw) << "target"
                   << "  " << std::setw(dw) << "database"
+                  << "  " << std::setw(rw) << "role"
                   << "  ";
     std::cout << std::setw(static_cast<int>(width)) << "check"
               << "  " << std::setw(8) << "status"
@@ -189,12 +200,13 @@ void print_table(std::vector<CheckRow> rows, int code, bool fleet) {
     for (const auto &row : rows) {
         const HealthCheckRow &r = row.check;
         if (fleet)
-            std::cout << std::setw(gw) << row.target << "  " << std::setw(dw) << row.database << "  ";
+            std::cout << std::setw(gw) << row.target << "  " << std::setw(dw) << row.database << "  "
+                      << std::setw(rw) << row.role << "  ";
         std::cout << std::setw(static_cast<int>(width)) << r.check_name << "  " << std::setw(8) << r.status
                   << "  " << std::setw(vw) << r.current_value << "  " << std::setw(tw) << r.threshold << "  "
                   << r.detail << '\n';
         if (r.severity != 0 && !r.recommendation.empty())
-            std::cout << std::setw(static_cast<int>(width) + (fleet ? gw + dw + 4 : 0)) << ""
+            std::cout << std::setw(static_cast<int>(width) + (fleet ? gw + dw + rw + 6 : 0)) << ""
                       << "  -> " << r.recommendation << '\n';
     }
 }
@@ -292,7 +304,7 @@ int check_fleet(Context &ctx, const CheckFlags &flags) {
     }
     for (auto &[name, future] : bouncers)
         for (auto &r : future.get())
-            rows.push_back({name, "", std::move(r)});
+            rows.push_back({name, "", std::move(r), "pgbouncer"});
     const int code = nagios_exit_code(rows);
     if (flags.json)
         print_json(rows, code, true);

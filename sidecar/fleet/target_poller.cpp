@@ -121,8 +121,10 @@ void TargetPoller::run() {
             list_error_ = error;
         }
         std::unique_lock<std::mutex> lock(mutex_);
-        if (wake_.wait_for(lock, settings_.interval, [this] { return stopping_; }))
+        if (wake_.wait_for(lock, settings_.interval, [this] { return stopping_ || relist_requested_; }) &&
+            stopping_)
             return;
+        relist_requested_ = false;
     }
 }
 
@@ -174,7 +176,19 @@ void TargetPoller::poll_now() {
 
 void TargetPoller::update_patroni(const std::optional<PatroniMember> &member) {
     std::lock_guard<std::mutex> lock(mutex_);
+    // A failover as Patroni tells it (a new role, state or timeline): the member is polled at
+    // once rather than at its next interval, so its own answer (pg_is_in_recovery) follows
+    // within one discovery interval.
+    const bool changed = patroni_ && member &&
+                         (patroni_->role != member->role || patroni_->state != member->state ||
+                          patroni_->timeline != member->timeline);
     patroni_ = member;
+    if (!changed)
+        return;
+    relist_requested_ = true;
+    wake_.notify_all();
+    for (auto &[name, polled] : databases_)
+        polled.poller->poll_now();
 }
 
 TargetState TargetPoller::state() const {

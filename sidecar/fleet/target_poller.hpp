@@ -43,7 +43,8 @@ class TargetPoller {
     const TargetSpec &spec() const { return spec_; }
     // Polls every database now (a reload), without waiting for the interval.
     void poll_now();
-    // Patroni's latest view of the member (role, lag, timeline); no poll is restarted.
+    // Patroni's latest view of the member (role, lag, timeline). A changed role, state or
+    // timeline polls the member at once.
     void update_patroni(const std::optional<PatroniMember> &member);
     // The target now: role, reachability, each database's last poll. Never waits for a server.
     TargetState state() const;
@@ -67,6 +68,7 @@ class TargetPoller {
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
+    bool relist_requested_ = false; // Patroni reported a change: list the databases again now
     std::atomic<bool> abandon_{false};
     std::optional<PatroniMember> patroni_;
     std::string list_error_; // why the last listing of the databases failed

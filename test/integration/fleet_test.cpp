@@ -388,7 +388,8 @@ TEST_F(FleetCheck, AllTakesTheWorstStatusAndAnUnreachableTargetIsUnknownNeverOk)
     auto r = test::run_vigild("--config " + two + " check --target a");
     EXPECT_EQ(r.exit_code, exit_code::ok) << r.output;
     EXPECT_THAT(r.output, HasSubstr("OK: 0 critical, 0 warning, 0 unknown, 1 ok"));
-    EXPECT_THAT(r.output, HasSubstr("target  database"));
+    EXPECT_THAT(r.output, ::testing::ContainsRegex("target  database +role"));
+    EXPECT_THAT(r.output, HasSubstr("primary  connections"));
     r = test::run_vigild("--config " + two + " check --all");
     EXPECT_EQ(r.exit_code, exit_code::unknown) << r.output;
     EXPECT_THAT(r.output, HasSubstr("extension_missing"));
@@ -416,6 +417,9 @@ TEST_F(FleetCheck, AllTakesTheWorstStatusAndAnUnreachableTargetIsUnknownNeverOk)
         if (c["target"] == "down") {
             EXPECT_EQ(c["severity"], 3);
             EXPECT_EQ(c["status"], "unknown");
+            EXPECT_EQ(c["role"], "unknown"); // it could not be asked
+        } else {
+            EXPECT_EQ(c["role"], "primary"); // the harness's cluster, by its own answer
         }
     }
     EXPECT_TRUE(seen.count("a/" + db_a_ + "/connections")) << r.output;
