@@ -57,16 +57,7 @@ int free_port() {
     return ntohs(addr.sin_port);
 }
 
-// Waits up to `seconds` for a query to return "t".
-bool wait_until(db::Connection &conn, const std::string &sql, double seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int(seconds * 1000));
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (conn.scalar(sql) == "t")
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-}
+using test::wait_until;
 
 // One check's status and detail.
 struct Check {

@@ -23,16 +23,7 @@ using ::testing::HasSubstr;
 
 namespace {
 
-// Waits up to `seconds` for a query to return "t".
-bool wait_until(db::Connection &conn, const std::string &sql, double seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int(seconds * 1000));
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (conn.scalar(sql) == "t")
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-}
+using test::wait_until;
 
 struct Check {
     std::string status, value, detail, recommendation;

@@ -16,25 +16,16 @@
 
 #include <gtest/gtest.h>
 
-#include "daemon_process.hpp"
-#include "test_support.hpp"
+#include "test_server.hpp"
 
 namespace vigil::test {
 
-class OwnCluster {
+class OwnCluster : public TestServer {
   public:
     // Initialises and starts a cluster; ok() says whether it worked (error() says why not).
     explicit OwnCluster(const std::string &name) {
-        const char *bindir = std::getenv("VIGIL_TEST_PG_BINDIR");
-        const char *parent = std::getenv("VIGIL_TEST_CLUSTER_DIR");
-        if (!bindir || !parent) {
-            error_ = "needs VIGIL_TEST_PG_BINDIR and VIGIL_TEST_CLUSTER_DIR (test/harness/with_cluster.sh)";
+        if (!prepare(name))
             return;
-        }
-        bindir_ = bindir;
-        dir_ = std::string(parent) + "/" + name + "_" + std::to_string(getpid());
-        run_command("rm -rf " + dir_);
-        run_command("mkdir -p " + dir_ + (geteuid() == 0 ? " && chown postgres: " + dir_ : ""));
         const auto init = run_command(as_pg() + bindir_ + "/initdb -D " + data() +
                                       " -U postgres -A trust -E UTF8 --locale=C.UTF-8 -N");
         if (init.exit_code != 0) {
@@ -50,41 +41,14 @@ class OwnCluster {
             error_ = conf.output;
             return;
         }
-        for (int attempt = 0; attempt < 5 && port_ == 0; ++attempt) {
-            const int port = free_port();
-            const auto started = pg_ctl("-o '-p " + std::to_string(port) + "' -w -t 60 start");
-            if (started.exit_code == 0)
-                port_ = port;
-            else
-                error_ = started.output;
-        }
+        start_on_free_port();
     }
-    ~OwnCluster() {
-        if (dir_.empty())
-            return;
-        thaw();
-        pg_ctl("-m immediate -w stop");
-        run_command("rm -rf " + dir_);
-    }
-    OwnCluster(const OwnCluster &) = delete;
-    OwnCluster &operator=(const OwnCluster &) = delete;
+    // A frozen server is thawed first, so that TestServer's destructor can stop it.
+    ~OwnCluster() { thaw(); }
 
-    bool ok() const { return port_ != 0; }
-    const std::string &error() const { return error_; }
-    const std::string &dir() const { return dir_; }
-    std::string data() const { return dir_ + "/data"; }
-    int port() const { return port_; }
-    std::string dsn(const std::string &dbname = "postgres") const {
-        return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=" + dbname;
-    }
     std::string psql(const std::string &sql, const std::string &dbname = "postgres") const {
         return bindir_ + "/psql -X -q -v ON_ERROR_STOP=1 -At '" + dsn(dbname) + "' -c \"" + sql + "\"";
     }
-
-    // pg_ctl -m immediate stop: every backend dies at once, nothing is shut down cleanly.
-    ProcessResult stop_immediately() { return pg_ctl("-m immediate -w stop"); }
-    // Starts it again on the same port.
-    ProcessResult start() { return pg_ctl("-o '-p " + std::to_string(port_) + "' -w -t 60 start"); }
 
     // SIGSTOP to the postmaster, then to every child of it (backends and auxiliary processes):
     // connections are accepted by the kernel, and nothing answers.
@@ -114,11 +78,6 @@ class OwnCluster {
     }
 
   private:
-    static std::string as_pg() { return geteuid() == 0 ? "runuser -u postgres -- " : ""; }
-    ProcessResult pg_ctl(const std::string &args) {
-        return run_command(as_pg() + bindir_ + "/pg_ctl -D " + data() + " -l " + dir_ + "/server.log " +
-                           args);
-    }
     static std::vector<pid_t> children(pid_t parent) {
         std::vector<pid_t> out;
         const std::string text = run_command("pgrep -P " + std::to_string(parent)).output;
@@ -136,8 +95,6 @@ class OwnCluster {
         return out;
     }
 
-    std::string bindir_, dir_, error_;
-    int port_ = 0;
     std::vector<pid_t> frozen_;
 };
 

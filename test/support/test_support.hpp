@@ -2,15 +2,19 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "db.hpp"
 
 namespace vigil::test {
 
@@ -69,6 +73,17 @@ inline std::string test_dsn() {
         throw std::runtime_error("VIGIL_TEST_DSN is not set: run integration tests through `make test` or "
                                  "`test/harness/with_cluster.sh -- ctest`");
     return dsn;
+}
+
+// Waits up to `seconds` for a query to return "t" on `conn`, asking every 100 ms.
+inline bool wait_until(db::Connection &conn, const std::string &sql, double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int(seconds * 1000));
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (conn.scalar(sql) == "t")
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
 }
 
 } // namespace vigil::test
