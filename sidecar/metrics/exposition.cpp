@@ -2,6 +2,7 @@
 #include "metrics/exposition.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -45,15 +46,23 @@ std::string format_value(double value) {
         return value > 0 ? "+Inf" : "-Inf";
     char buf[64];
     if (value == std::floor(value) && std::fabs(value) < 1e15)
-        std::snprintf(buf, sizeof buf, "%.0f", value);
-    else
-        // The shortest text that reads back as the same double: 0.1, not 0.10000000000000001.
-        for (int precision = 6; precision <= 17; ++precision) {
-            std::snprintf(buf, sizeof buf, "%.*g", precision, value);
-            if (std::strtod(buf, nullptr) == value)
-                break;
+        return std::string(
+            buf, static_cast<std::size_t>(
+                     std::to_chars(buf, buf + sizeof buf, static_cast<long long>(value)).ptr - buf));
+    // The shortest text that reads back as the same double (0.1, not 0.10000000000000001), in
+    // printf's %g style with at least 6 significant digits (0.0001, not 1e-04), as always:
+    // to_chars finds the digits without trying precisions one by one, and knows no locale.
+    const char *shortest_end = std::to_chars(buf, buf + sizeof buf, value).ptr;
+    int digits = 0;
+    bool leading = true;
+    for (const char *p = buf; p < shortest_end && *p != 'e'; ++p)
+        if (*p >= '0' && *p <= '9' && !(leading && *p == '0')) {
+            leading = false;
+            ++digits;
         }
-    return buf;
+    const char *end =
+        std::to_chars(buf, buf + sizeof buf, value, std::chars_format::general, std::max(6, digits)).ptr;
+    return std::string(buf, static_cast<std::size_t>(end - buf));
 }
 
 namespace {
@@ -62,10 +71,17 @@ std::string label_text(const Labels &labels) {
     if (labels.empty())
         return "";
     std::string out = "{";
+    std::size_t size = 2;
+    for (const auto &[name, value] : labels)
+        size += name.size() + value.size() + 4;
+    out.reserve(size);
     for (std::size_t i = 0; i < labels.size(); ++i) {
         if (i)
             out += ',';
-        out += labels[i].first + "=\"" + escape_label_value(labels[i].second) + '"';
+        out += labels[i].first;
+        out += "=\"";
+        out += escape_label_value(labels[i].second);
+        out += '"';
     }
     return out + "}";
 }
@@ -93,21 +109,23 @@ std::vector<double> Histogram::default_duration_buckets() {
 }
 
 Exposition::Family &Exposition::find(const std::string &name) {
-    for (Family &f : families_)
-        if (f.name == name)
-            return f;
-    throw std::logic_error("metric family " + name + " was not declared");
+    const auto it = index_.find(name);
+    if (it == index_.end())
+        throw std::logic_error("metric family " + name + " was not declared");
+    return families_[it->second];
 }
 
 void Exposition::family(const std::string &name, const std::string &type, const std::string &help) {
-    for (const Family &f : families_)
-        if (f.name == name)
-            return;
-    families_.push_back(Family{name, type, help, {}});
+    if (index_.emplace(name, families_.size()).second)
+        families_.push_back(Family{name, type, help, {}});
 }
 
 void Exposition::sample(const std::string &name, const Labels &labels, double value) {
-    find(name).lines.push_back(name + label_text(labels) + ' ' + format_value(value));
+    std::string line = name;
+    line += label_text(labels);
+    line += ' ';
+    line += format_value(value);
+    find(name).lines.push_back(std::move(line));
 }
 
 void Exposition::histogram(const std::string &name, const Labels &labels, const Histogram &h) {
@@ -134,6 +152,13 @@ void Exposition::histogram_cumulative(const std::string &name, const Labels &lab
 
 std::string Exposition::str() const {
     std::string out;
+    std::size_t size = 0;
+    for (const Family &f : families_) {
+        size += f.name.size() * 2 + f.help.size() + f.type.size() + 20;
+        for (const std::string &line : f.lines)
+            size += line.size() + 1;
+    }
+    out.reserve(size);
     for (const Family &f : families_) {
         out += "# HELP " + f.name + ' ' + escape_help(f.help) + '\n';
         out += "# TYPE " + f.name + ' ' + f.type + '\n';

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,7 @@ class Exposition {
     };
     Family &find(const std::string &name);
     std::vector<Family> families_;
+    std::unordered_map<std::string, std::size_t> index_; // family name → its place in families_
 };
 
 // The content type a scrape is answered with.
