@@ -60,8 +60,10 @@ std::chrono::milliseconds Backoff::next() {
     return std::chrono::milliseconds(pick(thread_rng()));
 }
 
-ConnectThrottle::ConnectThrottle(std::chrono::milliseconds base, std::chrono::milliseconds cap)
-    : base_(base), cap_(cap), backoff_(base, cap) {}
+ConnectThrottle::ConnectThrottle(std::chrono::milliseconds base, std::chrono::milliseconds cap,
+                                 Failover failover)
+    : base_(base), cap_(cap), failover_(failover), backoff_(base, cap),
+      failover_backoff_(base, std::min(cap, failover.cap)) {}
 
 ConnectThrottle::Turn ConnectThrottle::begin(Clock::time_point deadline) {
     std::unique_lock lk(mutex_);
@@ -89,7 +91,9 @@ void ConnectThrottle::end(Turn turn, bool connected, const std::string &sqlstate
         probing_ = false;
     if (connected) {
         failing_ = false;
+        connected_before_ = true;
         backoff_ = Backoff(base_, cap_);
+        failover_backoff_ = Backoff(base_, std::min(cap_, failover_.cap));
         not_before_ = {};
         last_failure_ = {};
     } else {
@@ -97,8 +101,14 @@ void ConnectThrottle::end(Turn turn, bool connected, const std::string &sqlstate
         // A failed probe, or the first failure: the next probe waits longer. Free attempts that
         // were under way when connects began to fail do not push it out again.
         if (turn == Turn::probe || !failing_) {
+            const auto now = Clock::now();
+            if (!failing_)
+                failing_since_ = now;
             failing_ = true;
-            not_before_ = Clock::now() + backoff_.next();
+            const bool failing_over = failover_.cap.count() > 0 && connected_before_ &&
+                                      !is_too_many_connections(sqlstate) &&
+                                      now - failing_since_ < failover_.window;
+            not_before_ = now + (failing_over ? failover_backoff_.next() : backoff_.next());
         }
     }
     changed_.notify_all();

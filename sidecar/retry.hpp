@@ -52,19 +52,34 @@ class Backoff {
     int attempt_ = 0;
 };
 
+// ConnectThrottle's short schedule while failing over: the delay's cap and how long it lasts.
+struct FailoverBackoff {
+    std::chrono::milliseconds cap{0}; // 0: none, always up to ConnectThrottle's cap
+    std::chrono::milliseconds window{0};
+};
+
 // One backoff shared by everything that connects to one server (a pool's borrowers and its
 // housekeeper, bench clients without a pool). While connects succeed anyone may connect. After
 // one fails, a single attempt at a time probes the server, each after a jittered delay that
 // doubles per failed probe (up to `cap`); the first success opens the way for everyone again.
 // Clients refused together (a restart, 53300 no free slot) so cost the server one attempt per
 // round instead of one each, and a pool topping itself up cannot hammer a full server.
-// Thread-safe.
+//
+// Failing over: when connects that used to succeed begin to fail with anything but 53300 (the
+// primary is gone; the standby is not promoted yet, so a read-write DSN finds no host), the
+// delay grows only to `failover_cap`, for `failover_window` after the first failure: the new
+// primary is found within a probe interval of its promotion, not up to `cap` later. One probe
+// at a time still, so at most one connect per failover_cap / 2 (plus the connect's own time);
+// after the window, or for a server that never accepted a connect, or one with no free slot,
+// the delay grows to `cap` again. Thread-safe.
 class ConnectThrottle {
   public:
     using Clock = std::chrono::steady_clock;
     enum class Turn { refused, free, probe };
 
-    ConnectThrottle(std::chrono::milliseconds base, std::chrono::milliseconds cap);
+    using Failover = FailoverBackoff;
+
+    ConnectThrottle(std::chrono::milliseconds base, std::chrono::milliseconds cap, Failover failover = {});
     // Waits until the caller may try to connect: `free` at once while connects succeed,
     // `probe` when it is this caller's turn to test a failing server, `refused` at `deadline`
     // when its turn has not come by then.
@@ -80,8 +95,11 @@ class ConnectThrottle {
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     std::chrono::milliseconds base_, cap_;
-    Backoff backoff_;
+    Failover failover_;
+    Backoff backoff_, failover_backoff_;
     bool failing_ = false, probing_ = false;
+    bool connected_before_ = false; // a connect succeeded once: failures since are a failover
+    Clock::time_point failing_since_{};
     Clock::time_point not_before_{};
     std::pair<std::string, std::string> last_failure_;
 };

@@ -28,6 +28,12 @@ Settings Settings::from_config(const PoolConfig &c, const std::string &dsn) {
     return s;
 }
 
+std::unique_ptr<retry::ConnectThrottle> Settings::connect_throttle() const {
+    return std::make_unique<retry::ConnectThrottle>(
+        connect_backoff_base, connect_backoff_cap,
+        retry::ConnectThrottle::Failover{connect_backoff_failover_cap, connect_backoff_failover_window});
+}
+
 std::string describe(const PoolStats &s) {
     std::ostringstream out;
     out << "pool: total " << s.total << "/" << s.max_size << ", idle " << s.idle << ", active " << s.active
@@ -160,7 +166,7 @@ struct Core : std::enable_shared_from_this<Core> {
     // older generation) are closed instead of handed out: one 25006 condemns its siblings.
     std::map<std::string, std::uint64_t> generations;
     // The backoff every opener of this pool shares (borrowers and the housekeeper's top-ups).
-    std::optional<retry::ConnectThrottle> throttle;
+    std::unique_ptr<retry::ConnectThrottle> throttle;
 
     std::condition_variable housekeeper_cv;
     std::thread housekeeper;
@@ -219,7 +225,7 @@ struct Core : std::enable_shared_from_this<Core> {
                                  : Clock::now() + duration_cast<Clock::duration>(settings.acquire_timeout));
                 session = connector();
             } catch (const db::DbError &e) {
-                throttle->end(turn, false);
+                throttle->end(turn, false, e.sqlstate(), e.what());
                 std::lock_guard lk(mutex);
                 ++stats.errors;
                 last_connect_error = one_line(e.what());
@@ -718,7 +724,7 @@ Pool::Pool(Settings settings, Connector connector) : core_(std::make_shared<Core
     core_->hosts = hosts_of(settings.dsn);
     core_->settings = std::move(settings);
     core_->connector = connector ? std::move(connector) : pg_connector(core_->settings);
-    core_->throttle.emplace(core_->settings.connect_backoff_base, core_->settings.connect_backoff_cap);
+    core_->throttle = core_->settings.connect_throttle();
     core_->stats.max_size = core_->settings.max_size;
     std::weak_ptr<Core> weak = core_;
     core_->housekeeper = std::thread([weak, interval = core_->settings.housekeeping_interval] {

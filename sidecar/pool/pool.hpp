@@ -20,6 +20,10 @@
 #include "pool/session.hpp"
 #include "pool/stats.hpp"
 
+namespace vigil::retry {
+class ConnectThrottle;
+}
+
 namespace vigil::pool {
 
 using Clock = std::chrono::steady_clock;
@@ -32,11 +36,19 @@ struct Settings : PoolConfig {
     std::chrono::milliseconds housekeeping_interval{250};
     std::chrono::milliseconds connect_backoff_base{20};
     std::chrono::milliseconds connect_backoff_cap{2000};
+    // While failing over (connects that succeeded before now fail, not for want of a free slot):
+    // the delay between probes grows to 50 ms only, for 30 s, so the new primary is found within
+    // 50 ms of its promotion; at most one connect per 25 ms (40 per second) per pool meanwhile
+    // (once the delay has grown past the first two probes).
+    std::chrono::milliseconds connect_backoff_failover_cap{50};
+    std::chrono::milliseconds connect_backoff_failover_window{30000};
     // Every connection must accept writes: one whose server reports itself read-only is evicted.
     // Pool() sets it when the DSN asks for target_session_attrs=read-write (or primary).
     bool require_writable = false;
 
     static Settings from_config(const PoolConfig &config, const std::string &dsn);
+    // The shared connect backoff these settings describe (retry.hpp).
+    std::unique_ptr<retry::ConnectThrottle> connect_throttle() const;
 };
 
 // Opens one session or throws db::DbError.

@@ -173,8 +173,7 @@ Report Runner::run_once(Workload &workload_ref) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } else {
         settings_.named_statements = false; // a statement prepared on a throwaway connection is wasted
-        own_connects_ = std::make_unique<retry::ConnectThrottle>(settings_.connect_backoff_base,
-                                                                 settings_.connect_backoff_cap);
+        own_connects_ = settings_.connect_throttle();
     }
 
     const auto start = Clock::now();

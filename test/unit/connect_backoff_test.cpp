@@ -1,7 +1,9 @@
 // Connecting to a server that refuses: 53300 is retried with backoff, never in a tight loop; the
 // backoff is shared, so clients refused together come back as one round; and what libpq says
 // about a connection string it cannot parse never carries the password.
+#include <algorithm>
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -71,6 +73,49 @@ TEST(ConnectThrottle, ARoundOfFailuresCountsOnce) {
         t.end(turn, false, "08006", "refused");
     // The first failure's backoff (50-100 ms), not eight doublings of it.
     EXPECT_LE(t.not_before() - Clock::now(), 100ms);
+}
+
+namespace {
+
+// Fails `n` probes of `t` in a row with `sqlstate`, each as soon as its turn comes, and returns
+// the longest delay the throttle imposed between two of them.
+Clock::duration longest_delay_over(retry::ConnectThrottle &t, int n, const std::string &sqlstate) {
+    Clock::duration longest{};
+    for (int i = 0; i < n; ++i) {
+        const auto delay = t.not_before() - Clock::now();
+        longest = std::max(longest, delay);
+        const auto turn = t.begin(Clock::now() + 5s);
+        EXPECT_NE(turn, Turn::refused);
+        t.end(turn, false, sqlstate, "no host accepts writes");
+    }
+    return longest;
+}
+
+} // namespace
+
+TEST(ConnectThrottle, FailingOverProbesOnAShortScheduleAndAFullServerOnTheLongOne) {
+    const retry::ConnectThrottle::Failover failover{20ms, 10s};
+    // Connected before, then every host refuses (the primary is gone, the standby not promoted):
+    // the delay stops growing at the failover cap (20 ms), however long it lasts.
+    retry::ConnectThrottle failing_over(1ms, 200ms, failover);
+    failing_over.end(failing_over.begin(Clock::now()), true);
+    EXPECT_LE(longest_delay_over(failing_over, 12, "08006"), 20ms);
+    // The same failures on a pool that never connected (a wrong host, port or password): the
+    // delay grows to the cap.
+    retry::ConnectThrottle never_connected(1ms, 200ms, failover);
+    EXPECT_GT(longest_delay_over(never_connected, 12, "08006"), 50ms);
+    // A server with no free slot (53300) is never probed on the short schedule.
+    retry::ConnectThrottle full(1ms, 200ms, failover);
+    full.end(full.begin(Clock::now()), true);
+    EXPECT_GT(longest_delay_over(full, 12, "53300"), 50ms);
+}
+
+TEST(ConnectThrottle, AFailoverLongerThanItsWindowBacksOffToTheCap) {
+    retry::ConnectThrottle t(1ms, 200ms, {10ms, 100ms});
+    t.end(t.begin(Clock::now()), true);
+    EXPECT_LE(longest_delay_over(t, 5, "08006"), 10ms);
+    std::this_thread::sleep_for(100ms); // the window is over: no host came back in time
+    EXPECT_GT(longest_delay_over(t, 10, "08006"), 50ms);
 }
 
 namespace {
