@@ -139,13 +139,19 @@ fleet_roles() {
       tail -5 "$dir/serve.log" | sed 's/^/#   /'
     fi
   fi
-  if ! "$VIGILD" check --help 2>&1 | grep -q -- '--all'; then
+  # No `grep -q` at the end of a pipeline: it exits at the first match, the writer gets SIGPIPE,
+  # and pipefail turns a match into a failure.
+  local help
+  help=$("$VIGILD" check --help 2>&1 || true)
+  if ! grep -q -- '--all' <<<"$help"; then
     skip "$what: vigild check --all lists $leader as primary" "vigild check has no --all"
     return
   fi
   local all status=0
   all=$("$VIGILD" check --all --config "$dir/serve.toml" 2>&1) || status=$?
-  if [[ $status -le 2 ]] && grep -E "$leader|:$(ha_port "$leader")" <<<"$all" | grep -qi primary; then
+  local mine
+  mine=$(grep -E "$leader|:$(ha_port "$leader")" <<<"$all" || true)
+  if [[ $status -le 2 ]] && grep -qi primary <<<"$mine"; then
     ok "$what: vigild check --all lists $leader as primary (exit $status)"
   else
     not_ok "$what: vigild check --all (exit $status) does not list $leader as primary"
