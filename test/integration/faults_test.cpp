@@ -56,18 +56,7 @@ class Child {
         : log_(::testing::TempDir() + "vigild_child_" + std::to_string(getpid()) + "_" +
                std::to_string(counter_++) + ".log") {
         args.insert(args.begin(), VIGILD_BINARY);
-        pid_ = fork();
-        if (pid_ == 0) {
-            const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            dup2(fd, 1);
-            dup2(fd, 2);
-            std::vector<char *> argv;
-            for (auto &a : args)
-                argv.push_back(a.data());
-            argv.push_back(nullptr);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
+        pid_ = test::spawn_logged(std::move(args), log_);
     }
     ~Child() {
         if (pid_ > 0 && !exited_) {

@@ -21,6 +21,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "daemon_process.hpp"
 #include "db.hpp"
 #include "exit_codes.hpp"
 #include "test_support.hpp"
@@ -108,20 +109,7 @@ class Vigild {
         std::vector<std::string> argv = {VIGILD_BINARY};
         argv.insert(argv.end(), args.begin(), args.end());
         started_ = Clock::now();
-        pid_ = fork();
-        if (pid_ == 0) {
-            const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            dup2(fd, 1);
-            dup2(fd, 2);
-            for (const auto &[k, v] : env)
-                setenv(k.c_str(), v.c_str(), 1);
-            std::vector<char *> raw;
-            for (auto &a : argv)
-                raw.push_back(a.data());
-            raw.push_back(nullptr);
-            execv(raw[0], raw.data());
-            _exit(127);
-        }
+        pid_ = test::spawn_logged(std::move(argv), log_, env);
     }
     ~Vigild() {
         if (pid_ > 0 && !exited_) {

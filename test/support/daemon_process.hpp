@@ -26,6 +26,27 @@
 namespace vigil::test {
 
 // A loopback port nobody listens on right now.
+// Starts `argv` (argv[0] the program) with its stdout and stderr in `log_path` and `env` added
+// to its environment, no shell in between; returns the child's pid.
+inline pid_t spawn_logged(std::vector<std::string> argv, const std::string &log_path,
+                          const std::map<std::string, std::string> &env = {}) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        for (const auto &[k, v] : env)
+            setenv(k.c_str(), v.c_str(), 1);
+        std::vector<char *> raw;
+        for (auto &a : argv)
+            raw.push_back(a.data());
+        raw.push_back(nullptr);
+        execv(raw[0], raw.data());
+        _exit(127);
+    }
+    return pid;
+}
+
 inline int free_port() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -53,20 +74,7 @@ class Daemon {
                std::to_string(counter_++) + ".log") {
         std::vector<std::string> args = {VIGILD_BINARY, "--config", config_path, "serve"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
-        pid_ = fork();
-        if (pid_ == 0) {
-            const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            dup2(fd, 2);
-            dup2(fd, 1);
-            for (const auto &[k, v] : env)
-                setenv(k.c_str(), v.c_str(), 1);
-            std::vector<char *> argv;
-            for (auto &a : args)
-                argv.push_back(a.data());
-            argv.push_back(nullptr);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
+        pid_ = spawn_logged(std::move(args), log_, env);
     }
     ~Daemon() {
         if (pid_ > 0 && !exited_) {
