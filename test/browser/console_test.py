@@ -312,7 +312,10 @@ def main():
     check(first and "<b>bold</b>" in first[0].text, "Queries: statement text shows as text, tags included")
     if first:
         first[0].find_element(By.TAG_NAME, "a").click()
-        text = d.find_element(By.CSS_SELECTOR, "pre.sql").text
+        try:
+            text = wait_for("the statement page", lambda: d.find_element(By.CSS_SELECTOR, "pre.sql").text, 15)
+        except RuntimeError as e:
+            text = str(e)
         check("pg_sleep" in text, "Statement page shows the full text", text)
 
     d.get(base + "/space")
@@ -355,7 +358,11 @@ def main():
         check(status == 403, "a CSRF token for another action is refused", status)
         d.find_element(By.NAME, "admin_token").send_keys(admin_token)
         d.find_element(By.CSS_SELECTOR, "form[method=post] button").click()
-        outcome = d.find_element(By.ID, "outcome").text
+        # the click starts a navigation; the outcome page arrives when the POST has run
+        try:
+            outcome = wait_for("the action's outcome page", lambda: d.find_element(By.ID, "outcome").text, 15)
+        except RuntimeError as e:
+            outcome = f"{e}; page: {d.page_source[:1500]}"
         check("signalled" in outcome, "a confirmed cancel with both tokens runs", outcome)
         with open(os.path.join(work, "vigild.log")) as f:
             logged = f.read()
