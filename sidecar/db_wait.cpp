@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <stdexcept>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -111,6 +112,90 @@ Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point
         if (!wait_socket(c, POLLIN, deadline, abandon))
             return give_up();
     }
+}
+
+std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vector<PipelineStep> &steps,
+                                               WaitClock::duration group_wait,
+                                               const std::atomic<bool> *abandon) {
+    if (steps.empty() || !steps.back().sql.empty())
+        throw std::invalid_argument("a pipeline must end with a sync point");
+    std::vector<PipelineResult> out;
+    PGconn *c = conn.get();
+    auto failed = [&]() {
+        // The connection failed: every statement without a result gets a null one.
+        std::size_t statements = 0;
+        for (const PipelineStep &s : steps)
+            statements += s.sql.empty() ? 0 : 1;
+        while (out.size() < statements)
+            out.push_back({Result(), WaitClock::now()});
+        return std::move(out);
+    };
+    if (!c || PQstatus(c) != CONNECTION_OK)
+        return failed();
+    auto deadline = WaitClock::now() + group_wait;
+    auto give_up = [&]() {
+        abandon_connection(conn);
+        if (abandon && abandon->load())
+            throw NoAnswer(
+                "the wait for the server was abandoned (vigild is stopping): the connection is closed");
+        throw NoAnswer("no answer from the server within " +
+                       seconds_text(std::chrono::duration<double>(group_wait).count()) +
+                       " s: the connection is closed (the server may be frozen, or the network down)");
+    };
+    BlockingMode mode{c, PQisnonblocking(c) == 1};
+    if ((!mode.was_nonblocking && PQsetnonblocking(c, 1) != 0) || PQenterPipelineMode(c) != 1)
+        return failed();
+    for (const PipelineStep &s : steps) {
+        const int sent = s.sql.empty() ? PQpipelineSync(c)
+                                       : PQsendQueryParams(c, s.sql.c_str(), 0, nullptr, nullptr, nullptr,
+                                                           nullptr, 0);
+        if (sent != 1)
+            return failed();
+    }
+    for (;;) {
+        const int flushed = PQflush(c);
+        if (flushed == 0)
+            break;
+        if (flushed < 0)
+            return failed();
+        if (!wait_socket(c, POLLIN | POLLOUT, deadline, abandon))
+            give_up();
+        if (PQconsumeInput(c) != 1)
+            return failed();
+    }
+    // The next result of the pipeline, waiting for it; nullptr both at the end of a statement's
+    // results and when the connection failed (PQstatus tells them apart).
+    auto next = [&]() -> PGresult * {
+        for (;;) {
+            if (PQconsumeInput(c) != 1)
+                return nullptr;
+            if (!PQisBusy(c))
+                return PQgetResult(c);
+            if (!wait_socket(c, POLLIN, deadline, abandon))
+                give_up();
+        }
+    };
+    for (const PipelineStep &s : steps) {
+        if (s.sql.empty()) {
+            Result sync(next());
+            if (!sync || sync.status() != PGRES_PIPELINE_SYNC)
+                return failed();
+            deadline = WaitClock::now() + group_wait;
+            continue;
+        }
+        // PQexec's rules for the statement's results: the last wins, the first error is kept.
+        Result kept;
+        while (Result r{next()}) {
+            if (!kept || kept.status() != PGRES_FATAL_ERROR)
+                kept = std::move(r);
+        }
+        if (!kept || PQstatus(c) != CONNECTION_OK)
+            return failed();
+        out.push_back({std::move(kept), WaitClock::now()});
+    }
+    if (PQexitPipelineMode(c) != 1)
+        abandon_connection(conn); // results left unread: the protocol state is unknown
+    return out;
 }
 
 Result exec_until(Connection &conn, const std::string &sql, WaitClock::time_point deadline,

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "db.hpp"
 
@@ -31,6 +32,30 @@ Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point
 // run_until, then db::check: throws DbError unless the statement succeeded.
 Result exec_until(Connection &conn, const std::string &sql, WaitClock::time_point deadline,
                   const std::atomic<bool> *abandon = nullptr);
+
+// One round trip for many statements: libpq's pipeline mode. Each statement is sent with the
+// extended protocol (so one statement, without parameters); a sync point ends a group: an error
+// skips the rest of its group (PGRES_PIPELINE_ABORTED), and the groups after it run. The server
+// answers a group at its sync point, so a group's results arrive together, when it is done.
+struct PipelineStep {
+    std::string sql; // empty: a sync point
+    static PipelineStep sync() { return {}; }
+};
+
+// What one statement of a pipeline gave, and when it arrived.
+struct PipelineResult {
+    Result result; // null when the connection failed before it came
+    WaitClock::time_point arrived;
+};
+
+// Sends `steps` (the last of which must be a sync point) at once and reads every result; a
+// group's results must come within `group_wait` of the previous group's (of the send, for the
+// first), or the connection is closed and NoAnswer thrown, as in run_until; `*abandon` likewise.
+// Returns one entry per statement, in order. The connection leaves pipeline mode again, unless
+// it failed.
+std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vector<PipelineStep> &steps,
+                                               WaitClock::duration group_wait,
+                                               const std::atomic<bool> *abandon = nullptr);
 
 // Closes a connection whose protocol state cannot be trusted any more (a wait given up): its
 // socket is shut down, and libpq marks it bad (Connection::healthy() is false afterwards).

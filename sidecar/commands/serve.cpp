@@ -227,7 +227,8 @@ class HistoryFeed {
         std::unique_lock<std::mutex> lock(mutex_);
         while (!stopping_) {
             lock.unlock();
-            recorder_->offer(fleet_.snapshot());
+            if (recorder_->wants(now_epoch()))
+                recorder_->offer(fleet_.snapshot());
             lock.lock();
             wake_.wait_for(lock, interval_, [this] { return stopping_; });
         }

@@ -125,21 +125,33 @@ struct Console::Impl {
         const std::string key = std::string(spec.path) + "?" + query_key(params);
         const double now = now_epoch();
         const bool cached = spec.per_snapshot || spec.ttl_seconds > 0;
-        auto lookup = [&]() -> std::optional<std::string> {
+        // The page made of this snapshot (or within its ttl); else nullopt, and `stale` gets the
+        // one made before, if any.
+        auto lookup = [&](std::optional<std::string> *stale = nullptr) -> std::optional<std::string> {
             std::lock_guard<std::mutex> lock(cache_mutex);
             auto it = cache.find(key);
-            if (it != cache.end() &&
-                (spec.per_snapshot ? it->second.snapshot == snap : now - it->second.made < spec.ttl_seconds))
+            if (it == cache.end())
+                return std::nullopt;
+            if (spec.per_snapshot ? it->second.snapshot == snap : now - it->second.made < spec.ttl_seconds)
                 return it->second.body;
+            if (stale)
+                *stale = it->second.body;
             return std::nullopt;
         };
         std::unique_lock<std::mutex> rendering(render_mutex, std::defer_lock);
         if (cached) {
-            if (auto body = lookup())
+            std::optional<std::string> stale;
+            if (auto body = lookup(&stale))
                 return *body;
-            // One render per miss: the clients that missed together wait for it instead of each
-            // rendering the same page (a new snapshot meets many clients at once).
-            rendering.lock();
+            // One render per miss: the clients that missed together do not each render the same
+            // page (a new snapshot meets many clients at once). While one renders, the others get
+            // the page of the snapshot before, when there is one, rather than wait: with a fleet a
+            // poll ends, and the snapshot changes, several times a second.
+            if (!rendering.try_lock()) {
+                if (stale)
+                    return *stale;
+                rendering.lock();
+            }
             if (auto body = lookup())
                 return *body;
         }

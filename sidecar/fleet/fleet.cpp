@@ -217,12 +217,20 @@ std::shared_ptr<const FleetSnapshot> Fleet::snapshot() const {
 FleetAccess Fleet::access() {
     FleetAccess a;
     // The same snapshot object for as long as no poll has changed anything, so that readers
-    // can cache what they made of it (the console's pages).
+    // can cache what they made of it (the console's pages). The polls are looked at again at most
+    // every kStableFor: a console under load asks many times a second, and each look gathers
+    // every database's state; readers that come meanwhile share one look rather than each
+    // making their own.
     a.snapshot = [this] {
-        auto now = snapshot();
+        constexpr auto kStableFor = std::chrono::milliseconds(200);
         std::lock_guard<std::mutex> lock(stable_mutex_);
-        if (!stable_ || !same_polls(*stable_, *now))
-            stable_ = std::move(now);
+        const auto now = std::chrono::steady_clock::now();
+        if (stable_ && now - stable_checked_ < kStableFor)
+            return stable_;
+        auto current = snapshot();
+        if (!stable_ || !same_polls(*stable_, *current))
+            stable_ = std::move(current);
+        stable_checked_ = now;
         return stable_;
     };
     a.dsn = [this](const std::string &target, const std::string &database) -> std::optional<std::string> {

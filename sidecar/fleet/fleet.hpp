@@ -3,6 +3,7 @@
 // an immutable FleetSnapshot and never wait for a server.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -67,8 +68,9 @@ class Fleet {
     std::condition_variable wake_;
     bool stopping_ = false;
     std::thread discovery_thread_;
-    std::mutex stable_mutex_;                     // guards stable_
+    std::mutex stable_mutex_;                     // guards stable_ and stable_checked_
     std::shared_ptr<const FleetSnapshot> stable_; // access()'s snapshot until a poll changes it
+    std::chrono::steady_clock::time_point stable_checked_; // when stable_ was last compared with the polls
 };
 
 } // namespace vigil::fleet

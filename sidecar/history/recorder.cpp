@@ -17,14 +17,21 @@ void Recorder::offer(std::shared_ptr<const fleet::FleetSnapshot> snapshot) {
         return;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        // Too soon after the last one; a clock set back starts afresh rather than waiting for it.
-        const bool too_soon = recorded_ > 0 && snapshot->timestamp >= last_recorded_ &&
-                              snapshot->timestamp < last_recorded_ + interval_.count();
-        if (stopping_ || too_soon)
+        if (stopping_ || too_soon(snapshot->timestamp))
             return;
         pending_ = std::move(snapshot);
     }
     wake_.notify_one();
+}
+
+bool Recorder::too_soon(double timestamp) const {
+    // Too soon after the last one; a clock set back starts afresh rather than waiting for it.
+    return recorded_ > 0 && timestamp >= last_recorded_ && timestamp < last_recorded_ + interval_.count();
+}
+
+bool Recorder::wants(double timestamp) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !stopping_ && !too_soon(timestamp);
 }
 
 void Recorder::set_interval(Seconds interval) {

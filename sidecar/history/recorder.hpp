@@ -30,6 +30,9 @@ class Recorder {
     // after the last recorded one (or before it: the clock was set back); a snapshot offered while
     // another is still waiting replaces it.
     void offer(std::shared_ptr<const fleet::FleetSnapshot> snapshot);
+    // Whether a snapshot taken at `timestamp` would be recorded: a feeder asks before building
+    // one (a whole fleet's snapshot is not free).
+    bool wants(double timestamp) const;
     // A new interval takes effect at the next offer().
     void set_interval(Seconds interval);
     // Records what is waiting, then ends the thread.
@@ -39,6 +42,7 @@ class Recorder {
 
   private:
     void run();
+    bool too_soon(double timestamp) const; // under mutex_
     std::shared_ptr<Store> store_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;

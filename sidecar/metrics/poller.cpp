@@ -172,9 +172,16 @@ bool HealthSnapshot::critical() const {
 
 namespace {
 
-// The pool the poll borrows from: a connect timeout, so an unreachable server fails fast.
-std::shared_ptr<pool::Pool> make_pool(pool::Settings settings, Seconds timeout) {
+// The pool the poll borrows from: a connect timeout, so an unreachable server fails fast. It lends
+// one connection once per interval, so its housekeeping need not look more often than that (a
+// fleet has a pool per database: 200 of them waking four times a second cost more CPU than
+// their polls).
+std::shared_ptr<pool::Pool> make_pool(pool::Settings settings, Seconds timeout, Seconds interval) {
     settings.dsn = dsn_with_poll_timeout(settings.dsn, timeout);
+    settings.housekeeping_interval =
+        std::max(settings.housekeeping_interval,
+                 std::min(std::chrono::duration_cast<std::chrono::milliseconds>(interval),
+                          std::chrono::milliseconds(5000)));
     return std::make_shared<pool::Pool>(settings);
 }
 
@@ -301,7 +308,7 @@ bool same_pool(const pool::Settings &a, const pool::Settings &b) {
 
 HealthPoller::HealthPoller(pool::Settings pool, Seconds interval, std::string backup_directory,
                            PollLimits limits, QueryMetrics &queries, PollScope scope)
-    : settings_(std::move(pool)), pool_(make_pool(settings_, scope.timeout)),
+    : settings_(std::move(pool)), pool_(make_pool(settings_, scope.timeout, interval)),
       backup_directory_(std::move(backup_directory)), limits_(limits), scope_(std::move(scope)),
       interval_(interval), queries_(queries), snapshot_(std::make_shared<HealthSnapshot>()) {}
 
@@ -356,7 +363,7 @@ void HealthPoller::reconfigure(pool::Settings pool, Seconds interval, std::strin
         std::lock_guard<std::mutex> lock(mutex_);
         if (!same_pool(pool, settings_)) {
             settings_ = std::move(pool);
-            pool_ = make_pool(settings_, scope_.timeout);
+            pool_ = make_pool(settings_, scope_.timeout, interval);
         }
         interval_ = interval;
         backup_directory_ = std::move(backup_directory);
@@ -460,6 +467,7 @@ void HealthPoller::poll_once() {
     const Seconds query_wait = scope.timeout + kPollAnswerGrace;
     if (texts_pool_.lock() != pool) {
         statement_texts_.clear(); // another server: its queryids mean other statements
+        predicted_.clear();
         texts_pool_ = pool;
     }
     auto snap = std::make_shared<HealthSnapshot>();
@@ -471,33 +479,73 @@ void HealthPoller::poll_once() {
     pool::Lease lease;
     db::Connection *conn = nullptr;
 
-    // Each query is timed under its own operation name and runs in a savepoint of its own: one
-    // that fails (a view the role may not read, a timeout) is rolled back alone and does not abort
-    // the poll's read-only transaction for the queries after it.
-    // Every statement has a deadline of the client's: the poll's queries query_wait, the ones
-    // that do no work (BEGIN, SAVEPOINT, COMMIT) the pool's validation_timeout.
-    const Seconds round_trip = pool && pool->settings().validation_timeout.count() > 0
-                                   ? std::min(pool->settings().validation_timeout, query_wait)
-                                   : query_wait;
-    auto within = [](Seconds s) {
-        return db::WaitClock::now() + std::chrono::duration_cast<db::WaitClock::duration>(s);
+    // The poll's statements go to the server as one pipeline (db::run_pipeline_until): one round
+    // trip, where one statement after another would take a dozen. Which statements the body below
+    // will ask for depends on what the database has (pgvigil, pg_stat_statements), so the
+    // pipeline carries the ones the previous poll asked for; one it did not (the first poll, an
+    // extension created since) runs alone, in a transaction of its own, and one asked for no more
+    // is dropped. Every statement runs in a read-only transaction with the poll's timeouts (SET
+    // LOCAL leaves the pooled connection as it was), each in a group of its own that begins by
+    // rolling back to a savepoint: one that fails (a view the role may not read, a timeout) is
+    // undone alone and the statements after it run.
+    const std::string prologue_timeout =
+        "SET LOCAL statement_timeout = '" +
+        std::to_string(static_cast<long>(std::ceil(scope.timeout.count() * 1000))) + "ms'";
+    auto transaction = [&prologue_timeout](const std::vector<std::string> &statements) {
+        std::vector<db::PipelineStep> steps = {{"BEGIN READ ONLY"},
+                                               {prologue_timeout},
+                                               {"SET LOCAL lock_timeout = '2s'"},
+                                               {"SAVEPOINT vigil_poll_query"}};
+        for (std::size_t i = 0; i < statements.size(); ++i) {
+            if (i > 0)
+                steps.push_back({"ROLLBACK TO SAVEPOINT vigil_poll_query"});
+            steps.push_back({statements[i]});
+            steps.push_back(db::PipelineStep::sync());
+        }
+        steps.push_back({"COMMIT"}); // a ROLLBACK when the last statement failed
+        steps.push_back(db::PipelineStep::sync());
+        return steps;
     };
-    auto query = [this, &conn, &within, round_trip, query_wait](const std::string &operation,
-                                                                const std::string &sql) {
-        const auto start = std::chrono::steady_clock::now();
+    // The answers of a pipeline, by statement text: the result and how long it took (from the
+    // previous statement's answer, the groups coming one after the other).
+    struct Answer {
+        db::Result result;
+        double seconds = 0;
+    };
+    std::map<std::string, Answer> answers;
+    auto run = [&](const std::vector<std::string> &statements) {
+        const auto sent = db::WaitClock::now();
+        auto results = db::run_pipeline_until(
+            *conn, transaction(statements),
+            std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_);
+        // Each statement's result is the one after its group's helpers (BEGIN ... SAVEPOINT for
+        // the first, ROLLBACK TO for the others); COMMIT's is the last.
+        auto previous = sent;
+        for (std::size_t i = 0, at = 3; i < statements.size(); ++i, at += 2) {
+            db::PipelineResult &r = results.at(at + 1);
+            answers[statements[i]] = {std::move(r.result),
+                                      std::chrono::duration<double>(r.arrived - previous).count()};
+            previous = r.arrived;
+        }
+    };
+    std::vector<std::pair<std::string, std::string>> asked; // this poll's (operation, statement)
+    auto query = [&](const std::string &operation, const std::string &sql) {
+        auto it = answers.find(sql);
+        if (it == answers.end()) {
+            run({sql});
+            it = answers.find(sql);
+        }
+        Answer answer = std::move(it->second);
+        answers.erase(it);
+        // Its texts depend on the answer of another statement of the same poll: never predicted.
+        if (operation != "poll_statement_texts")
+            asked.emplace_back(operation, sql);
         try {
-            db::Result r =
-                db::exec_until(*conn, "SAVEPOINT vigil_poll_query; " + sql, within(query_wait), &abandon_);
-            queries_.observe(operation,
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            db::Result r = db::check(std::move(answer.result), *conn);
+            queries_.observe(operation, answer.seconds);
             return r;
         } catch (const db::DbError &e) {
-            queries_.observe(operation,
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                             e.sqlstate().empty() ? "08006" : e.sqlstate());
-            if (conn->healthy())
-                db::exec_until(*conn, "ROLLBACK TO SAVEPOINT vigil_poll_query", within(round_trip),
-                               &abandon_);
+            queries_.observe(operation, answer.seconds, e.sqlstate().empty() ? "08006" : e.sqlstate());
             throw;
         }
     };
@@ -552,13 +600,13 @@ void HealthPoller::poll_once() {
                 cancel_ =
                     std::shared_ptr<void>(cancel, [](void *c) { PQfreeCancel(static_cast<PGcancel *>(c)); });
         }
-        // A slow or locked database must not hold a poll for long; SET LOCAL leaves the pooled
-        // connection as it was.
-        db::exec_until(*conn,
-                       "BEGIN READ ONLY; SET LOCAL statement_timeout = '" +
-                           std::to_string(static_cast<long>(std::ceil(scope.timeout.count() * 1000))) +
-                           "ms'; SET LOCAL lock_timeout = '2s'",
-                       within(round_trip), &abandon_);
+        {
+            std::vector<std::string> predicted;
+            for (const auto &[operation, sql] : predicted_)
+                predicted.push_back(sql);
+            if (!predicted.empty())
+                run(predicted);
+        }
         db::Result db = query(
             "poll_database",
             "SELECT current_database(), pg_database_size(current_database()),"
@@ -678,7 +726,7 @@ void HealthPoller::poll_once() {
             snap->health_checks_error = "vigil.health_check() does not exist: CREATE EXTENSION pgvigil";
             snap->checks = {extension_missing_check()};
         }
-        db::exec_until(*conn, "COMMIT", within(round_trip), &abandon_);
+        predicted_ = std::move(asked);
         snap->up = true;
         snap->last_success_timestamp = snap->last_poll_timestamp;
     } catch (const std::exception &e) {

@@ -189,6 +189,9 @@ class HealthPoller {
     std::mutex poll_mutex_;                              // one poll at a time; guards statement_texts_
     std::map<std::string, std::string> statement_texts_; // queryid → short text, of the last top statements
     std::weak_ptr<pool::Pool> texts_pool_;               // the pool (server) statement_texts_ came from
+    // The (operation, statement) pairs the last successful poll asked for, in order: the next
+    // poll sends them as one pipeline. Guarded by poll_mutex_.
+    std::vector<std::pair<std::string, std::string>> predicted_;
     std::mutex cancel_mutex_;                            // guards cancel_ for stop()
     std::shared_ptr<void> cancel_; // PGcancel of the borrowed connection during a poll (stop() may share it)
     std::atomic<bool> abandon_{

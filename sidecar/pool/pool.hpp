@@ -37,10 +37,11 @@ struct Settings : PoolConfig {
     std::chrono::milliseconds connect_backoff_base{20};
     std::chrono::milliseconds connect_backoff_cap{2000};
     // While failing over (connects that succeeded before now fail, not for want of a free slot):
-    // the delay between probes grows to 50 ms only, for 30 s, so the new primary is found within
-    // 50 ms of its promotion; at most one connect per 25 ms (40 per second) per pool meanwhile
-    // (once the delay has grown past the first two probes).
-    std::chrono::milliseconds connect_backoff_failover_cap{50};
+    // the delay between probes is 5-10 ms only (half to all of this cap, the base being larger),
+    // for 30 s, so the new primary is found within 10 ms of its promotion, as soon as a client
+    // that reconnects every 10 ms finds it; one probe at a time per pool meanwhile, so at most
+    // one connect per 5 ms (plus the connect's own time).
+    std::chrono::milliseconds connect_backoff_failover_cap{10};
     std::chrono::milliseconds connect_backoff_failover_window{30000};
     // Every connection must accept writes: one whose server reports itself read-only is evicted.
     // Pool() sets it when the DSN asks for target_session_attrs=read-write (or primary).

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "db.hpp"
+#include "db_wait.hpp"
 #include "exit_codes.hpp"
 #include "test_support.hpp"
 
@@ -34,6 +35,38 @@ TEST(Connection, ServerErrorCarriesSqlstateAndConnectionSurvives) {
         EXPECT_THAT(e.what(), HasSubstr("division by zero"));
     }
     EXPECT_EQ(conn.scalar("SELECT 'still here'"), "still here");
+}
+
+// One round trip, groups that fail alone: the poll's pipeline (metrics/poller.cpp).
+TEST(Pipeline, AnErrorSkipsTheRestOfItsGroupOnlyAndTheConnectionLeavesPipelineMode) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    const auto sync = db::PipelineStep::sync();
+    const auto results = db::run_pipeline_until(
+        conn, {{"SELECT 1"}, {"SELECT 1/0"}, {"SELECT 2"}, sync, {"SELECT 3"}, sync}, std::chrono::seconds(10));
+    ASSERT_EQ(results.size(), 4u);
+    EXPECT_EQ(results[0].result.status(), PGRES_TUPLES_OK);
+    EXPECT_EQ(results[0].result.value(0, 0), "1");
+    EXPECT_EQ(results[1].result.status(), PGRES_FATAL_ERROR);
+    EXPECT_EQ(results[1].result.sqlstate(), "22012");
+    EXPECT_EQ(results[2].result.status(), PGRES_PIPELINE_ABORTED);
+    EXPECT_EQ(results[3].result.status(), PGRES_TUPLES_OK);
+    EXPECT_EQ(results[3].result.value(0, 0), "3");
+    for (std::size_t i = 1; i < results.size(); ++i)
+        EXPECT_LE(results[i - 1].arrived, results[i].arrived);
+    EXPECT_EQ(PQpipelineStatus(conn.get()), PQ_PIPELINE_OFF);
+    EXPECT_EQ(conn.scalar("SELECT 'still here'"), "still here");
+}
+
+TEST(Pipeline, AGroupThatDoesNotAnswerInTimeClosesTheConnection) {
+    db::Connection conn = db::Connection::open(test::test_dsn());
+    const auto sync = db::PipelineStep::sync();
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_THROW(db::run_pipeline_until(conn, {{"SELECT 1"}, sync, {"SELECT pg_sleep(5)"}, sync},
+                                        std::chrono::milliseconds(500)),
+                 db::NoAnswer);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+    EXPECT_FALSE(conn.healthy());
+    EXPECT_THROW(db::run_pipeline_until(conn, {{"SELECT 1"}}, std::chrono::seconds(1)), std::invalid_argument);
 }
 
 TEST(Connection, GuardedExtensionErrorKeepsSqlstate) {

@@ -55,6 +55,50 @@ TEST(PoolIntegration, SettingsReachTheServer) {
     EXPECT_EQ(lease.conn().scalar("SHOW application_name"), "vigil pool test");
 }
 
+namespace {
+
+// The value a connection was made with for one libpq option (PQconninfo).
+std::string option_of(const db::Connection &conn, const std::string &keyword) {
+    std::string value;
+    PQconninfoOption *options = PQconninfo(conn.get());
+    for (PQconninfoOption *o = options; o && o->keyword; ++o)
+        if (keyword == o->keyword && o->val)
+            value = o->val;
+    PQconninfoFree(options);
+    return value;
+}
+
+} // namespace
+
+// libpq's gssencmode=prefer looks for Kerberos credentials before every connect; once a connect
+// without GSS encryption has succeeded, the pool's next ones skip that, unless the DSN said.
+TEST(PoolIntegration, AfterAConnectWithoutGssEncryptionTheNextOnesSkipTheCredentialLookup) {
+    if (std::getenv("PGGSSENCMODE"))
+        GTEST_SKIP() << "PGGSSENCMODE is set: the pool leaves gssencmode alone";
+    auto s = settings(1);
+    s.max_lifetime = Seconds(0.001); // every connection is closed when it is returned
+    pool::Pool p(s);
+    std::vector<std::string> modes;
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(5ms); // past the lifetime: a new connection each time
+        auto lease = p.acquire();
+        ASSERT_FALSE(PQgssEncInUse(lease.conn().get()));
+        modes.push_back(option_of(lease.conn(), "gssencmode"));
+    }
+    EXPECT_EQ(modes, (std::vector<std::string>{"prefer", "disable", "disable"}));
+    EXPECT_GE(p.stats().created, 3);
+
+    auto own = settings(1);
+    own.dsn += " gssencmode=prefer";
+    own.max_lifetime = Seconds(0.001);
+    pool::Pool asked(own);
+    for (int i = 0; i < 2; ++i) {
+        std::this_thread::sleep_for(5ms);
+        EXPECT_EQ(option_of(asked.acquire().conn(), "gssencmode"), "prefer");
+    }
+    EXPECT_GE(asked.stats().created, 2);
+}
+
 TEST(PoolIntegration, ExhaustionQueuesRatherThanFails) {
     pool::Pool p(settings(2));
     std::atomic<int> ok{0};
@@ -233,9 +277,11 @@ TEST(PoolIntegration, ServerRestartMidWorkloadIsSurvived) {
                            {std::to_string(since)}),
               "4");
     const auto st = p.stats();
+    // The restart was felt (the four connections were closed and replaced) and survived. Whether a
+    // client saw an error (`lost`, always a lost connection, checked above) depends on whether a
+    // statement was under way at the shutdown: the acquires under way wait for the server instead.
     EXPECT_GT(st.created, 4u);
     EXPECT_GE(st.closed, 4u);
-    EXPECT_GT(lost, 0); // the restart was felt, and survived
 }
 
 namespace {
