@@ -72,10 +72,12 @@ struct Console::Impl {
     CsrfSigner csrf;
     std::mutex cache_mutex;
     std::mutex render_mutex; // held while a cached page is rendered
+    // A page is shared, not copied, under cache_mutex: each response copies it outside the lock.
+    using Body = std::shared_ptr<const std::string>;
     struct Cached {
         std::shared_ptr<const fleet::FleetSnapshot> snapshot;
         double made = 0;
-        std::string body;
+        Body body;
     };
     std::map<std::string, Cached> cache;
 
@@ -119,7 +121,7 @@ struct Console::Impl {
         return PageInput{f, params, now, history, hooks, options, actions_enabled(), fleet.dsn};
     }
 
-    std::string page(const PageSpec &spec, const httplib::Request &req) {
+    Body page(const PageSpec &spec, const httplib::Request &req) {
         const auto snap = snapshot();
         const auto params = params_of(req);
         const std::string key = std::string(spec.path) + "?" + query_key(params);
@@ -127,38 +129,38 @@ struct Console::Impl {
         const bool cached = spec.per_snapshot || spec.ttl_seconds > 0;
         // The page made of this snapshot (or within its ttl); else nullopt, and `stale` gets the
         // one made before, if any.
-        auto lookup = [&](std::optional<std::string> *stale = nullptr) -> std::optional<std::string> {
+        auto lookup = [&](Body *stale = nullptr) -> Body {
             std::lock_guard<std::mutex> lock(cache_mutex);
             auto it = cache.find(key);
             if (it == cache.end())
-                return std::nullopt;
+                return nullptr;
             if (spec.per_snapshot ? it->second.snapshot == snap : now - it->second.made < spec.ttl_seconds)
                 return it->second.body;
             if (stale)
                 *stale = it->second.body;
-            return std::nullopt;
+            return nullptr;
         };
         std::unique_lock<std::mutex> rendering(render_mutex, std::defer_lock);
         if (cached) {
-            std::optional<std::string> stale;
+            Body stale;
             if (auto body = lookup(&stale))
-                return *body;
+                return body;
             // One render per miss: the clients that missed together do not each render the same
             // page (a new snapshot meets many clients at once). While one renders, the others get
             // the page of the snapshot before, when there is one, rather than wait: with a fleet a
             // poll ends, and the snapshot changes, several times a second.
             if (!rendering.try_lock()) {
                 if (stale)
-                    return *stale;
+                    return stale;
                 rendering.lock();
             }
             if (auto body = lookup())
-                return *body;
+                return body;
         }
         Data data = spec.build(input(*snap, params, now));
         frame(data, spec.path, spec.label, *snap, now);
         data.set("refresh", spec.per_snapshot);
-        std::string body = render_page(spec.tmpl, data);
+        auto body = std::make_shared<const std::string>(render_page(spec.tmpl, data));
         if (cached) {
             std::lock_guard<std::mutex> lock(cache_mutex);
             if (cache.size() > 256) // query strings are the client's: bound what they can make us keep
@@ -387,7 +389,7 @@ void Console::mount(httplib::Server &server) {
     for (const PageSpec &spec : page_specs())
         server.Get(spec.path, [impl, &spec](const httplib::Request &req, httplib::Response &res) {
             try {
-                res.set_content(impl->page(spec, req), "text/html; charset=utf-8");
+                res.set_content(*impl->page(spec, req), "text/html; charset=utf-8");
             } catch (const std::exception &e) {
                 spdlog::error("console {}: {}", spec.path, e.what());
                 res.status = 500;

@@ -223,11 +223,24 @@ FleetAccess Fleet::access() {
     // making their own.
     a.snapshot = [this] {
         constexpr auto kStableFor = std::chrono::milliseconds(200);
-        std::lock_guard<std::mutex> lock(stable_mutex_);
+        std::unique_lock<std::mutex> lock(stable_mutex_);
         const auto now = std::chrono::steady_clock::now();
-        if (stable_ && now - stable_checked_ < kStableFor)
+        // While one reader looks, the others take the snapshot they would have had a moment ago
+        // rather than wait for it (the look takes every target's lock in turn).
+        if (stable_ && (now - stable_checked_ < kStableFor || stable_looking_))
             return stable_;
-        auto current = snapshot();
+        stable_looking_ = true;
+        lock.unlock();
+        std::shared_ptr<const FleetSnapshot> current;
+        try {
+            current = snapshot();
+        } catch (...) {
+            lock.lock();
+            stable_looking_ = false;
+            throw;
+        }
+        lock.lock();
+        stable_looking_ = false;
         if (!stable_ || !same_polls(*stable_, *current))
             stable_ = std::move(current);
         stable_checked_ = now;

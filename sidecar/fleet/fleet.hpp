@@ -68,9 +68,10 @@ class Fleet {
     std::condition_variable wake_;
     bool stopping_ = false;
     std::thread discovery_thread_;
-    std::mutex stable_mutex_;                     // guards stable_ and stable_checked_
+    std::mutex stable_mutex_;                     // guards stable_, stable_checked_ and stable_looking_
     std::shared_ptr<const FleetSnapshot> stable_; // access()'s snapshot until a poll changes it
     std::chrono::steady_clock::time_point stable_checked_; // when stable_ was last compared with the polls
+    bool stable_looking_ = false;                          // a reader is comparing them now
 };
 
 } // namespace vigil::fleet

@@ -1,10 +1,14 @@
 // http.cpp — serving the exposition text and the probes.
 #include "metrics/http.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -50,13 +54,18 @@ void MetricsServer::start(const std::string &listen) {
     auto server = std::make_unique<httplib::Server>();
     server->set_read_timeout(5, 0);
     server->set_write_timeout(5, 0);
-    server->set_keep_alive_max_count(100);
+    // A keep-alive connection serves this many requests before it is closed; the listen backlog
+    // (CMakeLists.txt) takes the reconnects of many clients at once.
+    server->set_keep_alive_max_count(1000);
     // Each keep-alive connection holds a worker while it lasts: enough workers that 50 clients
     // (a dashboard wall, the console's benchmark) do not queue behind each other.
     server->new_task_queue = [] { return new httplib::ThreadPool(64); };
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
     // vigild share the port silently instead of failing to start.
-    server->set_socket_options([](socket_t sock) {
+    // The listening socket, to raise its backlog once bound (below).
+    auto listening = std::make_shared<socket_t>(INVALID_SOCKET);
+    server->set_socket_options([listening](socket_t sock) {
+        *listening = sock;
         int yes = 1;
         setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
         // Accepted connections inherit it: without it, a response written in two parts (headers,
@@ -98,6 +107,12 @@ void MetricsServer::start(const std::string &listen) {
     if (!server->bind_to_port(host, port))
         throw std::runtime_error("cannot listen on " + listen +
                                  " (metrics.listen): address in use or not available");
+    // Debian's httplib (a shared library, so its CPPHTTPLIB_LISTEN_BACKLOG cannot be changed)
+    // listens with a backlog of 5: clients that reconnect together (keep-alive connections ending
+    // at their max count, under load) overflow it, and each dropped SYN costs its client a 1 s
+    // retransmission. listen() again on the bound socket sets a larger one.
+    if (*listening != INVALID_SOCKET && ::listen(*listening, 1024) != 0)
+        spdlog::warn("metrics listener: cannot raise its listen backlog: {}", std::strerror(errno));
     server_ = std::move(server);
     listen_ = listen;
     thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });

@@ -37,8 +37,8 @@ for i in $(seq 1 "$targets"); do
   psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS bench_db$i" -c "CREATE DATABASE bench_db$i" >/dev/null
   psql -X -q -v ON_ERROR_STOP=1 -d "bench_db$i" -c "CREATE EXTENSION pgvigil" -c "CREATE EXTENSION pg_stat_statements" \
     -c "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000) g" -c "ANALYZE" >/dev/null
-  printf '\n[[targets]]\nname = "target%02d"\ndsn = "host=127.0.0.1 port=%s user=postgres dbname=bench_db%s"\n' \
-    "$i" "$PGPORT" "$i" >>"$work/vigild.toml"
+  printf '\n[[targets]]\nname = "target%02d"\ndsn = "host=127.0.0.1 port=%s user=postgres dbname=bench_db%s"\ndatabases = ["bench_db%s"]\n' \
+    "$i" "$PGPORT" "$i" "$i" >>"$work/vigild.toml"
 done
 
 "$VIGILD" --config "$work/vigild.toml" --log-level warn serve >"$work/vigild.log" 2>&1 & pids+=($!)
