@@ -300,6 +300,9 @@ std::string tables_sql(int limit) {
            " ORDER BY s.schemaname, s.relname";
 }
 
+// The server's clock, between a poll's statements: what each cost the server.
+constexpr const char *kServerClockSql = "SELECT extract(epoch FROM clock_timestamp())::float8";
+
 bool same_pool(const pool::Settings &a, const pool::Settings &b) {
     return a.dsn == b.dsn && static_cast<const PoolConfig &>(a) == static_cast<const PoolConfig &>(b);
 }
@@ -485,54 +488,92 @@ void HealthPoller::poll_once() {
     // pipeline carries the ones the previous poll asked for; one it did not (the first poll, an
     // extension created since) runs alone, in a transaction of its own, and one asked for no more
     // is dropped. Every statement runs in a read-only transaction with the poll's timeouts (SET
-    // LOCAL leaves the pooled connection as it was), each in a group of its own that begins by
-    // rolling back to a savepoint: one that fails (a view the role may not read, a timeout) is
-    // undone alone and the statements after it run.
+    // LOCAL leaves the pooled connection as it was).
+    //
+    // While statements succeed they are one group, answered at once (one wake-up of this thread,
+    // one flush of the server's). When one fails (a view the role may not read, a timeout), the
+    // rest of the group is skipped: the transaction is rolled back, the skipped statements run
+    // alone, and the next polls isolate every statement in a group of its own, which begins by
+    // rolling back to a savepoint, until a poll sees no failure.
+    //
+    // Each statement is timed by the server's clock (clock_timestamp() before and after it, in the
+    // same group): what it cost the server, whatever the client's wake-ups. A statement that
+    // failed is timed by the client, from the send to its answer.
     const std::string prologue_timeout =
         "SET LOCAL statement_timeout = '" +
         std::to_string(static_cast<long>(std::ceil(scope.timeout.count() * 1000))) + "ms'";
-    auto transaction = [&prologue_timeout](const std::vector<std::string> &statements) {
-        std::vector<db::PipelineStep> steps = {{"BEGIN READ ONLY"},
-                                               {prologue_timeout},
-                                               {"SET LOCAL lock_timeout = '2s'"},
-                                               {"SAVEPOINT vigil_poll_query"}};
-        for (std::size_t i = 0; i < statements.size(); ++i) {
-            if (i > 0)
-                steps.push_back({"ROLLBACK TO SAVEPOINT vigil_poll_query"});
-            steps.push_back({statements[i]});
-            steps.push_back(db::PipelineStep::sync());
-        }
-        steps.push_back({"COMMIT"}); // a ROLLBACK when the last statement failed
-        steps.push_back(db::PipelineStep::sync());
-        return steps;
+    // The steps, and where each statement's result and its clocks are among the results.
+    struct Layout {
+        std::vector<db::PipelineStep> steps;
+        std::vector<std::size_t> at, before, after;
     };
-    // The answers of a pipeline, by statement text: the result and how long it took (from the
-    // previous statement's answer, the groups coming one after the other).
+    auto transaction = [&prologue_timeout](const std::vector<std::string> &statements, bool isolated) {
+        Layout l;
+        std::size_t results = 0;
+        auto add = [&](const std::string &sql) {
+            l.steps.push_back({sql});
+            return results++;
+        };
+        add("BEGIN READ ONLY");
+        add(prologue_timeout);
+        add("SET LOCAL lock_timeout = '2s'");
+        if (isolated)
+            add("SAVEPOINT vigil_poll_query");
+        for (std::size_t i = 0; i < statements.size(); ++i) {
+            if (isolated && i > 0)
+                add("ROLLBACK TO SAVEPOINT vigil_poll_query");
+            l.before.push_back(isolated || i == 0 ? add(kServerClockSql) : l.after.back());
+            l.at.push_back(add(statements[i]));
+            l.after.push_back(add(kServerClockSql));
+            if (isolated)
+                l.steps.push_back(db::PipelineStep::sync());
+        }
+        add("COMMIT"); // a ROLLBACK when the last statement failed
+        l.steps.push_back(db::PipelineStep::sync());
+        return l;
+    };
     struct Answer {
         db::Result result;
         double seconds = 0;
     };
-    std::map<std::string, Answer> answers;
-    auto run = [&](const std::vector<std::string> &statements) {
+    std::map<std::string, Answer> answers; // by statement text
+    bool failed = false;                   // a statement of this poll failed
+    auto clock_of = [](const db::Result &r) -> std::optional<double> {
+        if (!r || r.status() != PGRES_TUPLES_OK || r.rows() != 1 || r.is_null(0, 0))
+            return std::nullopt;
+        return std::strtod(PQgetvalue(r.get(), 0, 0), nullptr);
+    };
+    auto run = [&](const std::vector<std::string> &statements, bool isolated) {
         const auto sent = db::WaitClock::now();
+        Layout l = transaction(statements, isolated);
         auto results = db::run_pipeline_until(
-            *conn, transaction(statements),
-            std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_);
-        // Each statement's result is the one after its group's helpers (BEGIN ... SAVEPOINT for
-        // the first, ROLLBACK TO for the others); COMMIT's is the last.
-        auto previous = sent;
-        for (std::size_t i = 0, at = 3; i < statements.size(); ++i, at += 2) {
-            db::PipelineResult &r = results.at(at + 1);
+            *conn, l.steps, std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_);
+        bool aborted = false;
+        for (std::size_t i = 0; i < statements.size(); ++i) {
+            db::PipelineResult &r = results.at(l.at[i]);
+            const auto before = clock_of(results.at(l.before[i]).result);
+            const auto after = clock_of(results.at(l.after[i]).result);
+            const ExecStatusType status = r.result ? r.result.status() : PGRES_FATAL_ERROR;
+            if (status == PGRES_PIPELINE_ABORTED) {
+                aborted = true; // skipped after an earlier failure: asked again alone
+                continue;
+            }
+            failed |= status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK;
             answers[statements[i]] = {std::move(r.result),
-                                      std::chrono::duration<double>(r.arrived - previous).count()};
-            previous = r.arrived;
+                                      before && after
+                                          ? std::max(0.0, *after - *before)
+                                          : std::chrono::duration<double>(r.arrived - sent).count()};
         }
+        // A failure in a group of its own was rolled back to its savepoint, and COMMIT ended the
+        // transaction; one in the single group left it aborted.
+        if (aborted || PQtransactionStatus(conn->get()) == PQTRANS_INERROR)
+            db::exec_until(*conn, "ROLLBACK", db::WaitClock::now() + std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_);
     };
     std::vector<std::pair<std::string, std::string>> asked; // this poll's (operation, statement)
     auto query = [&](const std::string &operation, const std::string &sql) {
         auto it = answers.find(sql);
         if (it == answers.end()) {
-            run({sql});
+            run({sql}, true);
             it = answers.find(sql);
         }
         Answer answer = std::move(it->second);
@@ -605,7 +646,7 @@ void HealthPoller::poll_once() {
             for (const auto &[operation, sql] : predicted_)
                 predicted.push_back(sql);
             if (!predicted.empty())
-                run(predicted);
+                run(predicted, isolate_);
         }
         db::Result db = query(
             "poll_database",
@@ -727,6 +768,7 @@ void HealthPoller::poll_once() {
             snap->checks = {extension_missing_check()};
         }
         predicted_ = std::move(asked);
+        isolate_ = failed;
         snap->up = true;
         snap->last_success_timestamp = snap->last_poll_timestamp;
     } catch (const std::exception &e) {

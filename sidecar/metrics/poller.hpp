@@ -192,6 +192,8 @@ class HealthPoller {
     // The (operation, statement) pairs the last successful poll asked for, in order: the next
     // poll sends them as one pipeline. Guarded by poll_mutex_.
     std::vector<std::pair<std::string, std::string>> predicted_;
+    // The last successful poll saw a statement fail: the next one gives each a group of its own.
+    bool isolate_ = false;
     std::mutex cancel_mutex_;                            // guards cancel_ for stop()
     std::shared_ptr<void> cancel_; // PGcancel of the borrowed connection during a poll (stop() may share it)
     std::atomic<bool> abandon_{
