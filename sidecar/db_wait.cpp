@@ -51,6 +51,35 @@ struct BlockingMode {
     }
 };
 
+// The wait ended without an answer: the connection is closed and NoAnswer thrown.
+[[noreturn]] void give_up(Connection &conn, WaitClock::duration waited, const std::atomic<bool> *abandon) {
+    abandon_connection(conn);
+    if (abandon && abandon->load())
+        throw NoAnswer(
+            "the wait for the server was abandoned (vigild is stopping): the connection is closed");
+    throw NoAnswer("no answer from the server within " +
+                   seconds_text(std::chrono::duration<double>(waited).count()) +
+                   " s: the connection is closed (the server may be frozen, or the network down)");
+}
+
+// Sends what libpq has queued, waiting for the socket until `deadline`; false when libpq failed
+// (the connection is then bad). Gives up (give_up) when the deadline passes first.
+bool flush_until(Connection &conn, WaitClock::time_point deadline, WaitClock::duration waited,
+                 const std::atomic<bool> *abandon) {
+    PGconn *c = conn.get();
+    for (;;) {
+        const int flushed = PQflush(c);
+        if (flushed == 0)
+            return true;
+        if (flushed < 0)
+            return false;
+        if (!wait_socket(c, POLLIN | POLLOUT, deadline, abandon))
+            give_up(conn, waited, abandon);
+        if (PQconsumeInput(c) != 1)
+            return false;
+    }
+}
+
 } // namespace
 
 void abandon_connection(Connection &conn) noexcept {
@@ -67,33 +96,13 @@ Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point
     PGconn *c = conn.get();
     if (!c || PQstatus(c) != CONNECTION_OK)
         return Result();
-    const auto started = WaitClock::now();
-    auto give_up = [&]() -> Result {
-        abandon_connection(conn);
-        if (abandon && abandon->load())
-            throw NoAnswer(
-                "the wait for the server was abandoned (vigild is stopping): the connection is closed");
-        throw NoAnswer("no answer from the server within " +
-                       seconds_text(std::chrono::duration<double>(deadline - started).count()) +
-                       " s: the connection is closed (the server may be frozen, or the network down)");
-    };
+    const auto waited = deadline - WaitClock::now();
     // Sent without blocking too: the kernel's buffers towards a server that reads nothing fill up.
     BlockingMode mode{c, PQisnonblocking(c) == 1};
     if (!mode.was_nonblocking && PQsetnonblocking(c, 1) != 0)
         return Result();
-    if (PQsendQuery(c, sql.c_str()) != 1)
+    if (PQsendQuery(c, sql.c_str()) != 1 || !flush_until(conn, deadline, waited, abandon))
         return Result();
-    for (;;) {
-        const int flushed = PQflush(c);
-        if (flushed == 0)
-            break;
-        if (flushed < 0)
-            return Result();
-        if (!wait_socket(c, POLLIN | POLLOUT, deadline, abandon))
-            return give_up();
-        if (PQconsumeInput(c) != 1)
-            return Result();
-    }
     // PQexec's rules: the last result wins, except that the first error is kept; COPY returns at once.
     Result kept;
     for (;;) {
@@ -110,7 +119,7 @@ Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point
                 return kept;
         }
         if (!wait_socket(c, POLLIN, deadline, abandon))
-            return give_up();
+            give_up(conn, waited, abandon);
     }
 }
 
@@ -133,36 +142,18 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
     if (!c || PQstatus(c) != CONNECTION_OK)
         return failed();
     auto deadline = WaitClock::now() + group_wait;
-    auto give_up = [&]() {
-        abandon_connection(conn);
-        if (abandon && abandon->load())
-            throw NoAnswer(
-                "the wait for the server was abandoned (vigild is stopping): the connection is closed");
-        throw NoAnswer("no answer from the server within " +
-                       seconds_text(std::chrono::duration<double>(group_wait).count()) +
-                       " s: the connection is closed (the server may be frozen, or the network down)");
-    };
     BlockingMode mode{c, PQisnonblocking(c) == 1};
     if ((!mode.was_nonblocking && PQsetnonblocking(c, 1) != 0) || PQenterPipelineMode(c) != 1)
         return failed();
     for (const PipelineStep &s : steps) {
-        const int sent = s.sql.empty() ? PQpipelineSync(c)
-                                       : PQsendQueryParams(c, s.sql.c_str(), 0, nullptr, nullptr, nullptr,
-                                                           nullptr, 0);
+        const int sent = s.sql.empty()
+                             ? PQpipelineSync(c)
+                             : PQsendQueryParams(c, s.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
         if (sent != 1)
             return failed();
     }
-    for (;;) {
-        const int flushed = PQflush(c);
-        if (flushed == 0)
-            break;
-        if (flushed < 0)
-            return failed();
-        if (!wait_socket(c, POLLIN | POLLOUT, deadline, abandon))
-            give_up();
-        if (PQconsumeInput(c) != 1)
-            return failed();
-    }
+    if (!flush_until(conn, deadline, group_wait, abandon))
+        return failed();
     // The next result of the pipeline, waiting for it; nullptr both at the end of a statement's
     // results and when the connection failed (PQstatus tells them apart).
     auto next = [&]() -> PGresult * {
@@ -172,7 +163,7 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
             if (!PQisBusy(c))
                 return PQgetResult(c);
             if (!wait_socket(c, POLLIN, deadline, abandon))
-                give_up();
+                give_up(conn, group_wait, abandon);
         }
     };
     for (const PipelineStep &s : steps) {

@@ -567,7 +567,10 @@ void HealthPoller::poll_once() {
         // A failure in a group of its own was rolled back to its savepoint, and COMMIT ended the
         // transaction; one in the single group left it aborted.
         if (aborted || PQtransactionStatus(conn->get()) == PQTRANS_INERROR)
-            db::exec_until(*conn, "ROLLBACK", db::WaitClock::now() + std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_);
+            db::exec_until(*conn, "ROLLBACK",
+                           db::WaitClock::now() +
+                               std::chrono::duration_cast<db::WaitClock::duration>(query_wait),
+                           &abandon_);
     };
     std::vector<std::pair<std::string, std::string>> asked; // this poll's (operation, statement)
     auto query = [&](const std::string &operation, const std::string &sql) {

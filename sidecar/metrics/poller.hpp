@@ -194,7 +194,7 @@ class HealthPoller {
     std::vector<std::pair<std::string, std::string>> predicted_;
     // The last successful poll saw a statement fail: the next one gives each a group of its own.
     bool isolate_ = false;
-    std::mutex cancel_mutex_;                            // guards cancel_ for stop()
+    std::mutex cancel_mutex_;      // guards cancel_ for stop()
     std::shared_ptr<void> cancel_; // PGcancel of the borrowed connection during a poll (stop() may share it)
     std::atomic<bool> abandon_{
         false}; // set by stop() past its deadline: the poll stops waiting for the server

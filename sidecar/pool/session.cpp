@@ -262,7 +262,8 @@ Connector pg_connector(const Settings &settings) {
             Clock::now() + std::chrono::duration_cast<Clock::duration>(settings.acquire_timeout));
         db::Connection conn;
         try {
-            conn = db::Connection::open(with_connect_timeout(gss->dsn(), deadline), settings.application_name);
+            conn =
+                db::Connection::open(with_connect_timeout(gss->dsn(), deadline), settings.application_name);
         } catch (...) {
             gss->failed();
             throw;

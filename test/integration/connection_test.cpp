@@ -41,8 +41,9 @@ TEST(Connection, ServerErrorCarriesSqlstateAndConnectionSurvives) {
 TEST(Pipeline, AnErrorSkipsTheRestOfItsGroupOnlyAndTheConnectionLeavesPipelineMode) {
     db::Connection conn = db::Connection::open(test::test_dsn());
     const auto sync = db::PipelineStep::sync();
-    const auto results = db::run_pipeline_until(
-        conn, {{"SELECT 1"}, {"SELECT 1/0"}, {"SELECT 2"}, sync, {"SELECT 3"}, sync}, std::chrono::seconds(10));
+    const auto results =
+        db::run_pipeline_until(conn, {{"SELECT 1"}, {"SELECT 1/0"}, {"SELECT 2"}, sync, {"SELECT 3"}, sync},
+                               std::chrono::seconds(10));
     ASSERT_EQ(results.size(), 4u);
     EXPECT_EQ(results[0].result.status(), PGRES_TUPLES_OK);
     EXPECT_EQ(results[0].result.value(0, 0), "1");
@@ -66,7 +67,8 @@ TEST(Pipeline, AGroupThatDoesNotAnswerInTimeClosesTheConnection) {
                  db::NoAnswer);
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
     EXPECT_FALSE(conn.healthy());
-    EXPECT_THROW(db::run_pipeline_until(conn, {{"SELECT 1"}}, std::chrono::seconds(1)), std::invalid_argument);
+    EXPECT_THROW(db::run_pipeline_until(conn, {{"SELECT 1"}}, std::chrono::seconds(1)),
+                 std::invalid_argument);
 }
 
 TEST(Connection, GuardedExtensionErrorKeepsSqlstate) {
