@@ -292,7 +292,12 @@ std::map<std::string, Keys<Config>> schema(const std::string &source) {
                                           [](const Values &v, const toml::node &n, const std::string &k) {
                                               return v.duration_at_least(n, k, Seconds(1), "1s");
                                           })},
-          {"retention", r.duration(&C::history, &HistoryConfig::retention)}}},
+          {"retention", r.duration(&C::history, &HistoryConfig::retention)},
+          {"slow_interval",
+           r.with<HistoryConfig, Seconds>(&C::history, &HistoryConfig::slow_interval,
+                                          [](const Values &v, const toml::node &n, const std::string &k) {
+                                              return v.duration_at_least(n, k, Seconds(1), "1s");
+                                          })}}},
     };
 }
 
@@ -395,7 +400,8 @@ bool operator==(const WebConfig &a, const WebConfig &b) {
            fields(b.console, b.auth, b.auth_file, b.admin_token_file);
 }
 bool operator==(const HistoryConfig &a, const HistoryConfig &b) {
-    return fields(a.path, a.interval, a.retention) == fields(b.path, b.interval, b.retention);
+    return fields(a.path, a.interval, a.retention, a.slow_interval) ==
+           fields(b.path, b.interval, b.retention, b.slow_interval);
 }
 bool operator==(const Config &a, const Config &b) {
     return fields(a.database, a.log, a.pool, a.metrics, a.health, a.backup, a.targets, a.discovery,

@@ -100,6 +100,7 @@ struct HistoryConfig {
     std::string path; // empty: history.sqlite3 in the state directory
     Seconds interval{60};
     Seconds retention{14 * 24 * 3600};
+    Seconds slow_interval{300}; // table sizes and statement counters (history::Resolution)
 };
 
 struct Config {

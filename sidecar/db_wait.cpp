@@ -125,7 +125,8 @@ Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point
 
 std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vector<PipelineStep> &steps,
                                                WaitClock::duration group_wait,
-                                               const std::atomic<bool> *abandon) {
+                                               const std::atomic<bool> *abandon,
+                                               WaitClock::duration first_group_wait) {
     if (steps.empty() || !steps.back().sql.empty())
         throw std::invalid_argument("a pipeline must end with a sync point");
     std::vector<PipelineResult> out;
@@ -141,7 +142,9 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
     };
     if (!c || PQstatus(c) != CONNECTION_OK)
         return failed();
-    auto deadline = WaitClock::now() + group_wait;
+    const auto first_wait = first_group_wait.count() > 0 ? first_group_wait : group_wait;
+    auto deadline = WaitClock::now() + first_wait;
+    auto waited = first_wait; // what the group being read may wait
     BlockingMode mode{c, PQisnonblocking(c) == 1};
     if ((!mode.was_nonblocking && PQsetnonblocking(c, 1) != 0) || PQenterPipelineMode(c) != 1)
         return failed();
@@ -152,7 +155,7 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
         if (sent != 1)
             return failed();
     }
-    if (!flush_until(conn, deadline, group_wait, abandon))
+    if (!flush_until(conn, deadline, waited, abandon))
         return failed();
     // The next result of the pipeline, waiting for it; nullptr both at the end of a statement's
     // results and when the connection failed (PQstatus tells them apart).
@@ -163,7 +166,7 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
             if (!PQisBusy(c))
                 return PQgetResult(c);
             if (!wait_socket(c, POLLIN, deadline, abandon))
-                give_up(conn, group_wait, abandon);
+                give_up(conn, waited, abandon);
         }
     };
     for (const PipelineStep &s : steps) {
@@ -172,6 +175,7 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
             if (!sync || sync.status() != PGRES_PIPELINE_SYNC)
                 return failed();
             deadline = WaitClock::now() + group_wait;
+            waited = group_wait;
             continue;
         }
         // PQexec's rules for the statement's results: the last wins, the first error is kept.

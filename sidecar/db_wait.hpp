@@ -49,13 +49,15 @@ struct PipelineResult {
 };
 
 // Sends `steps` (the last of which must be a sync point) at once and reads every result; a
-// group's results must come within `group_wait` of the previous group's (of the send, for the
-// first), or the connection is closed and NoAnswer thrown, as in run_until; `*abandon` likewise.
-// Returns one entry per statement, in order. The connection leaves pipeline mode again, unless
-// it failed.
+// group's results must come within `group_wait` of the previous group's (the first group's
+// within `first_group_wait` of the send, when it is not zero: a group that does no work bounds
+// how long a silent server is waited for), or the connection is closed and NoAnswer thrown, as
+// in run_until; `*abandon` likewise. Returns one entry per statement, in order. The connection
+// leaves pipeline mode again, unless it failed.
 std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vector<PipelineStep> &steps,
                                                WaitClock::duration group_wait,
-                                               const std::atomic<bool> *abandon = nullptr);
+                                               const std::atomic<bool> *abandon = nullptr,
+                                               WaitClock::duration first_group_wait = {});
 
 // Closes a connection whose protocol state cannot be trusted any more (a wait given up): its
 // socket is shut down, and libpq marks it bad (Connection::healthy() is false afterwards).

@@ -384,9 +384,10 @@ int serve(Context &ctx, Seconds drain_timeout) {
                     fleet.configure(fleet::FleetSettings::from_config(next, next_ctx.dsn()));
                     bouncers.configure(next.pgbouncers, next.health.interval);
                     if (!(next.web == config.web) || next.history.path != config.history.path ||
-                        next.history.retention != config.history.retention)
-                        spdlog::warn("configuration reload: [web] and history.path / history.retention "
-                                     "take effect at the next restart");
+                        next.history.retention != config.history.retention ||
+                        next.history.slow_interval != config.history.slow_interval)
+                        spdlog::warn("configuration reload: [web] and history.path / history.retention / "
+                                     "history.slow_interval take effect at the next restart");
                     recorder->set_interval(next.history.interval);
                     history_feed->set_interval(std::min(next.health.interval, next.history.interval));
                     verifier.configure(next_ctx.dsn(), next.backup);

@@ -298,6 +298,7 @@ Store::Store(const std::string &path, const HistoryConfig &config, int retry_eve
           [&] {
               Resolution r;
               r.retention = config.retention.count();
+              r.slow_interval = config.slow_interval.count();
               return r;
           }(),
           retry_every) {}

@@ -499,6 +499,11 @@ void HealthPoller::poll_once() {
     // Each statement is timed by the server's clock (clock_timestamp() before and after it, in the
     // same group): what it cost the server, whatever the client's wake-ups. A statement that
     // failed is timed by the client, from the send to its answer.
+    // The prologue (BEGIN, SET LOCAL) does no work: the pool's validation_timeout bounds its
+    // answer, so a frozen server reads as down as soon as a ping would say so.
+    const Seconds round_trip = pool && pool->settings().validation_timeout.count() > 0
+                                   ? std::min(pool->settings().validation_timeout, query_wait)
+                                   : query_wait;
     const std::string prologue_timeout =
         "SET LOCAL statement_timeout = '" +
         std::to_string(static_cast<long>(std::ceil(scope.timeout.count() * 1000))) + "ms'";
@@ -519,6 +524,9 @@ void HealthPoller::poll_once() {
         add("SET LOCAL lock_timeout = '2s'");
         if (isolated)
             add("SAVEPOINT vigil_poll_query");
+        // A group of its own, answered at once: a server that stays silent is given up after the
+        // short round-trip wait, not the statements' (see run).
+        l.steps.push_back(db::PipelineStep::sync());
         for (std::size_t i = 0; i < statements.size(); ++i) {
             if (isolated && i > 0)
                 add("ROLLBACK TO SAVEPOINT vigil_poll_query");
@@ -547,7 +555,8 @@ void HealthPoller::poll_once() {
         const auto sent = db::WaitClock::now();
         Layout l = transaction(statements, isolated);
         auto results = db::run_pipeline_until(
-            *conn, l.steps, std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_);
+            *conn, l.steps, std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_,
+            std::chrono::duration_cast<db::WaitClock::duration>(round_trip));
         bool aborted = false;
         for (std::size_t i = 0; i < statements.size(); ++i) {
             db::PipelineResult &r = results.at(l.at[i]);

@@ -199,6 +199,7 @@ def main():
     conf = os.path.join(work, "vigild.toml")
     with open(conf, "w") as f:
         f.write(f'[metrics]\nlisten = "127.0.0.1:{port}"\n[health]\ninterval = "1s"\n'
+                f'[history]\npath = "{os.path.join(work, "history.sqlite3")}"\ninterval = "1s"\nslow_interval = "1s"\n'
                 f'[web]\nadmin_token_file = "{os.path.join(work, "admin_token")}"\n')
     log = open(os.path.join(work, "vigild.log"), "w")
     serve = subprocess.Popen([VIGILD, "--dsn", DSN, "--config", conf, "--log-level", "info", "serve"],
@@ -317,6 +318,7 @@ def main():
         except RuntimeError as e:
             text = str(e)
         check("pg_sleep" in text, "Statement page shows the full text", text)
+        statement_url = d.current_url
 
     d.get(base + "/space")
     main_text = d.find_element(By.TAG_NAME, "main").text
@@ -340,6 +342,23 @@ def main():
 
     d.get(base + "/pool")
     check(d.find_elements(By.CSS_SELECTOR, "figure.chart"), "Pool: the Erlang C chart or its notice is there")
+
+    # The statement's history: more calls of it, across captures of the store (history.interval
+    # 1s), give its mean-time chart a line.
+    if first:
+        for _ in range(3):
+            slow.send("SELECT pg_sleep(1.0) /* slow probe <b>bold</b> */;")
+
+        def statement_history():
+            d.get(statement_url)
+            return d.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline")
+        try:
+            wait_for("the statement's history", statement_history, 30)
+            check(True, "Statement page charts the statement's mean time from the history store")
+        except RuntimeError as e:
+            check(False, "Statement page charts the statement's mean time from the history store",
+                  f"{e}; {d.find_element(By.TAG_NAME, 'main').text[:500]}")
+        screenshot(d, "statement-desktop.png", 1280)
 
     # Actions: refused without the admin token or the CSRF token.
     form = {"kind": "cancel", "target": "default", "database": DB, "pid": str(waiter_pid)}

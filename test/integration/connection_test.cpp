@@ -69,6 +69,14 @@ TEST(Pipeline, AGroupThatDoesNotAnswerInTimeClosesTheConnection) {
     EXPECT_FALSE(conn.healthy());
     EXPECT_THROW(db::run_pipeline_until(conn, {{"SELECT 1"}}, std::chrono::seconds(1)),
                  std::invalid_argument);
+
+    // The first group may have a shorter wait of its own (the poll's prologue: no work).
+    db::Connection other = db::Connection::open(test::test_dsn());
+    const auto again = std::chrono::steady_clock::now();
+    EXPECT_THROW(db::run_pipeline_until(other, {{"SELECT pg_sleep(5)"}, sync, {"SELECT 1"}, sync},
+                                        std::chrono::seconds(30), nullptr, std::chrono::milliseconds(500)),
+                 db::NoAnswer);
+    EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(3));
 }
 
 TEST(Connection, GuardedExtensionErrorKeepsSqlstate) {
