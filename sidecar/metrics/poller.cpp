@@ -512,7 +512,8 @@ void HealthPoller::poll_once() {
         std::vector<db::PipelineStep> steps;
         std::vector<std::size_t> at, before, after;
     };
-    auto transaction = [&prologue_timeout](const std::vector<std::string> &statements, bool isolated) {
+    auto transaction = [&prologue_timeout](const std::vector<std::string> &statements, bool isolated,
+                                           bool prologue_apart) {
         Layout l;
         std::size_t results = 0;
         auto add = [&](const std::string &sql) {
@@ -524,9 +525,11 @@ void HealthPoller::poll_once() {
         add("SET LOCAL lock_timeout = '2s'");
         if (isolated)
             add("SAVEPOINT vigil_poll_query");
-        // A group of its own, answered at once: a server that stays silent is given up after the
-        // short round-trip wait, not the statements' (see run).
-        l.steps.push_back(db::PipelineStep::sync());
+        // A group of its own, answered at once, on a connection the server has not answered
+        // for a while: silent, it is given up after the short round-trip wait, not the
+        // statements' (see run).
+        if (prologue_apart)
+            l.steps.push_back(db::PipelineStep::sync());
         for (std::size_t i = 0; i < statements.size(); ++i) {
             if (isolated && i > 0)
                 add("ROLLBACK TO SAVEPOINT vigil_poll_query");
@@ -551,12 +554,15 @@ void HealthPoller::poll_once() {
             return std::nullopt;
         return std::strtod(PQgetvalue(r.get(), 0, 0), nullptr);
     };
+    bool answered = false; // the server answered this poll (or opened its connection) just now
     auto run = [&](const std::vector<std::string> &statements, bool isolated) {
         const auto sent = db::WaitClock::now();
-        Layout l = transaction(statements, isolated);
+        Layout l = transaction(statements, isolated, !answered);
         auto results = db::run_pipeline_until(
             *conn, l.steps, std::chrono::duration_cast<db::WaitClock::duration>(query_wait), &abandon_,
-            std::chrono::duration_cast<db::WaitClock::duration>(round_trip));
+            answered ? db::WaitClock::duration{}
+                     : std::chrono::duration_cast<db::WaitClock::duration>(round_trip));
+        answered = true;
         bool aborted = false;
         for (std::size_t i = 0; i < statements.size(); ++i) {
             db::PipelineResult &r = results.at(l.at[i]);
@@ -647,6 +653,8 @@ void HealthPoller::poll_once() {
             throw;
         }
         conn = &lease.conn();
+        // Opened by this acquire: the server has just answered its startup.
+        answered = pool::Clock::now() - lease.opened_at() < std::chrono::seconds(1);
         {
             std::lock_guard<std::mutex> lock(cancel_mutex_);
             if (PGcancel *cancel = PQgetCancel(conn->get()))

@@ -467,6 +467,9 @@ std::uint64_t Lease::id() const {
 Clock::time_point Lease::expires_at() const {
     return slot_ ? slot_->expires : Clock::time_point{};
 }
+Clock::time_point Lease::opened_at() const {
+    return slot_ ? slot_->created : Clock::time_point{};
+}
 
 // ---- acquire / release -------------------------------------------------------------------------
 

@@ -121,6 +121,7 @@ class Lease {
     void release();       // return it now
     std::uint64_t id() const;
     Clock::time_point expires_at() const; // the jittered end of the connection's life
+    Clock::time_point opened_at() const;  // when the connection was opened
 
   private:
     friend class Pool;
