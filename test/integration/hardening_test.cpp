@@ -269,9 +269,9 @@ TEST(Hardening, UnpooledTransferBenchEndsOnTimeWithTheInvariantUnknown) {
     {
         db::Connection conn = db::Connection::open(cluster.dsn());
         conn.exec("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pgvigil");
-        if (conn.scalar("SELECT to_regprocedure('vigil.enable_versioning(regclass,name)') IS NOT NULL") !=
-            "t")
-            GTEST_SKIP() << "vigil.enable_versioning is not installed";
+        ASSERT_EQ(conn.scalar("SELECT to_regprocedure('vigil.enable_versioning(regclass,name)') IS NOT NULL"),
+                  "t")
+            << "vigil.enable_versioning is not installed";
     }
     Vigild init({"init-schema", "--dsn", cluster.dsn(), "--users", "100", "--accounts", "50"});
     ASSERT_EQ(init.wait(60s), 0) << init.output();
