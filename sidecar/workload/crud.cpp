@@ -72,8 +72,12 @@ const Statement kOptimisticUpdate{
 const Statement kSoftDelete{"vigil_bench_soft_delete",
                             "UPDATE users SET active = false WHERE id = $1 AND active"};
 const Statement kHardDelete{"vigil_bench_hard_delete", "DELETE FROM users WHERE id = $1"};
+// Another client may be deleting the author meanwhile: the author's row is locked as the foreign
+// key check would lock it, so a post for an author deleted meanwhile is not written (no row, not
+// a 23503 from the foreign key).
 const Statement kCreatePost{"vigil_bench_create_post",
-                            "INSERT INTO posts (user_id, title, body) VALUES ($1, $2, $3)"};
+                            "INSERT INTO posts (user_id, title, body)"
+                            " SELECT id, $2, $3 FROM users WHERE id = $1 FOR KEY SHARE RETURNING id"};
 const Statement kFeed{"vigil_bench_feed",
                       "SELECT p.id, p.title, p.created_at, u.username, u.full_name FROM posts p"
                       " JOIN users u ON u.id = p.user_id ORDER BY p.created_at DESC LIMIT 20"};
@@ -165,7 +169,8 @@ class CrudWorkload : public Workload {
                 });
             } else if (op == "create_post") {
                 w.op(op, [&](PgSession &s) {
-                    s.run(kCreatePost, {id, "post " + tag, "body of post " + tag});
+                    if (s.run(kCreatePost, {id, "post " + tag, "body of post " + tag}).rows() == 0)
+                        users_.remove(id); // deleted meanwhile
                 });
             } else if (op == "list_users") {
                 // Keyset pagination: two consecutive pages after a random user.
