@@ -10,6 +10,7 @@
 #include "db.hpp"
 #include "dsn_params.hpp"
 #include "exit_codes.hpp"
+#include "metrics/poller.hpp"
 #include "pgbouncer/monitor.hpp"
 #include "pgbouncer_process.hpp"
 #include "prom_parser.hpp"
@@ -301,4 +302,46 @@ TEST(PgBouncerMonitor, MonitorsAndCheckOnceCoverEveryTarget) {
     EXPECT_EQ(e.value("vigil_pgbouncer_up", {{"pgbouncer", "edge"}}).value_or(-1), 1);
     EXPECT_EQ(e.value("vigil_pgbouncer_up", {{"pgbouncer", "gone"}}).value_or(-1), 0);
     EXPECT_EQ(all.checks().size(), 4u);
+}
+
+// A target behind PgBouncer in transaction pooling: the poll's pipelined read-only transaction
+// (SET LOCAL, a savepoint per statement when isolated, unnamed statements) answers as it does on
+// the server itself, and between polls it holds no server connection, so PgBouncer's one server
+// connection serves vigild and an application in turn.
+TEST(PgBouncerTarget, PipelinedPollsAnswerThroughTransactionPoolingAndHoldNoServerConnection) {
+    const std::string name = "vigil_bouncer_target";
+    db::Connection admin = db::Connection::open(test::test_dsn());
+    admin.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+    admin.exec("CREATE DATABASE " + name);
+    db::Connection(db::Connection::open(test::test_dsn() + " dbname=" + name))
+        .exec("SET client_min_messages = warning; CREATE EXTENSION pgvigil;"
+              " CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 2000) g; ANALYZE t");
+    auto o = bouncer_options("transaction", 1);
+    o.extra_settings = {"query_wait_timeout = 3"}; // a client left waiting fails instead of hanging
+    {
+        test::PgBouncerProcess b(o);
+        ASSERT_TRUE(b.ok()) << b.error();
+        QueryMetrics queries(1.0);
+        HealthPoller poller(pool::Settings::from_config(PoolConfig{}, b.dsn(name)), Seconds(60), "",
+                            PollLimits{}, queries);
+        // The first poll asks for each statement alone; the next ones send them as one group.
+        for (int i = 1; i <= 4; ++i) {
+            SCOPED_TRACE("poll " + std::to_string(i));
+            poller.poll_once();
+            const auto s = poller.snapshot();
+            ASSERT_TRUE(s->up) << s->error;
+            EXPECT_TRUE(s->health_checks_available) << s->health_checks_error;
+            EXPECT_GE(s->checks.size(), 5u);
+            EXPECT_TRUE(s->tables && !s->tables->empty());
+            db::Connection app = db::Connection::open(b.dsn(name));
+            EXPECT_EQ(app.scalar("SELECT count(*) FROM t"), "2000");
+        }
+        const auto q = queries.snapshot();
+        EXPECT_TRUE(q.errors.empty());
+        EXPECT_EQ(q.durations.at("poll_health_check").count, 4u);
+        EXPECT_EQ(q.durations.at("poll_bloat").count, 4u);
+        EXPECT_EQ(poller.pool_stats()->active, 0);
+        EXPECT_LE(server_connections(b), 1);
+    }
+    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
 }
