@@ -147,6 +147,11 @@ void TargetPoller::reconcile(const std::vector<std::string> &databases) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopping_)
             return;
+        if (kept_connections_ != keep && !keep)
+            spdlog::info("target {}: {} databases and connections = {}: each poll opens its connection "
+                         "(and, over TLS, does a handshake); connections = {} would keep one per database",
+                         spec_.name, databases.size(), spec_.connections, databases.size());
+        kept_connections_ = keep;
         for (auto it = databases_.begin(); it != databases_.end();) {
             const bool wanted = std::find(databases.begin(), databases.end(), it->first) != databases.end();
             if (!wanted || it->second.server_wide != (it->first == server_wide) ||

@@ -71,7 +71,8 @@ class TargetPoller {
     bool relist_requested_ = false; // Patroni reported a change: list the databases again now
     std::atomic<bool> abandon_{false};
     std::optional<PatroniMember> patroni_;
-    std::string list_error_; // why the last listing of the databases failed
+    std::string list_error_;               // why the last listing of the databases failed
+    std::optional<bool> kept_connections_; // the last reconcile kept one connection per database
     struct Polled {
         std::unique_ptr<HealthPoller> poller;
         bool server_wide = false;

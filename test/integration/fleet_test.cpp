@@ -22,6 +22,7 @@
 using namespace vigil;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 
@@ -177,6 +178,11 @@ TEST_F(FleetServe, EveryTargetIsLabelledAndProbedAloneWithDatabasesWithoutPgvigi
     EXPECT_EQ(kept_idle, 0);
     // b has one database for its 2 connections: that connection stays open between polls.
     EXPECT_EQ(b_fewest, 1);
+    // The log says why a's polls connect each time, and what would keep them open; b gets no such line.
+    EXPECT_THAT(d.log(),
+                HasSubstr("target a: 3 databases and connections = 2: each poll opens its connection"));
+    EXPECT_THAT(d.log(), HasSubstr("connections = 3 would keep one per database"));
+    EXPECT_THAT(d.log(), Not(HasSubstr("target b: 1 databases")));
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
 }
