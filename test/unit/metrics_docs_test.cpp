@@ -145,3 +145,66 @@ TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
                           "vigil_health_check_value"})
         EXPECT_TRUE(used.count(m)) << m << " is not on the dashboard";
 }
+
+// A fleet on one dashboard: the `target` variable (and `pgbouncer`, for PgBouncer's families)
+// narrows every panel, so each selector of a family whose samples carry that label filters by it.
+TEST(MetricsDocs, GrafanaDashboardFiltersEveryPerTargetSeriesByItsVariable) {
+    const auto dash = nlohmann::json::parse(
+        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
+    const auto e = everything();
+    // A family is a target's unless a sample of it goes without `target` (the process's own, and
+    // PgBouncer's, which carry `pgbouncer`); the statistics views' families have no sample here.
+    std::map<std::string, std::set<std::string>> labelled; // label → families that carry it
+    std::set<std::string> without_target;
+    for (const auto &s : e.samples) {
+        const std::string family = test::prom_family_of(s.name, e.families);
+        if (!s.labels.count("target"))
+            without_target.insert(family);
+        if (s.labels.count("pgbouncer"))
+            labelled["pgbouncer"].insert(family);
+    }
+    for (const auto &[name, family] : e.families)
+        if (!without_target.count(name))
+            labelled["target"].insert(name);
+    ASSERT_GT(labelled["target"].size(), 100u);
+    ASSERT_GT(labelled["pgbouncer"].size(), 15u);
+    EXPECT_FALSE(labelled["target"].count("vigil_build_info"));
+
+    std::map<std::string, std::string> variables; // name → its query
+    for (const auto &v : dash.at("templating").at("list"))
+        if (v.at("type") == "query")
+            variables[v.at("name")] = v.at("definition");
+    EXPECT_EQ(variables["target"], "label_values(vigil_up{instance=~\"$instance\"}, target)");
+    EXPECT_EQ(variables["pgbouncer"], "label_values(vigil_pgbouncer_up{instance=~\"$instance\"}, pgbouncer)");
+
+    const std::regex selector("(vigil_[a-z_]+)(\\{[^}]*\\})?");
+    int checked = 0;
+    for (const auto &panel : dash.at("panels")) {
+        if (!panel.contains("targets"))
+            continue;
+        for (const auto &t : panel.at("targets")) {
+            const std::string expr = t.at("expr");
+            int depth = 0; // the rewrite to `sum by (target, ...)` kept the parentheses paired
+            for (const char c : expr) {
+                depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+                EXPECT_GE(depth, 0) << expr;
+            }
+            EXPECT_EQ(depth, 0) << expr;
+            for (auto it = std::sregex_iterator(expr.begin(), expr.end(), selector);
+                 it != std::sregex_iterator(); ++it) {
+                const std::string family = test::prom_family_of((*it)[1], e.families);
+                const std::string matchers = (*it)[2];
+                EXPECT_NE(matchers.find("instance=~\"$instance\""), std::string::npos)
+                    << family << " in panel " << panel.at("title");
+                for (const auto &[label, families] : labelled)
+                    if (families.count(family)) {
+                        ++checked;
+                        EXPECT_NE(matchers.find(label + "=~\"$" + label + "\""), std::string::npos)
+                            << family << " in panel " << panel.at("title") << " is not filtered by $"
+                            << label;
+                    }
+            }
+        }
+    }
+    EXPECT_GT(checked, 40);
+}
