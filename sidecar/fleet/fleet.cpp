@@ -121,6 +121,10 @@ void Fleet::apply(const std::vector<TargetSpec> &targets) {
             if (!targets_.count(s.name))
                 added.push_back(s);
     }
+    // The old pollers go first, so that a changed target never has its old and its new polls
+    // open at once (more connections than either `connections` allows). A removed target that
+    // hangs is given its own timeout, no more.
+    stop_all(retired, Seconds(2));
     for (const TargetSpec &s : added) {
         auto t = std::make_shared<TargetPoller>(s, poll, queries_);
         t->start();
@@ -128,8 +132,6 @@ void Fleet::apply(const std::vector<TargetSpec> &targets) {
         std::lock_guard<std::mutex> lock(mutex_);
         targets_[s.name] = t;
     }
-    // A removed target that hangs is given its own timeout, no more.
-    stop_all(retired, Seconds(2));
 }
 
 void Fleet::discover() {
