@@ -587,7 +587,7 @@ void HealthPoller::poll_once() {
                                std::chrono::duration_cast<db::WaitClock::duration>(query_wait),
                            &abandon_);
     };
-    std::vector<std::pair<std::string, std::string>> asked; // this poll's (operation, statement)
+    std::vector<std::string> asked; // this poll's statements, in order
     auto query = [&](const std::string &operation, const std::string &sql) {
         auto it = answers.find(sql);
         if (it == answers.end()) {
@@ -598,7 +598,7 @@ void HealthPoller::poll_once() {
         answers.erase(it);
         // Its texts depend on the answer of another statement of the same poll: never predicted.
         if (operation != "poll_statement_texts")
-            asked.emplace_back(operation, sql);
+            asked.push_back(sql);
         try {
             db::Result r = db::check(std::move(answer.result), *conn);
             queries_.observe(operation, answer.seconds);
@@ -661,13 +661,8 @@ void HealthPoller::poll_once() {
                 cancel_ =
                     std::shared_ptr<void>(cancel, [](void *c) { PQfreeCancel(static_cast<PGcancel *>(c)); });
         }
-        {
-            std::vector<std::string> predicted;
-            for (const auto &[operation, sql] : predicted_)
-                predicted.push_back(sql);
-            if (!predicted.empty())
-                run(predicted, isolate_);
-        }
+        if (!predicted_.empty())
+            run(predicted_, isolate_);
         db::Result db = query(
             "poll_database",
             "SELECT current_database(), pg_database_size(current_database()),"

@@ -189,9 +189,9 @@ class HealthPoller {
     std::mutex poll_mutex_;                              // one poll at a time; guards statement_texts_
     std::map<std::string, std::string> statement_texts_; // queryid → short text, of the last top statements
     std::weak_ptr<pool::Pool> texts_pool_;               // the pool (server) statement_texts_ came from
-    // The (operation, statement) pairs the last successful poll asked for, in order: the next
-    // poll sends them as one pipeline. Guarded by poll_mutex_.
-    std::vector<std::pair<std::string, std::string>> predicted_;
+    // The statements the last successful poll asked for, in order: the next poll sends them as
+    // one pipeline. Guarded by poll_mutex_.
+    std::vector<std::string> predicted_;
     // The last successful poll saw a statement fail: the next one gives each a group of its own.
     bool isolate_ = false;
     std::mutex cancel_mutex_;      // guards cancel_ for stop()
