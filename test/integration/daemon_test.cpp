@@ -19,6 +19,7 @@
 #include "db.hpp"
 #include "daemon_process.hpp"
 #include "prom_parser.hpp"
+#include "scratch_database.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;
@@ -314,10 +315,9 @@ TEST(Daemon, PeriodicBackupVerificationIsExported) {
 
 TEST(Daemon, SigtermDuringABackupVerificationStopsItAtTheDeadlineAndDropsTheScratchDatabase) {
     // A database big enough that its restore outlasts the 0.3 s drain deadline.
+    test::ScratchDatabase scratch_db("vigil_drain");
     db::Connection admin = db::Connection::open(test::test_dsn());
-    const std::string name = "vigil_drain_" + std::to_string(getpid());
-    admin.exec("CREATE DATABASE " + name);
-    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    const std::string dsn = scratch_db.dsn();
     db::Connection::open(dsn).exec(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000000) g;"
         "ALTER TABLE big ADD PRIMARY KEY (id)");
@@ -340,7 +340,6 @@ TEST(Daemon, SigtermDuringABackupVerificationStopsItAtTheDeadlineAndDropsTheScra
     EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
     EXPECT_THAT(d.log(), HasSubstr("drain: stopping the backup verification in progress"));
     EXPECT_EQ(scratch(), 0) << "the scratch database was left behind";
-    admin.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
     test::run_command("rm -rf " + dir);
 }
 
@@ -392,10 +391,8 @@ TEST(Daemon, SighupWithANewDsnReconnects) {
 TEST(Daemon, ExportsTheWorstTrustworthyBloatEstimate) {
     // vigil.table_bloat's contract (estimate_quality 'good' or a reason): a database of its own
     // with rows the test chooses, so an untrusted bigger ratio must be left out.
-    db::Connection admin = db::Connection::open(test::test_dsn());
-    const std::string name = "vigil_bloat_" + std::to_string(getpid());
-    admin.exec("CREATE DATABASE " + name);
-    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    test::ScratchDatabase scratch("vigil_bloat");
+    const std::string dsn = scratch.dsn();
     db::Connection::open(dsn).exec(
         "CREATE SCHEMA vigil; CREATE VIEW vigil.table_bloat AS SELECT * FROM (VALUES"
         " ('public', 'a', 0.4::float8, 'good'), ('public', 'b', 0.9, 'too small'), ('public', 'c', NULL, 'no "
@@ -414,15 +411,12 @@ TEST(Daemon, ExportsTheWorstTrustworthyBloatEstimate) {
     EXPECT_GE(e.value("vigil_query_duration_seconds_count", {{"operation", "poll_bloat"}}).value_or(0), 1);
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
-    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
 }
 
 TEST(Daemon, ReadinessFollowsCriticalChecks) {
     // A database of its own whose vigil.health_check() returns what the test sets.
-    db::Connection admin = db::Connection::open(test::test_dsn());
-    const std::string name = "vigil_ready_" + std::to_string(getpid());
-    admin.exec("CREATE DATABASE " + name);
-    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    test::ScratchDatabase scratch("vigil_ready");
+    const std::string dsn = scratch.dsn();
     db::Connection c = db::Connection::open(dsn);
     c.exec(
         "CREATE SCHEMA vigil; CREATE TABLE vigil.rows (check_name text, status text, severity int,"
@@ -444,7 +438,6 @@ TEST(Daemon, ReadinessFollowsCriticalChecks) {
     ASSERT_TRUE(wait_until([&] { return (*get(port, "/readyz"))->status == 200; })) << d.log();
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
-    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
 }
 
 TEST(Daemon, AMonitoringRoleGetsHealthChecksEvenWhenOneQueryIsRefused) {
@@ -452,12 +445,10 @@ TEST(Daemon, AMonitoringRoleGetsHealthChecksEvenWhenOneQueryIsRefused) {
     // One poll query is refused here on purpose (SELECT on vigil.table_bloat revoked): it must
     // not abort the poll's transaction and take vigil.health_check() with it (it did: the
     // checks then failed with SQLSTATE 25P02 and the daemon exported no health metrics).
+    test::ScratchDatabase scratch("vigil_monitor", test::ScratchDatabase::kMonitorRole);
     db::Connection admin = db::Connection::open(test::test_dsn());
-    const std::string name = "vigil_monitor_" + std::to_string(getpid());
-    const std::string role = name + "_role";
-    admin.exec("CREATE DATABASE " + name);
-    admin.exec("CREATE ROLE " + role + " LOGIN IN ROLE pg_monitor");
-    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    const std::string role = scratch.role();
+    const std::string dsn = scratch.dsn();
     db::Connection owner = db::Connection::open(dsn);
     owner.exec("CREATE EXTENSION pgvigil; GRANT USAGE ON SCHEMA vigil TO " + role +
                "; REVOKE ALL ON vigil.table_bloat FROM PUBLIC, pg_monitor");
@@ -489,7 +480,4 @@ TEST(Daemon, AMonitoringRoleGetsHealthChecksEvenWhenOneQueryIsRefused) {
     EXPECT_THAT((*ready)->body, HasSubstr("42501"));
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(10s), 0) << d.log();
-    owner = db::Connection();
-    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
-    admin.exec("DROP ROLE " + role);
 }

@@ -13,6 +13,7 @@
 #include "daemon_process.hpp"
 #include "db.hpp"
 #include "metrics/poller.hpp"
+#include "scratch_database.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;
@@ -21,30 +22,6 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 namespace {
-
-// A database of the test's own, dropped (with its sessions) however the test ends.
-class ScratchDatabase {
-  public:
-    explicit ScratchDatabase(const std::string &suffix)
-        : admin_(db::Connection::open(test_dsn())),
-          name_("vigil_families_" + suffix + "_" + std::to_string(getpid())) {
-        admin_.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-        admin_.exec("CREATE DATABASE " + name_);
-    }
-    ~ScratchDatabase() {
-        try {
-            admin_.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-        } catch (const std::exception &e) {
-            ADD_FAILURE() << "could not drop " << name_ << ": " << e.what();
-        }
-    }
-    const std::string &name() const { return name_; }
-    std::string dsn() const { return test_dsn() + " dbname=" + name_; }
-
-  private:
-    db::Connection admin_;
-    std::string name_;
-};
 
 // A configuration polling every second, with extra [metrics] lines.
 std::string families_config(int port, const std::string &dsn, const std::string &metrics = "") {
@@ -97,7 +74,7 @@ PromExposition scrape_until(int port, const std::function<bool(const PromExposit
 } // namespace
 
 TEST(DaemonMetricsFamilies, DatabaseCheckpointAndWalCountersMoveWithTheWorkload) {
-    ScratchDatabase scratch("counters");
+    ScratchDatabase scratch("vigil_families_counters");
     const int port = free_port();
     Daemon d(write_temp_file(families_config(port, scratch.dsn())));
     wait_up(d, port);
@@ -196,7 +173,7 @@ TEST(DaemonMetricsFamilies, AReplicationSlotAppearsWithItsRetainedWalAndStatus) 
 }
 
 TEST(DaemonMetricsFamilies, TableMetricsCoverOnlyTheLargestTopTables) {
-    ScratchDatabase scratch("tables");
+    ScratchDatabase scratch("vigil_families_tables");
     db::Connection c = db::Connection::open(scratch.dsn());
     // 30 tables of growing size; the largest has no index.
     c.exec("DO $$ BEGIN FOR i IN 1..29 LOOP"
@@ -259,7 +236,7 @@ TEST(DaemonMetricsFamilies, TableMetricsCoverOnlyTheLargestTopTables) {
 }
 
 TEST(DaemonMetricsFamilies, TopStatementsComeFromPgStatStatementsWhenItIsThere) {
-    ScratchDatabase scratch("statements");
+    ScratchDatabase scratch("vigil_families_statements");
     const int port = free_port();
     Daemon d(write_temp_file(families_config(port, scratch.dsn())));
     wait_up(d, port);

@@ -14,6 +14,7 @@
 #include "pgbouncer/monitor.hpp"
 #include "pgbouncer_process.hpp"
 #include "prom_parser.hpp"
+#include "scratch_database.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;
@@ -309,11 +310,9 @@ TEST(PgBouncerMonitor, MonitorsAndCheckOnceCoverEveryTarget) {
 // the server itself, and between polls it holds no server connection, so PgBouncer's one server
 // connection serves vigild and an application in turn.
 TEST(PgBouncerTarget, PipelinedPollsAnswerThroughTransactionPoolingAndHoldNoServerConnection) {
-    const std::string name = "vigil_bouncer_target";
-    db::Connection admin = db::Connection::open(test::test_dsn());
-    admin.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-    admin.exec("CREATE DATABASE " + name);
-    db::Connection(db::Connection::open(test::test_dsn() + " dbname=" + name))
+    test::ScratchDatabase scratch("vigil_bouncer_target");
+    const std::string name = scratch.name();
+    db::Connection::open(scratch.dsn())
         .exec("SET client_min_messages = warning; CREATE EXTENSION pgvigil;"
               " CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 2000) g; ANALYZE t");
     auto o = bouncer_options("transaction", 1);
@@ -343,5 +342,4 @@ TEST(PgBouncerTarget, PipelinedPollsAnswerThroughTransactionPoolingAndHoldNoServ
         EXPECT_EQ(poller.pool_stats()->active, 0);
         EXPECT_LE(server_connections(b), 1);
     }
-    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "metrics/poller.hpp"
+#include "scratch_database.hpp"
 #include "test_support.hpp"
 
 using namespace vigil;
@@ -28,22 +29,16 @@ std::uint64_t errors_of(const QueryMetrics &q, const std::string &sqlstate_class
 } // namespace
 
 TEST(PollPipeline, AQueryRefusedBetweenPollsIsLeftOutAloneAndTheOthersStillAnswer) {
-    db::Connection admin = db::Connection::open(test::test_dsn());
-    const std::string name = "vigil_pipeline_" + std::to_string(getpid());
-    const std::string role = name + "_role";
-    admin.exec("DROP DATABASE IF EXISTS " + name);
-    admin.exec("CREATE DATABASE " + name);
-    admin.exec("DROP ROLE IF EXISTS " + role);
-    admin.exec("CREATE ROLE " + role + " LOGIN IN ROLE pg_monitor");
-    const std::string dsn = test::test_dsn() + " dbname=" + name;
+    test::ScratchDatabase scratch("vigil_pipeline", test::ScratchDatabase::kMonitorRole);
+    const std::string dsn = scratch.dsn();
     {
         db::Connection owner = db::Connection::open(dsn);
-        owner.exec("CREATE EXTENSION pgvigil; GRANT USAGE ON SCHEMA vigil TO " + role +
+        owner.exec("CREATE EXTENSION pgvigil; GRANT USAGE ON SCHEMA vigil TO " + scratch.role() +
                    "; CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 2000) g; ANALYZE t");
     }
     QueryMetrics queries(1.0);
     {
-        HealthPoller poller(pool::Settings::from_config(PoolConfig{}, dsn + " user=" + role), Seconds(60), "",
+        HealthPoller poller(pool::Settings::from_config(PoolConfig{}, scratch.role_dsn()), Seconds(60), "",
                             PollLimits{}, queries);
         auto poll = [&] {
             poller.poll_once();
@@ -92,6 +87,4 @@ TEST(PollPipeline, AQueryRefusedBetweenPollsIsLeftOutAloneAndTheOthersStillAnswe
         // Every poll left the connection idle, out of its transaction.
         EXPECT_EQ(poller.pool_stats()->active, 0);
     }
-    admin.exec("DROP DATABASE " + name + " WITH (FORCE)");
-    admin.exec("DROP ROLE " + role);
 }
