@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -16,8 +17,27 @@
 
 namespace vigil::pool {
 
+PgSession::PgSession(db::Connection connection, bool named_statements,
+                     std::chrono::duration<double> round_trip_timeout)
+    : conn(std::move(connection)), named_statements_(named_statements),
+      round_trip_timeout_(round_trip_timeout) {
+    if (conn) {
+        // libpq's own receiver (it hands the notice to the notice processor) ignores its argument.
+        notice_hook_->previous = PQsetNoticeReceiver(conn.get(), &PgSession::on_notice, notice_hook_.get());
+    }
+}
+
+void PgSession::on_notice(void *hook, const PGresult *notice) {
+    auto *h = static_cast<NoticeHook *>(hook);
+    const char *severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0))
+        h->server_gone = true;
+    if (h->previous)
+        h->previous(h->previous_arg, notice);
+}
+
 Session::State PgSession::state() {
-    if (!conn.healthy())
+    if (!conn.healthy() || notice_hook_->server_gone)
         return State::broken;
     if (PQpipelineStatus(conn.get()) != PQ_PIPELINE_OFF)
         return State::busy;
@@ -26,13 +46,18 @@ Session::State PgSession::state() {
         // An idle connection has nothing to read, unless its server is gone: a backend that
         // exited (immediate or fast shutdown, pg_terminate_backend) sent its last message and
         // closed the socket. A poll without waiting sees it, so a dead connection is not handed
-        // out. The message (a WARNING on immediate shutdown) and the end of the stream may take
-        // one read each; a few rounds, never a wait.
+        // out. The message (FATAL when terminated, a WARNING on immediate shutdown) and the end of
+        // the stream may come apart: the message alone is enough once PQisBusy() has parsed it
+        // (PQconsumeInput only reads), since on an idle connection it goes to the notice hook. A
+        // few rounds, never a wait.
         for (int round = 0; round < 4; ++round) {
             pollfd fd{PQsocket(conn.get()), POLLIN, 0};
             if (poll(&fd, 1, 0) <= 0)
                 break;
             if (PQconsumeInput(conn.get()) != 1 || !conn.healthy())
+                return State::broken;
+            PQisBusy(conn.get());
+            if (notice_hook_->server_gone || !conn.healthy())
                 return State::broken;
         }
         return State::idle;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <unordered_set>
 
@@ -45,9 +46,7 @@ class PgSession : public Session {
   public:
     // `round_trip_timeout` bounds ping() and rollback() (pool.validation_timeout; 0: no bound).
     PgSession(db::Connection connection, bool named_statements,
-              std::chrono::duration<double> round_trip_timeout = std::chrono::seconds(5))
-        : conn(std::move(connection)), named_statements_(named_statements),
-          round_trip_timeout_(round_trip_timeout) {}
+              std::chrono::duration<double> round_trip_timeout = std::chrono::seconds(5));
     State state() override;
     bool rollback() override;
     bool ping() override;
@@ -77,6 +76,18 @@ class PgSession : public Session {
     std::chrono::steady_clock::time_point round_trip_deadline(
         std::chrono::steady_clock::time_point cap = std::chrono::steady_clock::time_point::max()) const;
 
+    // The connection's notice receiver: a FATAL or PANIC the server sent outside a query (a
+    // terminated backend, a shutdown) marks the connection gone, before the end of the stream
+    // arrives. Other notices go on to the receiver that was there before. On the heap, so that
+    // the address libpq holds stays put.
+    struct NoticeHook {
+        PQnoticeReceiver previous = nullptr;
+        void *previous_arg = nullptr;
+        bool server_gone = false;
+    };
+    static void on_notice(void *hook, const PGresult *notice);
+
+    std::unique_ptr<NoticeHook> notice_hook_ = std::make_unique<NoticeHook>();
     bool named_statements_;
     std::chrono::duration<double> round_trip_timeout_;
     std::unordered_set<std::string> prepared_;
