@@ -25,8 +25,12 @@ TEST(HistoryCapture, ARealPollRecordedIsReadBack) {
                "  FROM generate_series(1, 5000) g");
 
     QueryMetrics queries(1.0);
-    HealthPoller poller(pool::Settings::from_config(PoolConfig{}, test::test_dsn()), Seconds(60), "",
-                        PollLimits{}, queries);
+    // Enough tables that this test's own is among them on a cluster other tests have filled (the top
+    // is by size, and a table CREATE TABLE AS just made has relpages 0 until vacuumed).
+    PollLimits limits;
+    limits.top_tables = 100'000;
+    HealthPoller poller(pool::Settings::from_config(PoolConfig{}, test::test_dsn()), Seconds(60), "", limits,
+                        queries);
     fleet::FleetSnapshot fleet;
     std::shared_ptr<const HealthSnapshot> health;
     // The top statements of each poll: the second poll's top 20 can differ from the first's, and the
