@@ -80,6 +80,25 @@ test::PromExposition everything() {
     return test::parse_prometheus(text);
 }
 
+nlohmann::json dashboard() {
+    return nlohmann::json::parse(
+        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
+}
+
+// Each query of the dashboard's panels, with its panel's title.
+struct PanelQuery {
+    std::string panel;
+    std::string expr;
+};
+std::vector<PanelQuery> panel_queries(const nlohmann::json &dash) {
+    std::vector<PanelQuery> out;
+    for (const auto &panel : dash.at("panels"))
+        if (panel.contains("targets"))
+            for (const auto &t : panel.at("targets"))
+                out.push_back({panel.at("title"), t.at("expr")});
+    return out;
+}
+
 } // namespace
 
 TEST(MetricsDocs, EveryExportedMetricIsDocumentedAndNothingElse) {
@@ -96,28 +115,21 @@ TEST(MetricsDocs, EveryExportedMetricIsDocumentedAndNothingElse) {
 }
 
 TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
-    const auto dash = nlohmann::json::parse(
-        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
+    const auto dash = dashboard();
     EXPECT_EQ(dash.at("title"), "pgvigil");
     const auto e = everything();
     std::set<std::string> used;
     std::set<int> ids;
     const std::regex metric("vigil_[a-z_]+");
-    for (const auto &panel : dash.at("panels")) {
+    for (const auto &panel : dash.at("panels"))
         EXPECT_TRUE(ids.insert(panel.at("id").get<int>()).second) << "duplicate panel id";
-        if (!panel.contains("targets"))
-            continue;
-        for (const auto &t : panel.at("targets")) {
-            const std::string expr = t.at("expr");
-            for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric);
-                 it != std::sregex_iterator(); ++it) {
-                const std::string name = (*it)[0];
-                used.insert(test::prom_family_of(name, e.families));
-                EXPECT_TRUE(e.count(name) > 0 || e.families.count(name))
-                    << name << " in panel " << panel.at("title");
-            }
+    for (const auto &[panel, expr] : panel_queries(dash))
+        for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric); it != std::sregex_iterator();
+             ++it) {
+            const std::string name = (*it)[0];
+            used.insert(test::prom_family_of(name, e.families));
+            EXPECT_TRUE(e.count(name) > 0 || e.families.count(name)) << name << " in panel " << panel;
         }
-    }
     // The issues' panels: pool usage, waiters, latency percentiles, error rate, health, lag, backups;
     // transactions, cache hit ratio, temp bytes, deadlocks, checkpoints, WAL, archiver failures,
     // slot retention, dead tuples of the top tables, time of the top statements.
@@ -149,8 +161,7 @@ TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
 // A fleet on one dashboard: the `target` variable (and `pgbouncer`, for PgBouncer's families)
 // narrows every panel, so each selector of a family whose samples carry that label filters by it.
 TEST(MetricsDocs, GrafanaDashboardFiltersEveryPerTargetSeriesByItsVariable) {
-    const auto dash = nlohmann::json::parse(
-        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
+    const auto dash = dashboard();
     const auto e = everything();
     // A family is a target's unless a sample of it goes without `target` (the process's own, and
     // PgBouncer's, which carry `pgbouncer`); the statistics views' families have no sample here.
@@ -179,31 +190,25 @@ TEST(MetricsDocs, GrafanaDashboardFiltersEveryPerTargetSeriesByItsVariable) {
 
     const std::regex selector("(vigil_[a-z_]+)(\\{[^}]*\\})?");
     int checked = 0;
-    for (const auto &panel : dash.at("panels")) {
-        if (!panel.contains("targets"))
-            continue;
-        for (const auto &t : panel.at("targets")) {
-            const std::string expr = t.at("expr");
-            int depth = 0; // the rewrite to `sum by (target, ...)` kept the parentheses paired
-            for (const char c : expr) {
-                depth += c == '(' ? 1 : c == ')' ? -1 : 0;
-                EXPECT_GE(depth, 0) << expr;
-            }
-            EXPECT_EQ(depth, 0) << expr;
-            for (auto it = std::sregex_iterator(expr.begin(), expr.end(), selector);
-                 it != std::sregex_iterator(); ++it) {
-                const std::string family = test::prom_family_of((*it)[1], e.families);
-                const std::string matchers = (*it)[2];
-                EXPECT_NE(matchers.find("instance=~\"$instance\""), std::string::npos)
-                    << family << " in panel " << panel.at("title");
-                for (const auto &[label, families] : labelled)
-                    if (families.count(family)) {
-                        ++checked;
-                        EXPECT_NE(matchers.find(label + "=~\"$" + label + "\""), std::string::npos)
-                            << family << " in panel " << panel.at("title") << " is not filtered by $"
-                            << label;
-                    }
-            }
+    for (const auto &[panel, expr] : panel_queries(dash)) {
+        int depth = 0; // the rewrite to `sum by (target, ...)` kept the parentheses paired
+        for (const char c : expr) {
+            depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+            EXPECT_GE(depth, 0) << expr;
+        }
+        EXPECT_EQ(depth, 0) << expr;
+        for (auto it = std::sregex_iterator(expr.begin(), expr.end(), selector); it != std::sregex_iterator();
+             ++it) {
+            const std::string family = test::prom_family_of((*it)[1], e.families);
+            const std::string matchers = (*it)[2];
+            EXPECT_NE(matchers.find("instance=~\"$instance\""), std::string::npos)
+                << family << " in panel " << panel;
+            for (const auto &[label, families] : labelled)
+                if (families.count(family)) {
+                    ++checked;
+                    EXPECT_NE(matchers.find(label + "=~\"$" + label + "\""), std::string::npos)
+                        << family << " in panel " << panel << " is not filtered by $" << label;
+                }
         }
     }
     EXPECT_GT(checked, 40);
