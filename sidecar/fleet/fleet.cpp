@@ -98,6 +98,7 @@ void Fleet::configure(FleetSettings settings) {
 void Fleet::apply(const std::vector<TargetSpec> &targets) {
     std::lock_guard<std::mutex> one_apply(apply_mutex_);
     std::vector<std::shared_ptr<TargetPoller>> retired;
+    std::vector<std::string> retired_names;
     std::vector<TargetSpec> added;
     PollSettings poll;
     {
@@ -111,6 +112,7 @@ void Fleet::apply(const std::vector<TargetSpec> &targets) {
             if (spec == targets.end() || !spec->same_polling(it->second->spec())) {
                 spdlog::info("target {}: {}", it->first, spec == targets.end() ? "removed" : "changed");
                 retired.push_back(it->second);
+                retired_names.push_back(it->first);
                 it = targets_.erase(it);
             } else {
                 it->second->update_patroni(spec->patroni);
@@ -121,17 +123,32 @@ void Fleet::apply(const std::vector<TargetSpec> &targets) {
             if (!targets_.count(s.name))
                 added.push_back(s);
     }
-    // The old pollers go first, so that a changed target never has its old and its new polls
-    // open at once (more connections than either `connections` allows). A removed target that
-    // hangs is given its own timeout, no more.
-    stop_all(retired, Seconds(2));
-    for (const TargetSpec &s : added) {
-        auto t = std::make_shared<TargetPoller>(s, poll, queries_);
-        t->start();
+    // A changed target's old poller stops before its new one starts, so that it never has its
+    // old and its new polls open at once (more connections than either `connections` allows). A
+    // target new to the fleet starts at once: a retired target that hangs delays only the one that
+    // replaces it, by the 2 s stop_all gives it.
+    const auto start = [&](const TargetSpec &s) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (stopping_) // stop() came meanwhile: it has taken the targets it stops
+                return;
+            auto t = std::make_shared<TargetPoller>(s, poll, queries_);
+            t->start();
+            targets_[s.name] = t;
+        }
         spdlog::info("target {}: polling{}", s.name, s.source == "patroni" ? " (found by Patroni)" : "");
-        std::lock_guard<std::mutex> lock(mutex_);
-        targets_[s.name] = t;
-    }
+    };
+    std::vector<TargetSpec> successors;
+    for (const TargetSpec &s : added)
+        if (std::find(retired_names.begin(), retired_names.end(), s.name) != retired_names.end())
+            successors.push_back(s);
+        else
+            start(s);
+    stop_all(retired, Seconds(2));
+    for (const std::string &name : retired_names)
+        spdlog::info("target {}: stopped", name);
+    for (const TargetSpec &s : successors)
+        start(s);
 }
 
 void Fleet::discover() {

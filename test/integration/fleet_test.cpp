@@ -250,6 +250,40 @@ TEST_F(FleetServe, SighupAddsChangesAndRemovesTargetsWithoutARestart) {
         30s))
         << d.log();
     EXPECT_THAT(d.log(), HasSubstr("target b: removed"));
+    // The changed target's old polls stopped before its new ones started.
+    ASSERT_TRUE(test::wait_until([&] { return d.log().find("target a: stopped") != std::string::npos; }, 10s))
+        << d.log();
+    const std::string log = d.log();
+    const auto changed = log.find("target a: changed");
+    ASSERT_NE(changed, std::string::npos) << log;
+    EXPECT_LT(changed, log.find("target a: stopped")) << log;
+    EXPECT_LT(log.find("target a: stopped"), log.find("target a: polling", changed)) << log;
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
+}
+
+// A reload that removes a frozen target and adds another: the added one starts polling while the
+// removed one's poll still waits on its frozen server, not after.
+TEST_F(FleetServe, AReloadStartsAnAddedTargetWithoutWaitingForAFrozenOneItRemoves) {
+    const int port = test::free_port();
+    const std::string path = test::write_temp_file(
+        serve_toml(port, target_toml("a", a_.dsn(), "databases = [\"postgres\"]\ntimeout = \"2s\"\n")));
+    test::Daemon d(path);
+    ASSERT_TRUE(test::wait_until([&] { return target_up(port, "a"); }, 30s)) << d.log();
+    ASSERT_TRUE(a_.freeze());
+    std::this_thread::sleep_for(1500ms); // a's next poll (1 s interval) now waits on the frozen server
+    std::ofstream(path) << serve_toml(port, target_toml("b", b_.dsn(), "databases = [\"postgres\"]\n"));
+    d.signal(SIGHUP);
+    const bool b_up = test::wait_until([&] { return target_up(port, "b"); }, 30s);
+    const bool a_stopped =
+        test::wait_until([&] { return d.log().find("target a: stopped") != std::string::npos; }, 10s);
+    a_.thaw();
+    ASSERT_TRUE(b_up) << d.log();
+    ASSERT_TRUE(a_stopped) << d.log();
+    const std::string log = d.log();
+    EXPECT_LT(log.find("target a: removed"), log.find("target b: polling")) << log;
+    EXPECT_LT(log.find("target b: polling"), log.find("target a: stopped")) << log;
+    EXPECT_FALSE(try_scrape(port)->value("vigil_up", {{"target", "a"}}).has_value());
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
 }
