@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include <poll.h>
@@ -24,8 +25,7 @@ bool wait_socket(PGconn *c, short events, WaitClock::time_point deadline, const 
             return false;
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
                     std::chrono::milliseconds(1);
-        if (abandon)
-            left = std::min(left, std::chrono::milliseconds(100));
+        left = std::min(left, std::chrono::milliseconds(abandon ? 100 : 60'000)); // poll takes an int
         pollfd fd{PQsocket(c), events, 0};
         const int ready = poll(&fd, 1, static_cast<int>(left.count()));
         if (ready > 0)
@@ -80,6 +80,28 @@ bool flush_until(Connection &conn, WaitClock::time_point deadline, WaitClock::du
     }
 }
 
+// The next result of the statement being read, waiting for it until `deadline`: a null Result at
+// the end of its results, nothing when the connection failed. Gives up (give_up) when the
+// deadline passes first.
+std::optional<Result> next_result(Connection &conn, WaitClock::time_point deadline,
+                                  WaitClock::duration waited, const std::atomic<bool> *abandon) {
+    PGconn *c = conn.get();
+    for (;;) {
+        if (!PQisBusy(c)) // what was read already holds it
+            return Result(PQgetResult(c));
+        if (!wait_socket(c, POLLIN, deadline, abandon))
+            give_up(conn, waited, abandon);
+        if (PQconsumeInput(c) != 1)
+            return std::nullopt;
+    }
+}
+
+// PQexec's rule for the results of one statement: the last wins, except that the first error is kept.
+void keep(Result &kept, Result r) {
+    if (!kept || kept.status() != PGRES_FATAL_ERROR)
+        kept = std::move(r);
+}
+
 } // namespace
 
 void abandon_connection(Connection &conn) noexcept {
@@ -89,6 +111,20 @@ void abandon_connection(Connection &conn) noexcept {
     shutdown(PQsocket(c), SHUT_RDWR);
     // libpq reads the end of the stream and marks the connection bad (CONNECTION_BAD).
     PQconsumeInput(c);
+}
+
+Result await_until(Connection &conn, WaitClock::time_point deadline, const std::atomic<bool> *abandon) {
+    const auto waited = deadline - WaitClock::now();
+    Result kept;
+    while (std::optional<Result> r = next_result(conn, deadline, waited, abandon)) {
+        if (!*r)
+            return kept;
+        const ExecStatusType status = r->status();
+        keep(kept, std::move(*r));
+        if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
+            return kept; // as PQexec: the caller goes on with the COPY
+    }
+    return Result();
 }
 
 Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point deadline,
@@ -103,24 +139,7 @@ Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point
         return Result();
     if (PQsendQuery(c, sql.c_str()) != 1 || !flush_until(conn, deadline, waited, abandon))
         return Result();
-    // PQexec's rules: the last result wins, except that the first error is kept; COPY returns at once.
-    Result kept;
-    for (;;) {
-        if (PQconsumeInput(c) != 1)
-            return Result();
-        while (!PQisBusy(c)) {
-            Result r(PQgetResult(c));
-            if (!r)
-                return kept;
-            const ExecStatusType status = r.status();
-            if (!kept || kept.status() != PGRES_FATAL_ERROR)
-                kept = std::move(r);
-            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
-                return kept;
-        }
-        if (!wait_socket(c, POLLIN, deadline, abandon))
-            give_up(conn, waited, abandon);
-    }
+    return await_until(conn, deadline, abandon);
 }
 
 std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vector<PipelineStep> &steps,
@@ -157,34 +176,20 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
     }
     if (!flush_until(conn, deadline, waited, abandon))
         return failed();
-    // The next result of the pipeline, waiting for it; nullptr both at the end of a statement's
-    // results and when the connection failed (PQstatus tells them apart).
-    auto next = [&]() -> PGresult * {
-        for (;;) {
-            if (PQconsumeInput(c) != 1)
-                return nullptr;
-            if (!PQisBusy(c))
-                return PQgetResult(c);
-            if (!wait_socket(c, POLLIN, deadline, abandon))
-                give_up(conn, waited, abandon);
-        }
-    };
     for (const PipelineStep &s : steps) {
         if (s.sql.empty()) {
-            Result sync(next());
-            if (!sync || sync.status() != PGRES_PIPELINE_SYNC)
+            const std::optional<Result> sync = next_result(conn, deadline, waited, abandon);
+            if (!sync || !*sync || sync->status() != PGRES_PIPELINE_SYNC)
                 return failed();
             deadline = WaitClock::now() + group_wait;
             waited = group_wait;
             continue;
         }
-        // PQexec's rules for the statement's results: the last wins, the first error is kept.
         Result kept;
-        while (Result r{next()}) {
-            if (!kept || kept.status() != PGRES_FATAL_ERROR)
-                kept = std::move(r);
-        }
-        if (!kept || PQstatus(c) != CONNECTION_OK)
+        std::optional<Result> r;
+        while ((r = next_result(conn, deadline, waited, abandon)) && *r)
+            keep(kept, std::move(*r));
+        if (!r || !kept || PQstatus(c) != CONNECTION_OK)
             return failed();
         out.push_back({std::move(kept), WaitClock::now()});
     }

@@ -29,6 +29,11 @@ class NoAnswer : public DbError {
 Result run_until(Connection &conn, const std::string &sql, WaitClock::time_point deadline,
                  const std::atomic<bool> *abandon = nullptr);
 
+// The result of the statement just sent (PQsendQuery, PQsendQueryPrepared, ...), waited for as
+// run_until waits; WaitClock::time_point::max() waits as long as the server takes.
+Result await_until(Connection &conn, WaitClock::time_point deadline,
+                   const std::atomic<bool> *abandon = nullptr);
+
 // run_until, then db::check: throws DbError unless the statement succeeded.
 Result exec_until(Connection &conn, const std::string &sql, WaitClock::time_point deadline,
                   const std::atomic<bool> *abandon = nullptr);

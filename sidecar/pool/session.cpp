@@ -143,25 +143,7 @@ db::Result PgSession::run(const Statement &st, const db::Params &params) {
 // host the server has often answered by the time the send returns, so read first and poll only
 // when nothing has arrived. Like PQexec, the first error wins and COPY results return at once.
 db::Result PgSession::await_result() {
-    PGconn *c = conn.get();
-    db::Result kept;
-    for (;;) {
-        if (PQconsumeInput(c) != 1)
-            return db::Result(); // the connection failed: db::check reports libpq's message
-        while (!PQisBusy(c)) {
-            db::Result r(PQgetResult(c));
-            if (!r)
-                return kept;
-            const ExecStatusType status = r.status();
-            if (!kept || kept.status() != PGRES_FATAL_ERROR)
-                kept = std::move(r);
-            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
-                return kept;
-        }
-        pollfd fd{PQsocket(c), POLLIN, 0};
-        if (poll(&fd, 1, -1) < 0 && errno != EINTR)
-            return db::Result();
-    }
+    return db::await_until(conn, db::WaitClock::time_point::max()); // as PQexec: no deadline
 }
 
 db::Result PgSession::run(const Statement &st, const char *const *values, int count) {
