@@ -20,14 +20,19 @@ SELECT * FROM vigil.top_queries(NULL);
 SELECT * FROM vigil.index_advice(statements => 0);
 SELECT * FROM vigil.index_advice(min_rows => NULL);
 
--- top_queries: statements called 3, 2 and 1 times come out in that order by calls.
+-- top_queries: statements called 4, 3, 2 and 1 times come out in that order by calls (no two
+-- alike: the order among equal calls is by time, which varies).
 CREATE TABLE qi_counter (id int PRIMARY KEY, n int NOT NULL);
 INSERT INTO qi_counter VALUES (1, 0), (2, 0);
 SELECT pg_stat_statements_reset() IS NOT NULL AS reset;
 SELECT n FROM qi_counter WHERE id = 1 \g /dev/null
 SELECT n FROM qi_counter WHERE id = 2 \g /dev/null
 SELECT n FROM qi_counter WHERE id = 1 \g /dev/null
+SELECT n FROM qi_counter WHERE id = 2 \g /dev/null
 UPDATE qi_counter SET n = n + 1 WHERE id = 1;
+UPDATE qi_counter SET n = n + 1 WHERE id = 2;
+UPDATE qi_counter SET n = n + 1 WHERE id = 1;
+UPDATE qi_counter SET n = n + 1;
 UPDATE qi_counter SET n = n + 1;
 SELECT count(*) FROM qi_counter \g /dev/null
 SELECT calls, rows, query FROM vigil.top_queries('calls') WHERE query LIKE '%qi\_counter%';
