@@ -28,6 +28,9 @@ packages+=(patroni etcd-server etcd-client python3-etcd pgbouncer)
 packages+=(curl)
 # The console: templates (mustache), its history store (SQLite), and a real browser for its tests.
 packages+=(libkainjow-mustache-dev libsqlite3-dev chromium chromium-driver python3-selenium)
+# The Grafana dashboard's queries, run by a real Prometheus the test starts on loopback (policy-rc.d
+# below keeps the package's own service from starting).
+packages+=(prometheus)
 # The sqlite3 CLI: docs/history.md's queries on the history file, which a unit test runs.
 packages+=(sqlite3)
 # Compile caching for repeated builds (used when present).
