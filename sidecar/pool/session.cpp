@@ -22,7 +22,8 @@ PgSession::PgSession(db::Connection connection, bool named_statements,
     : conn(std::move(connection)), named_statements_(named_statements),
       round_trip_timeout_(round_trip_timeout) {
     if (conn) {
-        // libpq's own receiver (it hands the notice to the notice processor) ignores its argument.
+        // libpq's own receiver hands the notice to the notice processor; the argument it was set
+        // with cannot be read back, and it ignores it.
         notice_hook_->previous = PQsetNoticeReceiver(conn.get(), &PgSession::on_notice, notice_hook_.get());
     }
 }
@@ -33,7 +34,7 @@ void PgSession::on_notice(void *hook, const PGresult *notice) {
     if (severity && (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0))
         h->server_gone = true;
     if (h->previous)
-        h->previous(h->previous_arg, notice);
+        h->previous(nullptr, notice);
 }
 
 Session::State PgSession::state() {

@@ -81,8 +81,7 @@ class PgSession : public Session {
     // arrives. Other notices go on to the receiver that was there before. On the heap, so that
     // the address libpq holds stays put.
     struct NoticeHook {
-        PQnoticeReceiver previous = nullptr;
-        void *previous_arg = nullptr;
+        PQnoticeReceiver previous = nullptr; // libpq's own, which ignores its argument
         bool server_gone = false;
     };
     static void on_notice(void *hook, const PGresult *notice);
