@@ -96,6 +96,12 @@ std::optional<Result> next_result(Connection &conn, WaitClock::time_point deadli
     }
 }
 
+// Reads what has arrived, without waiting: on a busy host the server has often answered by the
+// time the send returns, and the first poll() of next_result is then a system call saved.
+bool read_arrived(Connection &conn) {
+    return PQconsumeInput(conn.get()) == 1;
+}
+
 // PQexec's rule for the results of one statement: the last wins, except that the first error is kept.
 void keep(Result &kept, Result r) {
     if (!kept || kept.status() != PGRES_FATAL_ERROR)
@@ -115,6 +121,8 @@ void abandon_connection(Connection &conn) noexcept {
 
 Result await_until(Connection &conn, WaitClock::time_point deadline, const std::atomic<bool> *abandon) {
     const auto waited = deadline - WaitClock::now();
+    if (!read_arrived(conn))
+        return Result();
     Result kept;
     while (std::optional<Result> r = next_result(conn, deadline, waited, abandon)) {
         if (!*r)
@@ -174,7 +182,7 @@ std::vector<PipelineResult> run_pipeline_until(Connection &conn, const std::vect
         if (sent != 1)
             return failed();
     }
-    if (!flush_until(conn, deadline, waited, abandon))
+    if (!flush_until(conn, deadline, waited, abandon) || !read_arrived(conn))
         return failed();
     for (const PipelineStep &s : steps) {
         if (s.sql.empty()) {
