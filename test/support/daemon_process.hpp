@@ -9,6 +9,7 @@
 #include <map>
 #include <netinet/in.h>
 #include <optional>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sstream>
 #include <string>
@@ -27,11 +28,16 @@ namespace vigil::test {
 
 // A loopback port nobody listens on right now.
 // Starts `argv` (argv[0] the program) with its stdout and stderr in `log_path` and `env` added
-// to its environment, no shell in between; returns the child's pid.
+// to its environment, no shell in between; returns the child's pid. The child is killed when the
+// test process ends, however it ends (a crash, CTest's timeout), so none outlives its test.
+// (PR_SET_PDEATHSIG follows the thread that forks: call this from the test's own thread.)
 inline pid_t spawn_logged(std::vector<std::string> argv, const std::string &log_path,
                           const std::map<std::string, std::string> &env = {}) {
+    const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127); // the test is gone already
         const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
