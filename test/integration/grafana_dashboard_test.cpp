@@ -66,7 +66,10 @@ class PrometheusProcess {
         auto res = client.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
         if (!res)
             return {{"status", "error"}, {"error", "no answer from Prometheus"}};
-        return nlohmann::json::parse(res->body, nullptr, false);
+        auto answer = nlohmann::json::parse(res->body, nullptr, false);
+        if (answer.is_discarded()) // not JSON: Prometheus still starting ("Service Unavailable")
+            return {{"status", "error"}, {"error", "HTTP " + std::to_string(res->status) + ": " + res->body}};
+        return answer;
     }
     std::string log() const { return test::read_file(dir_ + "/prometheus.log"); }
 
@@ -125,19 +128,28 @@ TEST(GrafanaDashboard, EveryQueryRunsOnARealPrometheusAndTheOnesOverExportedSeri
     const int port = test::free_port();
     test::Daemon d(test::write_temp_file(
         "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n[health]\ninterval = \"1s\"\n" +
-        "[[targets]]\nname = \"local\"\ndsn = \"" + scratch.dsn() + "\"\n" +
-        "[[pgbouncers]]\nname = \"edge\"\ndsn = \"" + bouncer.admin_dsn() + "\"\n"));
+        "[[targets]]\nname = \"local\"\ndsn = \"" + scratch.dsn() + "\"\ndatabases = [\"" + scratch.name() +
+        "\"]\n" + "[[pgbouncers]]\nname = \"edge\"\ndsn = \"" + bouncer.admin_dsn() + "\"\n"));
     ASSERT_TRUE(test::wait_until(
         [&] {
             const auto e = test::get(port, "/metrics");
             if (!e || (*e)->status != 200)
                 return false;
             const auto x = test::parse_prometheus((*e)->body);
-            return x.value("vigil_up", {{"target", "local"}}) == 1.0 &&
-                   x.value("vigil_pgbouncer_up", {{"pgbouncer", "edge"}}) == 1.0 &&
-                   x.count("vigil_table_dead_tuples") > 0;
+            if (x.value("vigil_up", {{"target", "local"}}) != 1.0 ||
+                x.value("vigil_pgbouncer_up", {{"pgbouncer", "edge"}}) != 1.0)
+                return false;
+            // A poll of the database and one of the server have come in, with every view they read
+            // (a slow machine, such as the sanitizer run, takes several intervals to get there).
+            for (const char *family : {"vigil_database_connections", "vigil_transaction_id_age",
+                                       "vigil_database_transactions_committed_total", "vigil_wal_bytes_total",
+                                       "vigil_table_dead_tuples", "vigil_statement_seconds_total",
+                                       "vigil_health_check_status", "vigil_pgbouncer_servers_active"})
+                if (x.count(family) == 0)
+                    return false;
+            return true;
         },
-        30s))
+        60s))
         << d.log();
     // What vigild exports now, every sample of which Prometheus's next scrapes take.
     const test::PromExposition exported = test::scrape(port);
