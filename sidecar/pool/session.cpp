@@ -2,7 +2,6 @@
 // and the libpq connector that opens them for a pool.
 #include "pool/pool.hpp"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>

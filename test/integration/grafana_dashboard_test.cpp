@@ -18,6 +18,7 @@
 #include "daemon_process.hpp"
 #include "db.hpp"
 #include "dsn_params.hpp"
+#include "grafana_dashboard.hpp"
 #include "pgbouncer_process.hpp"
 #include "scratch_database.hpp"
 #include "test_support.hpp"
@@ -164,8 +165,7 @@ TEST(GrafanaDashboard, EveryQueryRunsOnARealPrometheusAndTheOnesOverExportedSeri
         << "Prometheus did not scrape vigild\n"
         << prometheus.log() << d.log();
 
-    const auto dash = nlohmann::json::parse(
-        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
+    const auto dash = test::grafana_dashboard();
     // The variables: Grafana's label_values(selector, label) is the label's values over the selector.
     const std::regex label_values_call("label_values\\((.*), *([a-z_]+)\\)");
     std::map<std::string, std::set<std::string>> variable_values;
@@ -186,34 +186,27 @@ TEST(GrafanaDashboard, EveryQueryRunsOnARealPrometheusAndTheOnesOverExportedSeri
     const std::regex metric("vigil_[a-z_]+");
     int queries = 0, with_data = 0;
     std::vector<std::string> without_exported_series;
-    for (const auto &panel : dash.at("panels")) {
-        if (!panel.contains("targets"))
+    for (const auto &[title, expr] : test::panel_queries(dash)) {
+        ++queries;
+        const auto answer = prometheus.query(with_all_selected(expr));
+        if (answer.value("status", "") != "success") {
+            ADD_FAILURE() << "panel " << title << ": Prometheus refuses " << expr << "\n" << answer.dump();
             continue;
-        for (const auto &t : panel.at("targets")) {
-            const std::string expr = t.at("expr");
-            const std::string title = panel.at("title");
-            ++queries;
-            const auto answer = prometheus.query(with_all_selected(expr));
-            if (answer.value("status", "") != "success") {
-                ADD_FAILURE() << "panel " << title << ": Prometheus refuses " << expr << "\n"
-                              << answer.dump();
-                continue;
-            }
-            bool exported_series = true;
-            for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric);
-                 it != std::sregex_iterator(); ++it)
-                exported_series = exported_series && exported.count((*it)[0]) > 0;
-            if (!exported_series) {
-                without_exported_series.push_back(expr);
-                continue;
-            }
-            if (filters_by_comparison(expr))
-                continue;
-            EXPECT_FALSE(answer.at("data").at("result").empty())
-                << "panel " << title << " shows nothing: " << expr << "\n"
-                << answer.dump();
-            with_data += !answer.at("data").at("result").empty();
         }
+        bool exported_series = true;
+        for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric); it != std::sregex_iterator();
+             ++it)
+            exported_series = exported_series && exported.count((*it)[0]) > 0;
+        if (!exported_series) {
+            without_exported_series.push_back(expr);
+            continue;
+        }
+        if (filters_by_comparison(expr))
+            continue;
+        EXPECT_FALSE(answer.at("data").at("result").empty())
+            << "panel " << title << " shows nothing: " << expr << "\n"
+            << answer.dump();
+        with_data += !answer.at("data").at("result").empty();
     }
     std::cout << "[measured] " << queries << " dashboard queries run by Prometheus, " << with_data
               << " with data; over series this fleet does not export:";

@@ -26,7 +26,6 @@
 
 namespace vigil::test {
 
-// A loopback port nobody listens on right now.
 // Starts `argv` (argv[0] the program) with its stdout and stderr in `log_path` and `env` added
 // to its environment, no shell in between; returns the child's pid. The child is killed when the
 // test process ends, however it ends (a crash, CTest's timeout), so none outlives its test.
@@ -53,6 +52,7 @@ inline pid_t spawn_logged(std::vector<std::string> argv, const std::string &log_
     return pid;
 }
 
+// A loopback port nobody listens on right now.
 inline int free_port() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

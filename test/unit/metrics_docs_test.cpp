@@ -10,6 +10,7 @@
 #include "metrics/daemon_metrics.hpp"
 #include "metrics/replication.hpp"
 #include "pgbouncer/monitor.hpp"
+#include "grafana_dashboard.hpp"
 #include "prom_parser.hpp"
 #include "test_support.hpp"
 
@@ -80,25 +81,6 @@ test::PromExposition everything() {
     return test::parse_prometheus(text);
 }
 
-nlohmann::json dashboard() {
-    return nlohmann::json::parse(
-        test::read_file(std::string(VIGIL_SOURCE_DIR) + "/docs/grafana/vigil-dashboard.json"));
-}
-
-// Each query of the dashboard's panels, with its panel's title.
-struct PanelQuery {
-    std::string panel;
-    std::string expr;
-};
-std::vector<PanelQuery> panel_queries(const nlohmann::json &dash) {
-    std::vector<PanelQuery> out;
-    for (const auto &panel : dash.at("panels"))
-        if (panel.contains("targets"))
-            for (const auto &t : panel.at("targets"))
-                out.push_back({panel.at("title"), t.at("expr")});
-    return out;
-}
-
 } // namespace
 
 TEST(MetricsDocs, EveryExportedMetricIsDocumentedAndNothingElse) {
@@ -115,7 +97,7 @@ TEST(MetricsDocs, EveryExportedMetricIsDocumentedAndNothingElse) {
 }
 
 TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
-    const auto dash = dashboard();
+    const auto dash = test::grafana_dashboard();
     EXPECT_EQ(dash.at("title"), "pgvigil");
     const auto e = everything();
     std::set<std::string> used;
@@ -123,7 +105,7 @@ TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
     const std::regex metric("vigil_[a-z_]+");
     for (const auto &panel : dash.at("panels"))
         EXPECT_TRUE(ids.insert(panel.at("id").get<int>()).second) << "duplicate panel id";
-    for (const auto &[panel, expr] : panel_queries(dash))
+    for (const auto &[panel, expr] : test::panel_queries(dash))
         for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric); it != std::sregex_iterator();
              ++it) {
             const std::string name = (*it)[0];
@@ -161,7 +143,7 @@ TEST(MetricsDocs, GrafanaDashboardLoadsAndUsesOnlyExportedMetrics) {
 // A fleet on one dashboard: the `target` variable (and `pgbouncer`, for PgBouncer's families)
 // narrows every panel, so each selector of a family whose samples carry that label filters by it.
 TEST(MetricsDocs, GrafanaDashboardFiltersEveryPerTargetSeriesByItsVariable) {
-    const auto dash = dashboard();
+    const auto dash = test::grafana_dashboard();
     const auto e = everything();
     // A family is a target's unless a sample of it goes without `target` (the process's own, and
     // PgBouncer's, which carry `pgbouncer`); the statistics views' families have no sample here.
@@ -190,7 +172,7 @@ TEST(MetricsDocs, GrafanaDashboardFiltersEveryPerTargetSeriesByItsVariable) {
 
     const std::regex selector("(vigil_[a-z_]+)(\\{[^}]*\\})?");
     int checked = 0;
-    for (const auto &[panel, expr] : panel_queries(dash)) {
+    for (const auto &[panel, expr] : test::panel_queries(dash)) {
         int depth = 0; // the rewrite to `sum by (target, ...)` kept the parentheses paired
         for (const char c : expr) {
             depth += c == '(' ? 1 : c == ')' ? -1 : 0;
